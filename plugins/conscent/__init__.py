@@ -1,0 +1,1 @@
+"""The conscent provider plugin."""

@@ -1,0 +1,1 @@
+"""The endu provider plugin."""

@@ -1,0 +1,1 @@
+"""The moloco provider plugin."""

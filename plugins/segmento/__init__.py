@@ -1,0 +1,1 @@
+"""The segmento provider plugin."""

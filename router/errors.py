@@ -1,0 +1,238 @@
+"""Every exception the router raises on purpose.
+
+::
+
+    RouterError
+    ├── ConfigError          the config is wrong; lists every problem with file, line, key
+    ├── PluginError          a plugin failed to import or raised in a startup hook
+    ├── DataDirLocked        another daemon holds the data directory
+    ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
+    │   ├── BadRequest           400: malformed JSON or envelope
+    │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
+    │   ├── Unauthorized         401: no credential
+    │   ├── Forbidden            403: wrong credential
+    │   ├── NotFound             404
+    │   ├── MethodNotAllowed     405
+    │   ├── PayloadTooLarge      413
+    │   ├── RateLimited          429 (+ X-RateLimit-*, Retry-After)
+    │   ├── InternalError        500: a plugin raised while handling the request
+    │   └── Overloaded           503 (+ Retry-After): a spool is full
+    ├── Untranslatable       an event cannot become a valid event of the destination vendor
+    └── SinkError            delivery failed
+        ├── SinkUnavailable      retryable: connection error, timeout, 408, 429, 5xx
+        └── SinkRejected         permanent: any other 4xx; the events are dead-lettered
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BadRequest",
+    "ConfigError",
+    "ConfigProblem",
+    "DataDirLocked",
+    "FieldError",
+    "Forbidden",
+    "IngestError",
+    "InternalError",
+    "MethodNotAllowed",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PluginError",
+    "RateLimited",
+    "RouterError",
+    "SinkError",
+    "SinkRejected",
+    "SinkUnavailable",
+    "Unauthorized",
+    "Untranslatable",
+    "ValidationFailed",
+]
+
+
+class RouterError(Exception):
+    """Base class of the router's own errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with a config file."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(RouterError):
+    """The config is invalid. ``problems`` lists each one; ``str()`` prints one per line."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PluginError(RouterError):
+    """A plugin could not be loaded or failed at startup."""
+
+    def __init__(self, plugin: str, hook: str | None, message: str):
+        self.plugin = plugin
+        self.hook = hook
+        where = f"plugin {plugin!r}" + (f" in hook {hook}" if hook else "")
+        super().__init__(f"{where}: {message}")
+
+
+class DataDirLocked(RouterError):
+    """Another router process is using the data directory."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One field that failed validation. ``path`` is relative to the event."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    @property
+    def field(self) -> str:
+        """The path as ``items[0].id``."""
+        out = ""
+        for part in self.path:
+            if isinstance(part, int):
+                out += f"[{part}]"
+            else:
+                out += f".{part}" if out else part
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.path else self.message
+
+
+class IngestError(RouterError):
+    """A request the router refuses. Sources render it in their vendor's error shape.
+
+    ``status`` is the HTTP status, ``headers`` must be sent with the response,
+    and ``errors`` names the failing fields, each with ``index``, the position
+    of its event in the request (``None`` for a request-level problem).
+    """
+
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[tuple[int | None, FieldError]] = (),
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+
+class BadRequest(IngestError):
+    status = 400
+    title = "Bad Request"
+
+
+class ValidationFailed(BadRequest):
+    """Events failed their vendor's schema. ``message`` names index and field."""
+
+
+class Unauthorized(IngestError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(IngestError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(IngestError):
+    status = 404
+    title = "Not Found"
+
+
+class MethodNotAllowed(IngestError):
+    status = 405
+    title = "Method Not Allowed"
+
+
+class PayloadTooLarge(IngestError):
+    status = 413
+    title = "Payload Too Large"
+
+
+class RateLimited(IngestError):
+    status = 429
+    title = "Too Many Requests"
+
+
+class InternalError(IngestError):
+    status = 500
+    title = "Internal Server Error"
+
+
+class Overloaded(IngestError):
+    status = 503
+    title = "Service Unavailable"
+
+
+class Untranslatable(RouterError):
+    """An event cannot be expressed as a valid event of the destination vendor.
+
+    Raised by ``Codec.encode``; the core dead-letters the event with this reason.
+    """
+
+    def __init__(self, vendor: str, reason: str, *, field: str | None = None):
+        self.vendor = vendor
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{vendor}: {reason}")
+
+
+class SinkError(RouterError):
+    """Delivery of a batch failed. ``status``/``body`` are the upstream's reply, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+class SinkUnavailable(SinkError):
+    """Temporary failure: retry later, no sooner than ``retry_after`` seconds if given.
+
+    ``pause`` is true when the upstream asked the whole sink to slow down
+    (429 or 503), not just this request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+    @property
+    def pause(self) -> bool:
+        return self.status in (429, 503)
+
+
+class SinkRejected(SinkError):
+    """Permanent failure: the upstream refused these events (4xx other than 408/429)."""

@@ -1,0 +1,121 @@
+"""Invalid events kept with their reasons (``on_invalid: quarantine``).
+
+One SQLite file in the data directory, shared by every source. Sources read
+it through their failed-events routes; ``router quarantine`` reads it from the
+command line, whether or not the daemon runs (WAL mode lets both in).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+__all__ = ["Quarantine", "QuarantinedEvent"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    errors TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_source ON quarantine (source, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """One invalid event as it was received, with why it failed."""
+
+    seq: int
+    source: str
+    received_at: int
+    event: Any
+    errors: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.seq,
+            "source": self.source,
+            "received_at": self.received_at,
+            "event": self.event,
+            "errors": self.errors,
+        }
+
+
+class Quarantine:
+    """The quarantine store. ``path=None`` keeps it in memory (tests, ``translate``).
+
+    Methods run SQLite in a worker thread; one connection, serialized by a lock.
+    """
+
+    def __init__(self, path: Path | str | None):
+        self.path = str(path) if path is not None else ":memory:"
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def add(
+        self, source: str, received_at: int, events: Sequence[tuple[Any, Sequence[str]]]
+    ) -> None:
+        """Store ``(raw event, error messages)`` pairs durably."""
+        rows = [
+            (source, received_at, orjson.dumps(raw), orjson.dumps(list(errors)).decode())
+            for raw, errors in events
+        ]
+        await trio.to_thread.run_sync(self._add, rows)
+
+    def _add(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO quarantine (source, received_at, event, errors) VALUES (?,?,?,?)",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    async def list(
+        self, source: str | None = None, *, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[QuarantinedEvent]]:
+        """``(total, page)`` of one source's events (all sources if ``None``), oldest first."""
+        return await trio.to_thread.run_sync(self.list_sync, source, offset, limit)
+
+    def list_sync(
+        self, source: str | None, offset: int = 0, limit: int = 100
+    ) -> tuple[int, list[QuarantinedEvent]]:
+        where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM quarantine {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT seq, source, received_at, event, errors FROM quarantine {where} "
+                "ORDER BY seq LIMIT ? OFFSET ?",
+                (*args, limit, offset),
+            ).fetchall()
+        return total, [
+            QuarantinedEvent(seq, src, at, orjson.loads(event), orjson.loads(errors))
+            for seq, src, at, event, errors in rows
+        ]
+
+    def purge_sync(self, source: str | None) -> int:
+        """Delete a source's events (all if ``None``); returns how many."""
+        where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
+        with self._lock:
+            return self._db.execute(f"DELETE FROM quarantine {where}", args).rowcount

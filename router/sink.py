@@ -1,0 +1,124 @@
+"""What a plugin provides to deliver: a :class:`Sink` subclass per vendor API.
+
+The core owns everything around ``send``: the spool, batching, concurrency,
+rate limits, retries with backoff, pausing on 429/503 and dead letters. A Sink
+only turns a batch of encoded events into one upstream call and says how it
+went by returning (delivered) or raising :class:`SinkUnavailable` (try again)
+or :class:`SinkRejected` (never try again).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from router.errors import SinkRejected, SinkUnavailable
+
+if TYPE_CHECKING:
+    from router.codec import Codec
+    from router.event import Event
+
+__all__ = ["Sink", "check_response", "parse_retry_after"]
+
+#: How much of an upstream error body is kept for logs and dead letters.
+MAX_BODY_KEPT = 2048
+
+
+class Sink:
+    """Base class for one destination API. One instance per configured sink.
+
+    ``encode`` runs at ingest, once per event, and must not block; ``send``
+    runs in the sink's delivery tasks, up to ``max_concurrency`` at once.
+    """
+
+    #: The name configs use in ``sinks.<name>.plugin`` (usually the plugin name).
+    kind: ClassVar[str]
+    #: The codec that encodes events for this sink, or ``None`` for canonical JSON.
+    vendor: ClassVar[str | None] = None
+    #: Cerberus schema of the sink's own options (``url``, ``api_key``…).
+    options_schema: ClassVar[Mapping[str, Any]] = {}
+    #: The most events the upstream takes in one call; ``1`` for single-event APIs.
+    max_batch_events: ClassVar[int | None] = None
+    #: Defaults for the core's delivery options (``batch``, ``max_concurrency``…)
+    #: that suit this API; the config overrides them.
+    delivery_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient,
+        codec: Codec | None = None,
+    ):
+        self.name = name
+        self.options = options
+        self.client = client
+        self.codec = codec
+
+    def encode(self, event: Event) -> dict[str, Any]:
+        """One event as this sink's payload. Raise ``Untranslatable`` if impossible."""
+        if self.codec is None:
+            return event.to_dict()
+        return self.codec.encode(event, self.options)
+
+    async def open(self) -> None:
+        """Prepare to send (open files, check credentials). Called once before ``send``."""
+
+    async def send(self, batch: Sequence[bytes]) -> None:
+        """Deliver a batch of encoded events (each a JSON document as bytes)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release resources. Called once, after the last ``send`` returned."""
+
+    async def post(
+        self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """POST ``content`` and map every failure to SinkUnavailable or SinkRejected."""
+        try:
+            response = await self.client.post(url, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise SinkUnavailable(f"timeout: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise SinkUnavailable(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        check_response(response)
+        return response
+
+
+def check_response(response: httpx.Response) -> None:
+    """Raise if the upstream did not accept the request; return on 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = response.text[:MAX_BODY_KEPT]
+    if status in (408, 429) or status >= 500:
+        raise SinkUnavailable(
+            f"upstream answered {status}",
+            status=status,
+            body=body,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    raise SinkRejected(f"upstream answered {status}", status=status, body=body)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

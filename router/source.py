@@ -1,0 +1,160 @@
+"""What a plugin provides to receive events: a :class:`Source` subclass per vendor API.
+
+The core owns the request pipeline (body limit, auth, JSON, rate limit,
+validation, decoding, routing, spooling); a Source supplies only the
+vendor-specific steps: where the credential is, how the envelope wraps events,
+and how success and errors look on the wire. See ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from router.errors import BadRequest, FieldError, IngestError
+
+if TYPE_CHECKING:
+    from router.quarantine import Quarantine
+
+__all__ = [
+    "Envelope",
+    "IngestRequest",
+    "IngestResult",
+    "IngestRoute",
+    "Reply",
+    "Source",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRoute:
+    """One HTTP endpoint of a source.
+
+    :param method: ``"POST"``, ``"GET"``…
+    :param path: Quart-style path, may hold converters (``/v1/<platform>/events``).
+    :param name: Lets a source's config move the route: ``paths: {<name>: /other}``.
+    :param handler: ``None`` for the core ingest pipeline; otherwise the name of
+        an ``async`` method of the Source that answers the request itself
+        (``async def handler(self, request) -> Reply``), for read-only routes
+        such as a failed-events listing.
+    """
+
+    method: str
+    path: str
+    name: str = "ingest"
+    handler: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """An HTTP request as a Source sees it. Header names are lower-case."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    remote_addr: str = ""
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class Reply:
+    """An HTTP response. ``body`` is bytes (sent as is) or a JSON-able value."""
+
+    status: int
+    body: Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The events found in one request body, and the request-level fields around them.
+
+    ``meta`` reaches ``Codec.decode`` with every event (Moloco's ``platform``
+    path parameter, Conscent's ``messageHeaders``…).
+    """
+
+    events: Sequence[Any]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What happened to each event of one accepted request (index-aligned).
+
+    ``ids[i]`` is the router's event id of event ``i`` or ``None`` if it
+    failed; ``failed`` maps the index of each quarantined event to its errors.
+    """
+
+    envelope: Envelope
+    ids: list[str | None]
+    failed: dict[int, list[FieldError]] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for i in self.ids if i is not None)
+
+
+class Source:
+    """Base class for one vendor's ingest API. One instance per configured source.
+
+    Class attributes declare the API; methods are called by the core on every
+    request and must not block (no I/O outside ``async`` query handlers).
+    """
+
+    #: The codec that decodes this source's events (usually the plugin name).
+    vendor: ClassVar[str]
+    #: The HTTP endpoints of this API.
+    routes: ClassVar[Sequence[IngestRoute]]
+    #: Cerberus schema of the source's own options in the config.
+    options_schema: ClassVar[Mapping[str, Any]] = {}
+    #: The body field holding the array of events (``"messageBody"``), or
+    #: ``None`` for single-event APIs. Used in error messages
+    #: (``messageBody[2].eventLocation: …``) and by ``router translate`` to
+    #: tell a whole request body from a single event.
+    events_field: ClassVar[str | None] = None
+    #: What to do with invalid events unless the config says: the vendor's own behaviour.
+    default_on_invalid: ClassVar[str] = "reject"
+    #: The request header holding the credential, if the API uses one.
+    credential_header: ClassVar[str | None] = None
+    #: Rate-limit keys this source can compute besides ``remote_addr`` and
+    #: ``credential`` (see :meth:`rate_limit_key`).
+    rate_limit_keys: ClassVar[Sequence[str]] = ()
+
+    def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine):
+        self.name = name
+        self.options = options
+        self.quarantine = quarantine
+
+    def credential(self, request: IngestRequest) -> str | None:
+        """The credential the client sent, or ``None``. Default: ``credential_header``."""
+        if self.credential_header is None:
+            return None
+        return request.headers.get(self.credential_header)
+
+    def split(self, request: IngestRequest, body: Any) -> Envelope:
+        """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.
+
+        Default: the body is one event.
+        """
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        return Envelope([body])
+
+    def rate_limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str | None:
+        """The value of a source-specific rate-limit key (one of ``rate_limit_keys``)."""
+        return None
+
+    def accepted(self, request: IngestRequest, result: IngestResult) -> Reply:
+        """The success response."""
+        return Reply(200, {})
+
+    def error(self, request: IngestRequest, error: IngestError) -> Reply:
+        """The error response in the vendor's shape, with ``error.status`` and ``error.headers``."""
+        return Reply(
+            error.status, {"error": error.title, "message": error.message}, dict(error.headers)
+        )
