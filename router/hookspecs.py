@@ -51,55 +51,53 @@ def router_config_schema() -> Mapping[str, Any] | None:
 
 
 # --------------------------------------------------------------------------
-# Registration (once, at startup, after the config is validated)
+# Registration (once, at startup, before the config is validated: the
+# options schemas of registered sources and sinks are part of the config
+# schema). Options reach instances through their ``options`` argument.
 # --------------------------------------------------------------------------
 
 
 @hookspec
-def router_codecs(config: RouterConfig) -> Iterable[Codec] | None:
+def router_codecs() -> Iterable[Codec] | None:
     """Register codecs that translate vendor events to and from the canonical Event.
 
-    :param config: The validated config.
     :returns: :class:`~router.Codec` instances, one per vendor name; two
         codecs with the same ``vendor`` abort startup with ``PluginError``.
     """
 
 
 @hookspec
-def router_validators(config: RouterConfig) -> Iterable[ValidatorSpec] | None:
+def router_validators() -> Iterable[ValidatorSpec] | None:
     """Register the cerberus schemas of a vendor's event types.
 
     Incoming events are checked against the spec of their type before they
     are accepted, and outgoing events against the destination's spec before
     they are queued, so nothing malformed is ever sent.
 
-    :param config: The validated config.
     :returns: :class:`~router.ValidatorSpec` objects, at most one per
         (vendor, event type); ``event_type="*"`` covers the rest.
     """
 
 
 @hookspec
-def router_sources(config: RouterConfig) -> Iterable[type[Source]] | None:
+def router_sources() -> Iterable[type[Source]] | None:
     """Register ingest APIs: :class:`~router.Source` subclasses and their routes.
 
     A config ``sources.<name>: {plugin: <vendor>}`` mounts the routes of the
     Source whose ``vendor`` is ``<vendor>``; one class serves any number of
     configured sources, each with its own instance.
 
-    :param config: The validated config.
     :returns: Source subclasses; two with the same ``vendor`` abort startup.
     """
 
 
 @hookspec
-def router_sinks(config: RouterConfig) -> Iterable[type[Sink]] | None:
+def router_sinks() -> Iterable[type[Sink]] | None:
     """Register destination APIs: :class:`~router.Sink` subclasses.
 
     A config ``sinks.<name>: {plugin: <kind>}`` creates one instance of the
     Sink whose ``kind`` is ``<kind>``. Do no I/O here: connect in ``Sink.open``.
 
-    :param config: The validated config.
     :returns: Sink subclasses; two with the same ``kind`` abort startup.
     """
 

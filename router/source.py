@@ -121,6 +121,10 @@ class Source:
     default_on_invalid: ClassVar[str] = "reject"
     #: The request header holding the credential, if the API uses one.
     credential_header: ClassVar[str | None] = None
+    #: Extra keys this source accepts in its ``auth`` option, checked by
+    #: :meth:`authorize` (Conscent's ``client_ids`` allow-list). The core
+    #: itself handles ``auth: none`` and ``auth: {keys: [...], header: ...}``.
+    auth_schema: ClassVar[Mapping[str, Any]] = {}
     #: Rate-limit keys this source can compute besides ``remote_addr`` and
     #: ``credential`` (see :meth:`rate_limit_key`).
     rate_limit_keys: ClassVar[Sequence[str]] = ()
@@ -144,6 +148,14 @@ class Source:
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
         return Envelope([body])
+
+    def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
+        """Check credentials carried in the body, after :meth:`split`.
+
+        ``self.options["auth"]`` holds the source's ``auth`` option (``None``
+        for ``auth: none``). Raise :class:`Unauthorized` or :class:`Forbidden`.
+        Header keys (``auth.keys``) were already checked by the core.
+        """
 
     def rate_limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str | None:
         """The value of a source-specific rate-limit key (one of ``rate_limit_keys``)."""
