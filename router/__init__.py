@@ -32,6 +32,8 @@ from router.event import Wallet as Wallet
 from router.event import new_event_id as new_event_id
 from router.event import now_ms as now_ms
 from router.hookspecs import hookimpl as hookimpl
+from router.quarantine import Quarantine as Quarantine
+from router.quarantine import QuarantinedEvent as QuarantinedEvent
 from router.sink import Sink as Sink
 from router.source import Envelope as Envelope
 from router.source import IngestRequest as IngestRequest
@@ -66,6 +68,8 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "PluginError",
+    "Quarantine",
+    "QuarantinedEvent",
     "RateLimited",
     "Reply",
     "Sink",

@@ -250,9 +250,11 @@ def _to_plain(obj: Any) -> Any:
         out = {}
         for f in fields(obj):
             value = getattr(obj, f.name)
-            if value is None or value == {} or value == []:
+            if value is None:
                 continue
-            out[f.name] = _to_plain(value)
+            plain = _to_plain(value)
+            if plain != {} and plain != []:
+                out[f.name] = plain
         return out
     if isinstance(obj, Decimal):
         return str(obj)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from router.codec import Codec
     from router.event import Event
 
-__all__ = ["Sink", "check_response", "parse_retry_after"]
+__all__ = ["Sink", "check_response", "parse_rate_limit_reset", "parse_retry_after"]
 
 #: How much of an upstream error body is kept for logs and dead letters.
 MAX_BODY_KEPT = 2048
@@ -97,13 +97,27 @@ def check_response(response: httpx.Response) -> None:
         return
     body = response.text[:MAX_BODY_KEPT]
     if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is None and status == 429:
+            retry_after = parse_rate_limit_reset(response.headers.get("x-ratelimit-reset"))
         raise SinkUnavailable(
-            f"upstream answered {status}",
-            status=status,
-            body=body,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            f"upstream answered {status}", status=status, body=body, retry_after=retry_after
         )
     raise SinkRejected(f"upstream answered {status}", status=status, body=body)
+
+
+def parse_rate_limit_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``X-RateLimit-Reset``: a Unix time, or seconds if small."""
+    try:
+        reset = float(value) if value else None
+    except ValueError:
+        return None
+    if reset is None:
+        return None
+    # Values below a year in seconds are deltas (some APIs send those); larger ones epochs.
+    if reset < 365 * 86400:
+        return max(0.0, reset)
+    return max(0.0, reset - (time.time() if now is None else now))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -135,10 +135,15 @@ class Source:
         self.quarantine = quarantine
 
     def credential(self, request: IngestRequest) -> str | None:
-        """The credential the client sent, or ``None``. Default: ``credential_header``."""
-        if self.credential_header is None:
-            return None
-        return request.headers.get(self.credential_header)
+        """The credential the client sent, or ``None``; compared with ``auth.keys``.
+
+        Default: the value of the ``auth.header`` option, else of
+        ``credential_header``. Override to strip a scheme (``Bearer …``).
+        """
+        auth = self.options.get("auth")
+        header = auth.get("header") if isinstance(auth, dict) else None
+        header = header or self.credential_header
+        return request.headers.get(header.lower()) if header else None
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.

@@ -1,0 +1,737 @@
+"""The daemon's configuration: one YAML file, checked completely before anything starts.
+
+The schema is the core's part (``server``, ``logging``, ``routes``, the core
+options of every source and sink) plus each plugin's part: the
+``options_schema`` of its Source and Sink classes and the schema it returns
+from ``router_config_schema``. Unknown keys are errors. Every problem is
+reported at once as ``FILE:LINE: key.path: message``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cerberus
+
+from router.errors import ConfigError, ConfigProblem
+from router.validation import flatten_errors
+from router.yamlsource import Loaded, dotted, load_yaml
+
+if TYPE_CHECKING:
+    from router.registry import Registry
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "AuthConfig",
+    "BatchConfig",
+    "InboundLimit",
+    "LoggingConfig",
+    "OutboundLimit",
+    "RetryConfig",
+    "RouteConfig",
+    "RouterConfig",
+    "ServerConfig",
+    "SinkConfig",
+    "SourceConfig",
+    "SpoolConfig",
+    "load_config",
+    "parse_duration",
+    "parse_size",
+    "read_config_file",
+]
+
+DEFAULT_CONFIG = "config/router.yaml"
+
+# --------------------------------------------------------------------------
+# Units
+# --------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 10**3,
+    "KiB": 2**10,
+    "MB": 10**6,
+    "MiB": 2**20,
+    "GB": 10**9,
+    "GiB": 2**30,
+}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``2.5``, ``"500ms"``, ``"30s"``, ``"5m"``, ``"1h"`` or ``"1d"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 2.5, 500ms, 30s, 5m, 1h)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``1048576``, ``"512KiB"``, ``"1MiB"``, ``"2GB"``…"""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 1048576, 512KiB, 1MiB, 2GB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+class _ConfigValidator(cerberus.Validator):
+    """Cerberus with the config's own checks: ``duration`` and ``size``."""
+
+    def _check_with_duration(self, field: str, value: Any) -> None:
+        try:
+            parse_duration(value)
+        except ValueError:
+            self._error(field, "must be a duration such as 2.5, 500ms, 30s, 5m or 1h")
+
+    def _check_with_size(self, field: str, value: Any) -> None:
+        try:
+            parse_size(value)
+        except ValueError:
+            self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
+
+
+# --------------------------------------------------------------------------
+# The core schema
+# --------------------------------------------------------------------------
+
+DURATION = {"type": ["number", "string"], "check_with": "duration"}
+SIZE = {"type": ["integer", "string"], "check_with": "size"}
+NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
+NAMES = {"type": ["string", "list"], "schema": NAME}
+
+SERVER_SCHEMA = {
+    "bind": {"type": "string", "regex": r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"},
+    "workers": {"type": "integer", "min": 1, "max": 64},
+    "max_body_bytes": SIZE,
+    "shutdown_timeout": DURATION,
+    "data_dir": {"type": "string", "empty": False},
+    "access_log": {"type": "boolean"},
+}
+
+LOGGING_SCHEMA = {
+    "level": {"type": "string", "allowed": ["debug", "info", "warning", "error"]},
+    "format": {"type": "string", "allowed": ["auto", "json", "console"]},
+}
+
+BACKEND = {"type": "string", "regex": r"memory|rediss?://.+"}
+ON_BACKEND_ERROR = {"type": "string", "allowed": ["fail_open", "fail_closed"]}
+
+INBOUND_LIMIT_SCHEMA = {
+    "rate": {"type": "number", "min": 0, "required": True},
+    "burst": {"type": "integer", "min": 1},
+    "key": {"type": "string", "empty": False},
+    "unit": {"type": "string", "allowed": ["requests", "events"]},
+    "backend": BACKEND,
+    "on_backend_error": ON_BACKEND_ERROR,
+}
+
+SOURCE_CORE_SCHEMA = {
+    "plugin": {"type": "string", "required": True},
+    "auth": {"type": ["string", "dict"], "required": True},
+    "prefix": {"type": "string", "regex": r"(/[A-Za-z0-9._~-]+)*"},
+    "paths": {
+        "type": "dict",
+        "keysrules": {"type": "string"},
+        "valuesrules": {"type": "string", "regex": r"/.*"},
+    },
+    "on_invalid": {"type": "string", "allowed": ["reject", "quarantine"]},
+    "rate_limit": {"type": "dict", "schema": INBOUND_LIMIT_SCHEMA},
+}
+
+SINK_CORE_SCHEMA = {
+    "plugin": {"type": "string", "required": True},
+    "batch": {
+        "type": "dict",
+        "schema": {
+            "max_events": {"type": "integer", "min": 1},
+            "max_bytes": SIZE,
+            "max_wait": DURATION,
+        },
+    },
+    "max_concurrency": {"type": "integer", "min": 1, "max": 1024},
+    "timeout": DURATION,
+    "retry": {
+        "type": "dict",
+        "schema": {
+            "max_attempts": {"type": "integer", "min": 1},
+            "max_age": DURATION,
+            "initial_backoff": DURATION,
+            "max_backoff": DURATION,
+        },
+    },
+    "rate_limit": {
+        "type": "dict",
+        "schema": {
+            "requests_per_second": {"type": "number", "min": 0},
+            "events_per_second": {"type": "number", "min": 0},
+            "backend": BACKEND,
+            "on_backend_error": ON_BACKEND_ERROR,
+        },
+    },
+    "buffer": {"type": "string", "allowed": ["disk", "memory", "redis"]},
+    "redis": {
+        "type": "dict",
+        "schema": {
+            "url": {"type": "string", "regex": r"rediss?://.+", "required": True},
+            "claim_idle": DURATION,
+        },
+    },
+    "spool": {
+        "type": "dict",
+        "schema": {
+            "max_events": {"type": "integer", "min": 1},
+            "max_bytes": SIZE,
+            "when_full": {"type": "string", "allowed": ["block", "drop_newest"]},
+        },
+    },
+    "dedup": {"type": "dict", "schema": {"window": {**DURATION, "required": True}}},
+    "failing_after": DURATION,
+}
+
+ROUTE_SCHEMA = {
+    "from": {**NAMES, "required": True},
+    "to": {**NAMES, "required": True},
+    "filter": {
+        "type": "dict",
+        "schema": {
+            "types": {"type": "list", "schema": {"type": "string"}},
+            "match": {"type": "dict", "keysrules": {"type": "string"}},
+        },
+    },
+}
+
+# Defaults, applied after validation (validation itself never normalizes).
+SERVER_DEFAULTS = {
+    "bind": "127.0.0.1:8080",
+    "workers": 1,
+    "max_body_bytes": 1 << 20,
+    "shutdown_timeout": 10.0,
+    "data_dir": "./data",
+    "access_log": False,
+}
+SINK_DEFAULTS: dict[str, Any] = {
+    "batch": {"max_events": 100, "max_bytes": 1 << 20, "max_wait": 0.2},
+    "max_concurrency": 4,
+    "timeout": 10.0,
+    "retry": {"max_attempts": 20, "max_age": 86400.0, "initial_backoff": 0.2, "max_backoff": 60.0},
+    "buffer": "disk",
+    "spool": {"max_events": 1_000_000, "max_bytes": 1 << 30, "when_full": "block"},
+    "failing_after": 60.0,
+}
+
+#: Option names whose values are credentials: never logged.
+SECRET_KEY = re.compile(r"(?i)(api_?key|authkey|keys|token|secret|password|client_ids)$")
+
+# --------------------------------------------------------------------------
+# The validated config
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    bind: str
+    workers: int
+    max_body_bytes: int
+    shutdown_timeout: float
+    data_dir: Path
+    access_log: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """A source's ``auth`` option. ``keys`` are compared with the ``header``'s value."""
+
+    keys: tuple[str, ...]
+    header: str | None
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundLimit:
+    """``rate`` per second with ``burst``, per value of ``key``, counting ``unit``."""
+
+    rate: float
+    burst: int
+    key: str
+    unit: str
+    backend: str
+    on_backend_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    plugin: str
+    auth: AuthConfig | None
+    prefix: str
+    paths: Mapping[str, str]
+    on_invalid: str
+    rate_limit: InboundLimit | None
+    #: Every option of the source, core and plugin ones, as written.
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    max_events: int
+    max_bytes: int
+    max_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    max_attempts: int
+    max_age: float
+    initial_backoff: float
+    max_backoff: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    max_events: int
+    max_bytes: int
+    when_full: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundLimit:
+    requests_per_second: float | None
+    events_per_second: float | None
+    backend: str
+    on_backend_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    name: str
+    plugin: str
+    batch: BatchConfig
+    max_concurrency: int
+    timeout: float
+    retry: RetryConfig
+    rate_limit: OutboundLimit | None
+    buffer: str
+    spool: SpoolConfig
+    dedup_window: float | None
+    failing_after: float
+    redis_url: str | None
+    redis_claim_idle: float
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    sources: tuple[str, ...]
+    sinks: tuple[str, ...]
+    types: frozenset[str] | None
+    match: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """The whole validated config. Built by :func:`load_config`."""
+
+    file: str
+    server: ServerConfig
+    logging: LoggingConfig
+    sources: Mapping[str, SourceConfig]
+    sinks: Mapping[str, SinkConfig]
+    routes: tuple[RouteConfig, ...]
+    plugins: Mapping[str, Any]
+    #: Every credential in the config, for log redaction.
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def plugin_settings(self, name: str) -> Mapping[str, Any]:
+        """The validated ``plugins.<name>`` section (``{}`` if absent)."""
+        return self.plugins.get(name) or {}
+
+    def summary(self) -> str:
+        return f"{len(self.sources)} sources, {len(self.sinks)} sinks, {len(self.routes)} routes"
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def read_config_file(path: str | Path, env: Mapping[str, str] | None = None) -> Loaded:
+    """Parse a config file; raise ConfigError if it is unreadable (YAML errors come later)."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(path, None, "", f"cannot read: {exc.strerror}")]) from exc
+    return load_yaml(text, path, env)
+
+
+def blocked_plugins(loaded: Loaded) -> list[str]:
+    """``plugins.disable`` read before validation (the plugin manager needs it first)."""
+    plugins = loaded.data.get("plugins") if isinstance(loaded.data, dict) else None
+    disable = plugins.get("disable") if isinstance(plugins, dict) else None
+    return [p for p in disable if isinstance(p, str)] if isinstance(disable, list) else []
+
+
+def load_config(loaded: Loaded, registry: Registry) -> RouterConfig:
+    """Validate a parsed config against the core and plugin schemas.
+
+    :raises ConfigError: listing every problem, each with file, line and key.
+    """
+    if not isinstance(loaded.data, dict):
+        problems = list(loaded.problems)
+        if loaded.data is not None or not problems:
+            problems.append(ConfigProblem(loaded.file, 1, "", "the config must be a mapping"))
+        raise ConfigError(problems)
+    return _Checker(loaded, registry).check()
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded, registry: Registry):
+        self.loaded = loaded
+        self.registry = registry
+        self.problems: list[ConfigProblem] = list(loaded.problems)
+
+    def problem(self, path: tuple[Any, ...], message: str) -> None:
+        # A value whose ${VAR} is undefined was already reported; its other errors are noise.
+        if any(path[: len(bad)] == bad for bad in self.loaded.failed_paths):
+            return
+        self.problems.append(
+            ConfigProblem(self.loaded.file, self.loaded.line(path), dotted(path), message)
+        )
+
+    def validate(self, doc: Any, schema: Mapping[str, Any], path: tuple[Any, ...]) -> bool:
+        validator = _ConfigValidator(schema, allow_unknown=False)
+        if validator.validate(doc, normalize=False):
+            return True
+        for error in flatten_errors(validator.errors):
+            self.problem((*path, *error.path), error.message)
+        return False
+
+    def check(self) -> RouterConfig:
+        doc = self.loaded.data
+        top = {
+            "server": {"type": "dict", "schema": SERVER_SCHEMA},
+            "logging": {"type": "dict", "schema": LOGGING_SCHEMA},
+            "sources": {"type": "dict", "keysrules": NAME, "valuesrules": {"type": "dict"}},
+            "sinks": {"type": "dict", "keysrules": NAME, "valuesrules": {"type": "dict"}},
+            "routes": {"type": "list", "schema": {"type": "dict", "schema": ROUTE_SCHEMA}},
+            "plugins": {"type": "dict", "schema": self.plugins_schema()},
+        }
+        self.validate(doc, top, ())
+        sources = {
+            name: self.source(name, opts)
+            for name, opts in _dict(doc.get("sources")).items()
+            if isinstance(opts, dict)
+        }
+        sinks = {
+            name: self.sink(name, opts)
+            for name, opts in _dict(doc.get("sinks")).items()
+            if isinstance(opts, dict)
+        }
+        routes = self.routes(doc.get("routes"), sources, sinks)
+        self.check_paths(sources)
+        self.check_required_plugins(doc)
+        if self.problems:
+            raise ConfigError(_dedupe(self.problems))
+        server = {**SERVER_DEFAULTS, **_dict(doc.get("server"))}
+        return RouterConfig(
+            file=self.loaded.file,
+            server=ServerConfig(
+                bind=server["bind"],
+                workers=server["workers"],
+                max_body_bytes=parse_size(server["max_body_bytes"]),
+                shutdown_timeout=parse_duration(server["shutdown_timeout"]),
+                data_dir=Path(server["data_dir"]),
+                access_log=server["access_log"],
+            ),
+            logging=LoggingConfig(**_dict(doc.get("logging"))),
+            sources={k: v for k, v in sources.items() if v is not None},
+            sinks={k: v for k, v in sinks.items() if v is not None},
+            routes=tuple(routes),
+            plugins=_dict(doc.get("plugins")),
+            secrets=frozenset(self.loaded.secrets | _secret_values(doc)),
+        )
+
+    def plugins_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "disable": {"type": "list", "schema": {"type": "string"}},
+            "require": {
+                "type": "list",
+                "schema": {
+                    "type": "string",
+                    "regex": r"[A-Za-z0-9_.-]+\s*((==|>=|<=|>|<|~=)\s*[0-9][0-9a-z.]*)?",
+                },
+            },
+        }
+        for name, plugin_schema in self.registry.config_schemas.items():
+            schema[name] = {"type": "dict", "schema": dict(plugin_schema)}
+        return schema
+
+    # -- sources ---------------------------------------------------------------
+
+    def source(self, name: str, opts: dict[str, Any]) -> SourceConfig | None:
+        path = ("sources", name)
+        plugin = opts.get("plugin")
+        cls = self.registry.sources.get(plugin) if isinstance(plugin, str) else None
+        if cls is None:
+            if isinstance(plugin, str):
+                self.problem(
+                    (*path, "plugin"),
+                    f"no source plugin {plugin!r} "
+                    f"(available: {', '.join(sorted(self.registry.sources)) or 'none'})",
+                )
+            elif "plugin" not in opts:
+                self.problem((*path, "plugin"), "required field")
+            return None
+        schema = {**SOURCE_CORE_SCHEMA, **cls.options_schema}
+        ok = self.validate(opts, schema, path)
+        auth = self.auth(path, opts.get("auth"), cls)
+        limit = self.inbound_limit(path, opts.get("rate_limit"), cls)
+        if not ok:
+            return None
+        return SourceConfig(
+            name=name,
+            plugin=plugin,
+            auth=auth,
+            prefix=opts.get("prefix", ""),
+            paths=opts.get("paths", {}),
+            on_invalid=opts.get("on_invalid", cls.default_on_invalid),
+            rate_limit=limit,
+            options=opts,
+        )
+
+    def auth(self, path: tuple[Any, ...], value: Any, cls: Any) -> AuthConfig | None:
+        path = (*path, "auth")
+        if value == "none" or value is None:
+            return None
+        if isinstance(value, str):
+            self.problem(path, "must be 'none' or a mapping with keys (e.g. keys: [${API_KEY}])")
+            return None
+        schema = {
+            "keys": {"type": "list", "minlength": 1, "schema": {"type": "string", "empty": False}},
+            "header": {"type": "string", "regex": r"[A-Za-z0-9-]+"},
+            **cls.auth_schema,
+        }
+        if not self.validate(value, schema, path):
+            return None
+        keys = tuple(value.get("keys", ()))
+        header = value.get("header", cls.credential_header)
+        if keys and not header:
+            self.problem(path, f"{cls.vendor} has no standard credential header; set auth.header")
+        if not keys and not (set(value) & set(cls.auth_schema)):
+            self.problem(path, "gives no credential: set keys (or 'auth: none' to accept anyone)")
+        extra = {k: v for k, v in value.items() if k not in ("keys", "header")}
+        return AuthConfig(keys=keys, header=header.lower() if header else None, options=extra)
+
+    def inbound_limit(self, path: tuple[Any, ...], value: Any, cls: Any) -> InboundLimit | None:
+        if not isinstance(value, dict) or "rate" not in value:
+            return None
+        key = value.get("key", "remote_addr")
+        known = ("remote_addr", "credential", *cls.rate_limit_keys)
+        if key not in known and not key.startswith("header:"):
+            self.problem(
+                (*path, "rate_limit", "key"),
+                f"unknown key {key!r}; use one of {', '.join(known)} or header:<name>",
+            )
+        rate = float(value["rate"])
+        return InboundLimit(
+            rate=rate,
+            burst=int(value.get("burst", max(1, round(rate)))),
+            key=key,
+            unit=value.get("unit", "requests"),
+            backend=value.get("backend", "memory"),
+            on_backend_error=value.get("on_backend_error", "fail_open"),
+        )
+
+    # -- sinks -----------------------------------------------------------------
+
+    def sink(self, name: str, opts: dict[str, Any]) -> SinkConfig | None:
+        path = ("sinks", name)
+        plugin = opts.get("plugin")
+        cls = self.registry.sinks.get(plugin) if isinstance(plugin, str) else None
+        if cls is None:
+            if isinstance(plugin, str):
+                self.problem(
+                    (*path, "plugin"),
+                    f"no sink plugin {plugin!r} "
+                    f"(available: {', '.join(sorted(self.registry.sinks)) or 'none'})",
+                )
+            elif "plugin" not in opts:
+                self.problem((*path, "plugin"), "required field")
+            return None
+        if not self.validate(opts, {**SINK_CORE_SCHEMA, **cls.options_schema}, path):
+            return None
+        merged = _merge(_merge(SINK_DEFAULTS, cls.delivery_defaults), opts)
+        batch = merged["batch"]
+        if cls.max_batch_events and batch["max_events"] > cls.max_batch_events:
+            if "max_events" in opts.get("batch", {}):
+                self.problem(
+                    (*path, "batch", "max_events"),
+                    f"{plugin} takes at most {cls.max_batch_events} events per request",
+                )
+            batch = {**batch, "max_events": cls.max_batch_events}
+        retry = merged["retry"]
+        spool = merged["spool"]
+        limit = opts.get("rate_limit")
+        buffer = merged["buffer"]
+        redis = opts.get("redis") or {}
+        if buffer == "redis" and not redis:
+            self.problem((*path, "buffer"), "buffer: redis needs redis: {url: redis://…}")
+        return SinkConfig(
+            name=name,
+            plugin=plugin,
+            batch=BatchConfig(
+                batch["max_events"],
+                parse_size(batch["max_bytes"]),
+                parse_duration(batch["max_wait"]),
+            ),
+            max_concurrency=merged["max_concurrency"],
+            timeout=parse_duration(merged["timeout"]),
+            retry=RetryConfig(
+                retry["max_attempts"],
+                parse_duration(retry["max_age"]),
+                parse_duration(retry["initial_backoff"]),
+                parse_duration(retry["max_backoff"]),
+            ),
+            rate_limit=OutboundLimit(
+                requests_per_second=limit.get("requests_per_second"),
+                events_per_second=limit.get("events_per_second"),
+                backend=limit.get("backend", "memory"),
+                on_backend_error=limit.get("on_backend_error", "fail_open"),
+            )
+            if limit
+            else None,
+            buffer=buffer,
+            spool=SpoolConfig(
+                spool["max_events"], parse_size(spool["max_bytes"]), spool["when_full"]
+            ),
+            dedup_window=parse_duration(opts["dedup"]["window"]) if "dedup" in opts else None,
+            failing_after=parse_duration(merged["failing_after"]),
+            redis_url=redis.get("url"),
+            redis_claim_idle=parse_duration(redis.get("claim_idle", 30)),
+            options=opts,
+        )
+
+    # -- routes ----------------------------------------------------------------
+
+    def routes(
+        self, value: Any, sources: Mapping[str, Any], sinks: Mapping[str, Any]
+    ) -> list[RouteConfig]:
+        out = []
+        for i, route in enumerate(value if isinstance(value, list) else []):
+            if not isinstance(route, dict):
+                continue
+            names = {}
+            for key, known, kind in (("from", sources, "source"), ("to", sinks, "sink")):
+                given = route.get(key)
+                given = [given] if isinstance(given, str) else given
+                names[key] = tuple(n for n in given or () if isinstance(n, str))
+                for j, n in enumerate(names[key]):
+                    if n not in known:
+                        where = (
+                            ("routes", i, key)
+                            if isinstance(route[key], str)
+                            else ("routes", i, key, j)
+                        )
+                        self.problem(where, f"no {kind} named {n!r}")
+            flt = route.get("filter") or {}
+            types = flt.get("types")
+            out.append(
+                RouteConfig(
+                    names["from"],
+                    names["to"],
+                    frozenset(types) if types else None,
+                    flt.get("match") or {},
+                )
+            )
+        return out
+
+    def check_paths(self, sources: Mapping[str, SourceConfig | None]) -> None:
+        seen: dict[tuple[str, str], str] = {}
+        for name, source in sources.items():
+            if source is None:
+                continue
+            cls = self.registry.sources[source.plugin]
+            known = {route.name for route in cls.routes}
+            for route_name in source.paths:
+                if route_name not in known:
+                    self.problem(
+                        ("sources", name, "paths", route_name),
+                        f"{source.plugin} has no route named {route_name!r} "
+                        f"(routes: {', '.join(sorted(known))})",
+                    )
+            for route in cls.routes:
+                full = source.prefix + source.paths.get(route.name, route.path)
+                other = seen.setdefault((route.method, full), name)
+                if other != name:
+                    self.problem(
+                        ("sources", name),
+                        f"{route.method} {full} is also served by source {other!r}; "
+                        "give one of them a prefix",
+                    )
+
+    def check_required_plugins(self, doc: Mapping[str, Any]) -> None:
+        plugins = _dict(doc.get("plugins"))
+        for i, requirement in enumerate(plugins.get("require") or ()):
+            if not isinstance(requirement, str):
+                continue
+            problem = self.registry.check_requirement(requirement)
+            if problem:
+                self.problem(("plugins", "require", i), problem)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, one level of nested dicts deep."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _secret_values(doc: Any) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, secret or bool(SECRET_KEY.search(str(k))))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, secret)
+        elif secret and isinstance(value, str) and value:
+            found.add(value)
+
+    walk(doc, False)
+    return found
+
+
+def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    seen, out = set(), []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return sorted(out, key=lambda p: (p.line or 0, p.key))

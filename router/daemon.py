@@ -1,0 +1,354 @@
+"""The daemon: storage, delivery and HTTP, each in a nursery nested in the previous one.
+
+::
+
+    storage nursery      spool writer (outlives everything that writes to it)
+    └── delivery nursery one SinkRunner per sink
+        └── http nursery hypercorn, signal and shutdown watchers
+
+Shutdown (SIGTERM, SIGINT or ``shutdown_trigger``): hypercorn stops
+accepting and lets in-flight requests finish; then every runner stops taking
+batches and finishes in-flight sends, all within ``server.shutdown_timeout``
+of the signal; then the spool commits what is pending (acks, and the
+leftovers of memory buffers) and closes. A second signal skips the waiting.
+Pending events stay in the spool and resume on the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import hypercorn.config
+import structlog
+import trio
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
+
+from router.app import create_app
+from router.config import RouterConfig, SinkConfig
+from router.delivery import SinkRunner
+from router.errors import DataDirLocked, PluginError
+from router.ingest import SourceRuntime
+from router.metrics import Metrics
+from router.quarantine import Quarantine
+from router.ratelimit import GCRA, Decision
+from router.registry import Registry, call_each
+from router.routing import Route, SinkTarget
+from router.sink import Sink
+from router.spool import Spool
+
+__all__ = ["Daemon", "LocalLimiter", "lock_data_dir", "serve"]
+
+log = structlog.get_logger()
+
+
+class LocalLimiter:
+    """An inbound limit kept in this process."""
+
+    def __init__(self, rate: float, burst: int):
+        self.gcra = GCRA(rate, burst)
+
+    async def check(self, key: str, cost: int) -> Decision:
+        return self.gcra.take(key, cost)
+
+
+@contextmanager
+def lock_data_dir(path: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir."""
+    path.mkdir(parents=True, exist_ok=True)
+    lock_path = path / "LOCK"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise DataDirLocked(
+                f"data directory {path} is in use by another router (pid {holder}); "
+                "give each daemon its own --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+class Daemon:
+    """Everything one running router owns. Built from a validated config and registry."""
+
+    def __init__(self, config: RouterConfig, registry: Registry, *, data_dir: Path | None = None):
+        self.config = config
+        self.registry = registry
+        self.data_dir = Path(data_dir or config.server.data_dir)
+        self.metrics = Metrics()
+        self.quarantine: Quarantine | None = None
+        self.spool = Spool(self.data_dir / "spool.db")
+        self.sinks: dict[str, Sink] = {}
+        self.runners: dict[str, SinkRunner] = {}
+        self.sources: dict[str, SourceRuntime] = {}
+        self.clients: list[httpx.AsyncClient] = []
+        self.ready = False
+        self.stopping = trio.Event()
+        self._stopped_at = 0.0
+
+    # -- building ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open storage and build every sink, runner and source (no network I/O)."""
+        self.quarantine = Quarantine(self.data_dir / "quarantine.db")
+        for name, sink_config in self.config.sinks.items():
+            self.sinks[name] = self._make_sink(sink_config)
+        await self.spool.open(
+            [
+                (
+                    name,
+                    {
+                        "durable": cfg.buffer != "memory",
+                        "max_events": cfg.spool.max_events,
+                        "max_bytes": cfg.spool.max_bytes,
+                        "dedup_window": cfg.dedup_window,
+                    },
+                )
+                for name, cfg in self.config.sinks.items()
+            ]
+        )
+        targets = {}
+        for name, sink_config in self.config.sinks.items():
+            queue = self.spool.queues[name]
+            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
+            runner = SinkRunner(sink_config, self.sinks[name], queue, self.metrics)
+            self.runners[name] = runner
+            self.metrics.watch_sink(name, runner.statistics)
+            targets[name] = SinkTarget(
+                name,
+                self.sinks[name],
+                queue,
+                self.registry.validators,
+                when_full=sink_config.spool.when_full,
+            )
+        for name, source_config in self.config.sources.items():
+            cls = self.registry.sources[source_config.plugin]
+            source = cls(name, source_config.options, quarantine=self.quarantine)
+            routes = [
+                Route(route, [targets[s] for s in route.sinks])
+                for route in self.config.routes
+                if name in route.sources
+            ]
+            limit = source_config.rate_limit
+            limiter = LocalLimiter(limit.rate, limit.burst) if limit else None
+            self.sources[name] = SourceRuntime(
+                source_config,
+                source,
+                self.registry.codecs[cls.vendor],
+                self.registry.validators,
+                routes,
+                self.quarantine,
+                self.metrics,
+                limiter,
+            )
+
+    def _make_sink(self, config: SinkConfig) -> Sink:
+        cls = self.registry.sinks[config.plugin]
+        client = httpx.AsyncClient(
+            timeout=config.timeout,
+            limits=httpx.Limits(
+                max_connections=config.max_concurrency,
+                max_keepalive_connections=config.max_concurrency,
+            ),
+        )
+        self.clients.append(client)
+        codec = self.registry.codecs.get(cls.vendor) if cls.vendor else None
+        try:
+            return cls(config.name, config.options, client=client, codec=codec)
+        except Exception as exc:
+            raise PluginError(
+                config.plugin, f"{cls.__name__}()", f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def close(self) -> None:
+        with trio.CancelScope(shield=True):
+            for client in self.clients:
+                await client.aclose()
+        self.spool.close_db()
+        if self.quarantine is not None:
+            self.quarantine.close()
+
+    # -- state ---------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready once every sink started and until shutdown; failing sinks are listed."""
+        sinks = {}
+        failing = []
+        for name, runner in self.runners.items():
+            failing_for = runner.failing_for()
+            stats = runner.statistics()
+            sinks[name] = {
+                "pending": stats["pending_events"],
+                "failing_for": round(failing_for, 3),
+                "last_error": stats["last_error"],
+            }
+            if failing_for > runner.config.failing_after:
+                failing.append(name)
+        status = "ready" if self.ready else ("stopping" if self.stopping.is_set() else "starting")
+        if self.ready and failing:
+            status = "degraded"
+        return self.ready, {"status": status, "failing_sinks": failing, "sinks": sinks}
+
+    # -- running -------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+        handle_signals: bool = False,
+        sockets: Any | None = None,
+    ) -> None:
+        """Serve until shut down. Reports the bound URLs through ``task_status``."""
+        await self.open()
+        try:
+            async with trio.open_nursery() as storage:
+                await storage.start(self.spool.run)
+                try:
+                    await self._deliver_and_serve(
+                        task_status, shutdown_trigger, handle_signals, sockets
+                    )
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.spool.close()
+                    storage.cancel_scope.cancel()
+        finally:
+            await self.close()
+            log.info("daemon.stopped")
+
+    async def _deliver_and_serve(
+        self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
+    ) -> None:
+        async with trio.open_nursery() as delivery:
+            for runner in self.runners.values():
+                await delivery.start(runner.run)
+            for plugin, _ in call_each(
+                self.registry.pm, "router_startup", registry=self.registry, config=self.config
+            ):
+                log.debug("plugin.started", plugin=plugin)
+            app = wrap_app(create_app(self), 1 << 20, None)
+            async with trio.open_nursery() as http:
+                if handle_signals:
+                    http.start_soon(self._watch_signals, delivery.cancel_scope)
+                if shutdown_trigger is not None:
+                    http.start_soon(self._when, shutdown_trigger)
+                binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
+                self.ready = True
+                log.info(
+                    "daemon.ready",
+                    binds=binds,
+                    sources=len(self.sources),
+                    sinks=len(self.runners),
+                    data_dir=str(self.data_dir),
+                )
+                task_status.started(binds)
+            stopped_at = self._stopped_at
+            log.info("daemon.http_stopped")
+            for runner in self.runners.values():
+                runner.stop()
+            delivery.cancel_scope.deadline = max(
+                stopped_at + self.config.server.shutdown_timeout, trio.current_time() + 0.1
+            )
+        log.info("daemon.sinks_stopped")
+        for plugin, hook_error in self._shutdown_hooks():
+            log.error("plugin.shutdown_failed", plugin=plugin, error=hook_error)
+
+    async def _serve_http(
+        self,
+        app: Any,
+        sockets: Any,
+        scope: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[list[str]],
+    ) -> None:
+        hc = hypercorn.config.Config()
+        hc.bind = [self.config.server.bind]
+        hc.graceful_timeout = self.config.server.shutdown_timeout
+        hc.accesslog = "-" if self.config.server.access_log else None
+        hc.errorlog = None
+        await worker_serve(
+            app,
+            hc,
+            sockets=sockets,
+            shutdown_trigger=self._shutdown_started,
+            task_status=task_status,
+        )
+        scope.cancel()  # the watchers in the http nursery
+
+    async def _shutdown_started(self) -> None:
+        await self.stopping.wait()
+        self.ready = False
+        self._stopped_at = trio.current_time()
+        log.info("daemon.stopping", shutdown_timeout=self.config.server.shutdown_timeout)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown."""
+        self.stopping.set()
+
+    async def _when(self, trigger: Callable[[], Awaitable[Any]]) -> None:
+        await trigger()
+        self.stop()
+
+    async def _watch_signals(self, delivery_scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                if not self.stopping.is_set():
+                    log.info("daemon.signal", signal=signal.Signals(signum).name)
+                    self.stop()
+                else:
+                    log.warning("daemon.forced_stop", signal=signal.Signals(signum).name)
+                    delivery_scope.cancel()
+                    return
+
+    def _shutdown_hooks(self) -> list[tuple[str, str]]:
+        failures = []
+        kwargs = {"registry": self.registry, "config": self.config}
+        for impl in self.registry.pm.hook.router_shutdown.get_hookimpls():
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:  # a plugin's shutdown must not block the others
+                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+        return failures
+
+
+async def serve(
+    config: RouterConfig,
+    registry: Registry,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    handle_signals: bool = False,
+    data_dir: Path | None = None,
+    sockets: Any | None = None,
+) -> None:
+    """Run a daemon until shutdown; ``await nursery.start(serve, ...)`` returns its URLs.
+
+    :raises DataDirLocked: if another daemon uses the data directory.
+    :raises PluginError: if a sink fails to open or a startup hook raises.
+    """
+    if data_dir is not None:
+        config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, data_dir=Path(data_dir))
+        )
+    daemon = Daemon(config, registry)
+    with lock_data_dir(daemon.data_dir):
+        await daemon.run(
+            task_status=task_status,
+            shutdown_trigger=shutdown_trigger,
+            handle_signals=handle_signals,
+            sockets=sockets,
+        )

@@ -1,0 +1,281 @@
+"""Delivery: one :class:`SinkRunner` per sink takes batches from its queue and sends them.
+
+A runner owns ``max_concurrency`` worker tasks (started once; no task per
+event or batch). Each worker takes a batch, waits for the sink's rate limit
+and any pause, calls ``Sink.send`` and then acknowledges, retries or
+dead-letters the batch:
+
+- ``SinkUnavailable`` (connection error, timeout, 408, 429, 5xx) is retried
+  with exponential backoff and full jitter until ``retry.max_attempts`` or
+  ``retry.max_age``, then dead-lettered. A 429 or 503 pauses the *whole* sink
+  until ``Retry-After`` and halves its concurrency, which then grows back by
+  one per window of successes (AIMD), so a struggling upstream is not hit by
+  a retry storm.
+- ``SinkRejected`` (other 4xx) of a batch of several events splits the batch
+  in halves and sends each, so only the events the upstream refuses are
+  dead-lettered, with its status and body.
+- Any other exception from the plugin is treated as retryable and logged as
+  a plugin error; it never stops the runner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+import trio
+
+from router.errors import PluginError, SinkRejected, SinkUnavailable
+from router.ratelimit import OutboundLimiter
+from router.retry import Backoff
+from router.spool import Entry
+
+if TYPE_CHECKING:
+    from router.config import SinkConfig
+    from router.metrics import Metrics
+    from router.sink import Sink
+
+__all__ = ["SinkRunner"]
+
+log = structlog.get_logger()
+
+
+class SinkRunner:
+    """Delivers one sink's queue. Start with ``await nursery.start(runner.run)``."""
+
+    def __init__(
+        self,
+        config: SinkConfig,
+        sink: Sink,
+        queue: Any,
+        metrics: Metrics,
+        limiter: Any | None = None,
+    ):
+        self.config = config
+        self.name = config.name
+        self.sink = sink
+        self.queue = queue
+        self.metrics = metrics
+        if limiter is None and config.rate_limit is not None:
+            limiter = OutboundLimiter(
+                config.rate_limit.requests_per_second, config.rate_limit.events_per_second
+            )
+        self.limiter = limiter
+        self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
+        self.concurrency = trio.CapacityLimiter(config.max_concurrency)
+        self.resume_at = 0.0
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+        self._successes = 0
+        self._stopping = trio.Event()
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the sink, run the workers until :meth:`stop`, then close the sink."""
+        try:
+            await self.sink.open()
+        except Exception as exc:
+            raise PluginError(
+                self.config.plugin,
+                f"{type(self.sink).__name__}.open",
+                f"{type(exc).__name__}: {exc}",
+            ) from exc
+        log.info(
+            "sink.started",
+            sink=self.name,
+            plugin=self.config.plugin,
+            pending=self.queue.pending_events,
+            max_concurrency=self.config.max_concurrency,
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started()
+                for _ in range(self.config.max_concurrency):
+                    nursery.start_soon(self._worker)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self.sink.aclose()
+            log.info("sink.stopped", sink=self.name, pending=self.queue.pending_events)
+
+    def stop(self) -> None:
+        """Finish in-flight batches and exit; a memory buffer keeps delivering until empty."""
+        self.queue.close()
+        self._stopping.set()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            **self.queue.statistics(),
+            "concurrency": self.concurrency.total_tokens,
+            "paused_for": max(0.0, self.resume_at - trio.current_time()),
+            "failing_since": self.failing_since,
+            "last_error": self.last_error,
+        }
+
+    def failing_for(self) -> float:
+        """Seconds since deliveries started failing (0 if the last one succeeded)."""
+        return 0.0 if self.failing_since is None else time.time() - self.failing_since
+
+    # -- workers -----------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        batch_config = self.config.batch
+        while True:
+            async with self.concurrency:
+                batch = await self.queue.get_batch(
+                    batch_config.max_events, batch_config.max_bytes, batch_config.max_wait
+                )
+                if not batch:
+                    return
+                self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
+                try:
+                    await self._deliver(batch, attempts=0, first_try=time.time())
+                except trio.Cancelled:
+                    self.queue.release(batch)
+                    raise
+
+    async def _deliver(self, batch: Sequence[Entry], *, attempts: int, first_try: float) -> None:
+        retry = self.config.retry
+        while True:
+            if not await self._wait_to_send(len(batch)):
+                self.queue.release(batch)
+                return
+            attempts += 1
+            started = trio.current_time()
+            try:
+                await self.sink.send([entry.payload for entry in batch])
+            except SinkRejected as exc:
+                self._record_failure(exc)
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    log.info(
+                        "sink.batch_split", sink=self.name, events=len(batch), status=exc.status
+                    )
+                    await self._deliver(batch[:half], attempts=attempts, first_try=first_try)
+                    await self._deliver(batch[half:], attempts=attempts, first_try=first_try)
+                    return
+                await self._dead_letter(batch, "rejected", attempts, exc.status, exc.body)
+                return
+            except SinkUnavailable as exc:
+                error: Exception = exc
+                retry_after = exc.retry_after
+                if exc.pause:
+                    self._pause(
+                        retry_after if retry_after is not None else self.backoff.delay(attempts)
+                    )
+            except Exception as exc:  # a plugin bug must not stop delivery; retry and report it
+                log.error(
+                    "sink.plugin_error",
+                    sink=self.name,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                    stage="sending",
+                    exc_info=True,
+                )
+                error, retry_after = exc, None
+            else:
+                self._record_success(batch, trio.current_time() - started)
+                await self.queue.ack(batch)
+                return
+            # A retryable failure.
+            self._record_failure(error)
+            age = time.time() - first_try
+            if attempts >= retry.max_attempts or age >= retry.max_age:
+                status = getattr(error, "status", None)
+                await self._dead_letter(
+                    batch,
+                    "retries_exhausted",
+                    attempts,
+                    status,
+                    getattr(error, "body", None) or str(error),
+                )
+                return
+            self.metrics.sink_retried.labels(self.name).inc(len(batch))
+            delay = max(self.backoff.delay(attempts), retry_after or 0.0)
+            log.warning(
+                "sink.send_failed",
+                sink=self.name,
+                events=len(batch),
+                attempt=attempts,
+                retry_in=round(delay, 3),
+                error=str(error),
+                status=getattr(error, "status", None),
+                stage="sending",
+            )
+            with trio.move_on_after(delay):
+                await self._stopping.wait()
+            if self._stopping.is_set() and self.queue.durable:
+                # Shutting down: the batch stays in the spool for the next start.
+                self.queue.release(batch)
+                return
+
+    async def _wait_to_send(self, events: int) -> bool:
+        """Wait out a pause and the rate limit; False if the sink is stopping meanwhile."""
+        while trio.current_time() < self.resume_at:
+            with trio.move_on_at(self.resume_at):
+                await self._stopping.wait()
+            if self._stopping.is_set() and self.queue.durable:
+                return False
+        if self.limiter is not None:
+            await self.limiter.acquire(events)
+        return True
+
+    # -- outcomes ----------------------------------------------------------------
+
+    def _pause(self, seconds: float) -> None:
+        """The upstream asked to slow down: pause the sink and halve its concurrency."""
+        resume_at = trio.current_time() + seconds
+        if resume_at > self.resume_at:
+            self.resume_at = resume_at
+            log.warning("sink.paused", sink=self.name, seconds=round(seconds, 3))
+        self.concurrency.total_tokens = max(1, self.concurrency.total_tokens // 2)
+        self._successes = 0
+
+    def _record_success(self, batch: Sequence[Entry], seconds: float) -> None:
+        n = len(batch)
+        self.failing_since = None
+        self.last_error = None
+        self.metrics.sink_delivered.labels(self.name).inc(n)
+        self.metrics.sink_request_seconds.labels(self.name).observe(seconds)
+        self.metrics.sink_latency.labels(self.name).observe(
+            max(0.0, time.time() - batch[0].enqueued_at)
+        )
+        log.debug("sink.batch_sent", sink=self.name, events=n, ms=round(seconds * 1000, 2))
+        # Additive increase: one more concurrent request per window of successes.
+        limit = self.concurrency.total_tokens
+        if limit < self.config.max_concurrency:
+            self._successes += 1
+            if self._successes >= limit:
+                self.concurrency.total_tokens = limit + 1
+                self._successes = 0
+
+    def _record_failure(self, error: Exception) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.time()
+        self.last_error = str(error)[:200]
+
+    async def _dead_letter(
+        self,
+        batch: Sequence[Entry],
+        reason: str,
+        attempts: int,
+        status: int | None,
+        response: str | None,
+    ) -> None:
+        log.error(
+            "sink.dead_lettered",
+            sink=self.name,
+            events=len(batch),
+            reason=reason,
+            attempts=attempts,
+            status=status,
+            event_id=batch[0].event_id,
+            intentional=False,
+            stage="sending",
+        )
+        self.metrics.sink_dead.labels(self.name, reason).inc(len(batch))
+        await self.queue.dead_letter(
+            batch, reason=reason, attempts=attempts, status=status, response=response
+        )

@@ -1,0 +1,374 @@
+"""The ingest pipeline: one HTTP request in a vendor's format to stored events.
+
+For each request to a source route, in order: credential header (401/403),
+JSON (400), the source's envelope (400), credentials in the body (401/403),
+rate limit (429), validation of every event (400 or quarantine), decoding to
+canonical events, routing and encoding per sink, capacity (503 or drop), and
+one durable write per sink — group-committed with other requests — before
+the client gets its 2xx. Every error is rendered by the source in its
+vendor's shape, with the rate-limit headers.
+
+Exceptions from plugin code are contained at the plugin boundary: a Source
+method that raises gives a 500 in the vendor's shape; a codec that raises on
+one event quarantines (on decode) or dead-letters (on encode) that event.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+import structlog
+import trio
+
+from router.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    IngestError,
+    InternalError,
+    Overloaded,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from router.event import new_event_id, now_ms
+from router.routing import Encoded, Route, SinkTarget
+from router.source import Envelope, IngestRequest, IngestResult, Reply
+from router.spool import StorageError
+
+if TYPE_CHECKING:
+    from router.codec import Codec
+    from router.config import SourceConfig
+    from router.metrics import Metrics
+    from router.quarantine import Quarantine
+    from router.source import Source
+    from router.validation import Validators
+
+__all__ = ["SourceRuntime"]
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+#: At most this many field errors are spelled out in one 400 message.
+MAX_ERRORS_IN_MESSAGE = 20
+#: Retry-After sent with 503 when a sink's spool is full.
+FULL_RETRY_AFTER = 5
+
+
+class PluginFailure(Exception):
+    """A Source method raised something other than an IngestError."""
+
+
+class SourceRuntime:
+    """One configured source: its Source instance, codec, limits and routes."""
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        source: Source,
+        codec: Codec,
+        validators: Validators,
+        routes: Sequence[Route],
+        quarantine: Quarantine,
+        metrics: Metrics,
+        limiter: Any | None = None,
+    ):
+        self.config = config
+        self.name = config.name
+        self.source = source
+        self.codec = codec
+        self.vendor = codec.vendor
+        self.validators = validators
+        self.routes = tuple(routes)
+        self.quarantine = quarantine
+        self.metrics = metrics
+        self.limiter = limiter
+        self.events_field = type(source).events_field
+
+    # -- the pipeline ------------------------------------------------------------
+
+    async def handle(self, request: IngestRequest) -> Reply:
+        """Answer one ingest request. Never raises for bad input or plugin bugs."""
+        limit_headers: dict[str, str] = {}
+        try:
+            self.check_credential(request)
+            body = self._parse(request.body)
+            envelope = self._plugin("split", self.source.split, request, body)
+            if not isinstance(envelope, Envelope):
+                raise PluginFailure(f"split returned {type(envelope).__name__}, not Envelope")
+            self._plugin("authorize", self.source.authorize, request, envelope)
+            if self.limiter is not None:
+                limit_headers = await self._rate_limit(request, envelope)
+            result = await self._accept(request, envelope)
+            reply = self._plugin("accepted", self.source.accepted, request, result)
+        except IngestError as exc:
+            exc.headers = {**limit_headers, **exc.headers}
+            reply = self.error_reply(request, exc)
+        except PluginFailure as exc:
+            log.error(
+                "ingest.plugin_error",
+                source=self.name,
+                plugin=self.vendor,
+                error=str(exc),
+                stage="receiving",
+            )
+            reply = self.error_reply(
+                request,
+                InternalError(
+                    f"the {self.vendor} plugin failed while handling the request",
+                    headers=limit_headers,
+                ),
+            )
+        reply.headers = {**limit_headers, **reply.headers}
+        return reply
+
+    def error_reply(self, request: IngestRequest, error: IngestError) -> Reply:
+        """The source's rendering of an error; a plain JSON body if the plugin fails at it."""
+        try:
+            reply = self.source.error(request, error)
+        except Exception as exc:  # the plugin's error renderer itself is broken
+            log.error(
+                "ingest.plugin_error",
+                source=self.name,
+                plugin=self.vendor,
+                hook="error",
+                error=repr(exc),
+                stage="receiving",
+            )
+            reply = Reply(error.status, {"error": error.title, "message": error.message})
+        reply.headers = {**error.headers, **reply.headers}
+        return reply
+
+    def _plugin(self, method: str, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except IngestError:
+            raise
+        except Exception as exc:
+            raise PluginFailure(
+                f"{type(self.source).__name__}.{method} raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def check_credential(self, request: IngestRequest) -> None:
+        """Check ``auth.keys`` against the credential header (401 missing, 403 wrong)."""
+        auth = self.config.auth
+        if auth is None or not auth.keys:
+            return
+        given = self._plugin("credential", self.source.credential, request)
+        if not given:
+            raise Unauthorized(f"missing credential: send the {auth.header} header")
+        given_bytes = given.encode()
+        # Compare with every key so timing does not tell which one is closest.
+        matched = False
+        for key in auth.keys:
+            matched |= hmac.compare_digest(given_bytes, key.encode())
+        if not matched:
+            raise Forbidden(f"invalid credential in the {auth.header} header")
+
+    @staticmethod
+    def _parse(body: bytes) -> Any:
+        if not body:
+            raise BadRequest("request body is empty; send a JSON document")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+    async def _rate_limit(self, request: IngestRequest, envelope: Envelope) -> dict[str, str]:
+        limit = self.config.rate_limit
+        key = self._limit_key(limit.key, request, envelope)
+        cost = len(envelope.events) if limit.unit == "events" else 1
+        decision = await self.limiter.check(f"{self.name}:{key}", cost)
+        headers = decision.headers()
+        if not decision.allowed:
+            self.metrics.events_rejected.labels(self.name, "rate_limited").inc(len(envelope.events))
+            raise RateLimited(
+                f"rate limit of {limit.rate:g} {limit.unit}/s exceeded; "
+                f"retry in {headers['Retry-After']} s",
+                headers=headers,
+            )
+        return headers
+
+    def _limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str:
+        if key == "remote_addr":
+            return request.remote_addr
+        if key == "credential":
+            return self._plugin("credential", self.source.credential, request) or ""
+        if key.startswith("header:"):
+            return request.headers.get(key[7:].lower(), "")
+        value = self._plugin("rate_limit_key", self.source.rate_limit_key, key, request, envelope)
+        return "" if value is None else str(value)
+
+    async def _accept(self, request: IngestRequest, envelope: Envelope) -> IngestResult:
+        raws = envelope.events
+        n = len(raws)
+        self.metrics.events_received.labels(self.name).inc(n)
+        failed: dict[int, list[FieldError]] = {}
+        for i, raw in enumerate(raws):
+            try:
+                errors = self.validators.check(self.vendor, self.codec.event_type(raw), raw)
+            except Exception as exc:  # codec.event_type is plugin code
+                errors = [FieldError((), f"{self.vendor} plugin failed: {exc!r}")]
+            if errors:
+                failed[i] = errors
+        if failed and self.config.on_invalid == "reject":
+            self.metrics.events_rejected.labels(self.name, "invalid").inc(n)
+            raise ValidationFailed(
+                self._message(failed), errors=[(i, e) for i, es in failed.items() for e in es]
+            )
+
+        received = now_ms()
+        ids: list[str | None] = [None] * n
+        events = []
+        for i, raw in enumerate(raws):
+            if i in failed:
+                continue
+            try:
+                event = self.codec.decode(
+                    raw, id=new_event_id(), received_at=received, meta=envelope.meta
+                )
+            except Exception as exc:  # a codec bug quarantines the event, not the request
+                log.error(
+                    "ingest.decode_failed",
+                    source=self.name,
+                    plugin=self.vendor,
+                    index=i,
+                    error=repr(exc),
+                    stage="processing",
+                )
+                failed[i] = [FieldError((), f"{self.vendor} codec could not decode: {exc!r}")]
+                continue
+            event.source = self.name
+            ids[i] = event.id
+            events.append(event)
+
+        puts, dead = self._route(events)
+        await self._store(puts, dead, failed, raws, received)
+        accepted = len(events)
+        self.metrics.events_accepted.labels(self.name).inc(accepted)
+        if failed:
+            self.metrics.events_rejected.labels(self.name, "quarantined").inc(len(failed))
+        return IngestResult(envelope, ids, failed)
+
+    def _message(self, failed: dict[int, list[FieldError]]) -> str:
+        parts = []
+        for i, errors in failed.items():
+            prefix = f"{self.events_field}[{i}]" if self.events_field else ""
+            for error in errors:
+                field = error.field
+                where = f"{prefix}.{field}" if prefix and field else (prefix or field)
+                parts.append(f"{where}: {error.message}" if where else error.message)
+        more = len(parts) - MAX_ERRORS_IN_MESSAGE
+        text = "; ".join(parts[:MAX_ERRORS_IN_MESSAGE])
+        return text + (f"; and {more} more" if more > 0 else "")
+
+    def _route(
+        self, events: list[Any]
+    ) -> tuple[
+        dict[SinkTarget, list[tuple[str, bytes]]], dict[SinkTarget, list[tuple[str, bytes, str]]]
+    ]:
+        puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
+        dead: dict[SinkTarget, list[tuple[str, bytes, str]]] = {}
+        for event in events:
+            seen: set[str] = set()
+            for route in self.routes:
+                if not route.matches(event):
+                    continue
+                for target in route.targets:
+                    if target.name in seen:
+                        continue
+                    seen.add(target.name)
+                    outcome = target.encode(event)
+                    if isinstance(outcome, Encoded):
+                        puts.setdefault(target, []).append((event.id, outcome.payload))
+                    else:
+                        self.metrics.sink_dead.labels(target.name, outcome.code).inc()
+                        log.warning(
+                            "ingest.untranslatable",
+                            source=self.name,
+                            sink=target.name,
+                            event_id=event.id,
+                            reason=outcome.reason,
+                            stage="processing",
+                        )
+                        dead.setdefault(target, []).append(
+                            (event.id, orjson.dumps(event.to_dict()), outcome.reason)
+                        )
+        return puts, dead
+
+    async def _store(
+        self,
+        puts: dict[SinkTarget, list[tuple[str, bytes]]],
+        dead: dict[SinkTarget, list[tuple[str, bytes, str]]],
+        failed: dict[int, list[FieldError]],
+        raws: Sequence[Any],
+        received: int,
+    ) -> None:
+        for target, entries in list(puts.items()):
+            size = sum(len(p) for _, p in entries)
+            if target.queue.full(len(entries), size):
+                if target.when_full == "block":
+                    self.metrics.events_rejected.labels(self.name, "overloaded").inc(len(raws))
+                    raise Overloaded(
+                        f"the spool of sink {target.name!r} is full; retry later",
+                        headers={"Retry-After": str(FULL_RETRY_AFTER)},
+                    )
+                log.error(
+                    "events.dropped",
+                    sink=target.name,
+                    count=len(entries),
+                    reason="spool_full",
+                    intentional=True,
+                )
+                self.metrics.sink_accepted.labels(target.name).inc(len(entries))
+                self.metrics.sink_dropped.labels(target.name, "spool_full").inc(len(entries))
+                del puts[target]
+        now = time.time()
+        failures: list[BaseException] = []
+        stored: dict[SinkTarget, int] = {}
+
+        async def attempt(fn: Callable[..., Any], *args: Any, target: SinkTarget | None = None):
+            try:
+                result = await fn(*args)
+            except (StorageError, OSError, sqlite3.Error) as exc:
+                failures.append(exc)
+            else:
+                if target is not None:
+                    stored[target] = result
+
+        async with trio.open_nursery() as nursery:
+            if failed:
+                nursery.start_soon(
+                    attempt,
+                    self.quarantine.add,
+                    self.name,
+                    received,
+                    [(raws[i], [str(e) for e in errors]) for i, errors in failed.items()],
+                )
+            for target, entries in puts.items():
+                nursery.start_soon(
+                    functools.partial(attempt, target.queue.put, entries, now, target=target)
+                )
+            for target, entries in dead.items():
+                nursery.start_soon(attempt, target.queue.dead_letter_new, entries, now)
+        if failures:
+            log.error(
+                "ingest.store_failed", source=self.name, error=str(failures[0]), stage="processing"
+            )
+            raise Overloaded(
+                "could not store the events; retry later",
+                headers={"Retry-After": str(FULL_RETRY_AFTER)},
+            )
+        for target, entries in puts.items():
+            self.metrics.sink_accepted.labels(target.name).inc(stored[target])
+            duplicates = len(entries) - stored[target]
+            if duplicates:
+                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
+        for target, entries in dead.items():
+            self.metrics.sink_accepted.labels(target.name).inc(len(entries))

@@ -1,0 +1,216 @@
+"""Calling the registration hooks once and keeping what they returned.
+
+Each hook implementation is called on its own so that every result and every
+failure is attributed to a named plugin: a plugin that raises, returns the
+wrong kind of object or reuses a name stops startup with a PluginError that
+names the plugin and the hook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cerberus
+import pluggy
+
+from router.codec import Codec
+from router.errors import PluginError
+from router.pluginmanager import RouterPluginManager
+from router.sink import Sink
+from router.source import Source
+from router.validation import Validators, ValidatorSpec
+
+__all__ = ["PluginInfo", "Registry", "build_registry", "call_each"]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One loaded plugin and what it registered (``router plugins``, ``/plugins``)."""
+
+    name: str
+    version: str
+    origin: str
+    hooks: tuple[str, ...]
+    sources: tuple[str, ...]
+    routes: tuple[str, ...]
+    sinks: tuple[str, ...]
+    codecs: tuple[str, ...]
+    event_types: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Everything the plugins registered. Built once per daemon."""
+
+    sources: Mapping[str, type[Source]]
+    sinks: Mapping[str, type[Sink]]
+    codecs: Mapping[str, Codec]
+    validators: Validators
+    config_schemas: Mapping[str, Mapping[str, Any]]
+    plugins: tuple[PluginInfo, ...]
+    pm: RouterPluginManager
+
+    def check_requirement(self, requirement: str) -> str | None:
+        """A problem with a ``plugins.require`` entry such as ``"example>=1.0"``, or None."""
+        match = re.fullmatch(
+            r"\s*([A-Za-z0-9_.-]+)\s*(?:(==|>=|<=|>|<|~=)\s*(\S+))?\s*", requirement
+        )
+        if not match:
+            return f"cannot parse requirement {requirement!r}"
+        name, op, wanted = match.groups()
+        info = next((p for p in self.plugins if p.name == name), None)
+        if info is None:
+            return f"required plugin {name!r} is not installed"
+        if op and not _compare(info.version, op, wanted):
+            return f"plugin {name!r} is version {info.version}, {requirement.strip()} is required"
+        return None
+
+
+def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """``(plugin name, result)`` of every implementation of ``hook``, in call order.
+
+    :raises PluginError: naming the plugin and hook if an implementation raises.
+    """
+    results = []
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        args = {name: kwargs[name] for name in impl.argnames}
+        try:
+            result = impl.function(**args)
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, hook, f"{type(exc).__name__}: {exc}") from exc
+        if result is not None:
+            results.append((impl.plugin_name, result))
+    return results
+
+
+def build_registry(pm: RouterPluginManager) -> Registry:
+    """Call the registration hooks once and check what they returned."""
+    by_plugin: dict[str, dict[str, list[str]]] = {
+        name: {"sources": [], "routes": [], "sinks": [], "codecs": [], "types": []}
+        for name in pm.origins
+    }
+    owners: dict[tuple[str, str], str] = {}
+
+    def claim(kind: str, key: str, plugin: str, hook: str) -> None:
+        other = owners.setdefault((kind, key), plugin)
+        if other != plugin:
+            raise PluginError(plugin, hook, f"{kind} {key!r} is already registered by {other!r}")
+
+    config_schemas: dict[str, Mapping[str, Any]] = {}
+    for plugin, schema in call_each(pm, "router_config_schema"):
+        _check_schema(plugin, "router_config_schema", schema)
+        config_schemas[plugin] = schema
+
+    codecs: dict[str, Codec] = {}
+    for plugin, result in call_each(pm, "router_codecs"):
+        for codec in _items(plugin, "router_codecs", result, Codec, instance=True):
+            claim("codec", codec.vendor, plugin, "router_codecs")
+            codecs[codec.vendor] = codec
+            by_plugin[plugin]["codecs"].append(codec.vendor)
+
+    specs: list[ValidatorSpec] = []
+    for plugin, result in call_each(pm, "router_validators"):
+        for spec in _items(plugin, "router_validators", result, ValidatorSpec, instance=True):
+            claim("validator", f"{spec.vendor}:{spec.event_type}", plugin, "router_validators")
+            _check_schema(plugin, "router_validators", spec.schema)
+            specs.append(spec)
+            if spec.event_type != "*":
+                by_plugin[plugin]["types"].append(f"{spec.vendor}:{spec.event_type}")
+
+    sources: dict[str, type[Source]] = {}
+    for plugin, result in call_each(pm, "router_sources"):
+        for cls in _items(plugin, "router_sources", result, Source, instance=False):
+            claim("source", cls.vendor, plugin, "router_sources")
+            if cls.vendor not in codecs:
+                raise PluginError(
+                    plugin,
+                    "router_sources",
+                    f"source {cls.__name__} needs a codec for vendor {cls.vendor!r}",
+                )
+            for schema in (cls.options_schema, cls.auth_schema):
+                _check_schema(plugin, "router_sources", schema)
+            sources[cls.vendor] = cls
+            by_plugin[plugin]["sources"].append(cls.vendor)
+            by_plugin[plugin]["routes"].extend(f"{r.method} {r.path}" for r in cls.routes)
+
+    sinks: dict[str, type[Sink]] = {}
+    for plugin, result in call_each(pm, "router_sinks"):
+        for cls in _items(plugin, "router_sinks", result, Sink, instance=False):
+            claim("sink", cls.kind, plugin, "router_sinks")
+            if cls.vendor is not None and cls.vendor not in codecs:
+                raise PluginError(
+                    plugin,
+                    "router_sinks",
+                    f"sink {cls.__name__} needs a codec for vendor {cls.vendor!r}",
+                )
+            _check_schema(plugin, "router_sinks", cls.options_schema)
+            sinks[cls.kind] = cls
+            by_plugin[plugin]["sinks"].append(cls.kind)
+
+    infos = []
+    for name, (version, origin) in pm.origins.items():
+        plugin = pm.get_plugin(name)
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        got = by_plugin[name]
+        infos.append(
+            PluginInfo(
+                name,
+                version,
+                origin,
+                hooks,
+                tuple(got["sources"]),
+                tuple(got["routes"]),
+                tuple(got["sinks"]),
+                tuple(got["codecs"]),
+                tuple(got["types"]),
+            )
+        )
+    return Registry(sources, sinks, codecs, Validators(specs), config_schemas, tuple(infos), pm)
+
+
+def _items(plugin: str, hook: str, result: Any, kind: type, *, instance: bool) -> list[Any]:
+    try:
+        items = list(result)
+    except TypeError:
+        raise PluginError(
+            plugin, hook, f"must return a list, not {type(result).__name__}"
+        ) from None
+    for item in items:
+        ok = (
+            isinstance(item, kind)
+            if instance
+            else isinstance(item, type) and issubclass(item, kind)
+        )
+        if not ok:
+            what = f"{kind.__name__} instances" if instance else f"{kind.__name__} subclasses"
+            raise PluginError(plugin, hook, f"must return {what}, got {item!r}")
+    return items
+
+
+def _check_schema(plugin: str, hook: str, schema: Any) -> None:
+    try:
+        cerberus.Validator(schema)
+    except Exception as exc:  # cerberus raises SchemaError, or TypeError for non-mappings
+        raise PluginError(plugin, hook, f"invalid cerberus schema: {exc}") from exc
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:4])
+
+
+def _compare(have: str, op: str, want: str) -> bool:
+    a, b = _version_tuple(have), _version_tuple(want)
+    return {
+        "==": a == b,
+        ">=": a >= b,
+        "<=": a <= b,
+        ">": a > b,
+        "<": a < b,
+        "~=": a >= b and a[: max(1, len(b) - 1)] == b[: max(1, len(b) - 1)],
+    }[op]

@@ -1,0 +1,661 @@
+"""The durable spool: every sink's queue and dead letters in one SQLite database.
+
+Why hand-written: no maintained library offers a durable, Trio-native queue
+with group commit; SQLite (stdlib, WAL mode) does the hard part, and this
+module adds the batching and the in-memory window around it.
+
+- **Group commit.** Ingest requests submit their entries and wait; one writer
+  task commits everything submitted meanwhile in one transaction (inserts,
+  acknowledgements and dead letters together) in a worker thread, then wakes
+  every waiter. A client is acknowledged only after its events are committed.
+- **Bounded memory.** Each sink keeps at most ``HOT_EVENTS``/``HOT_BYTES`` of
+  its pending events in memory; beyond that the queue is *spilled* and its
+  runner pages events in from the database in ``seq`` order. Memory stays flat
+  however long a sink is down.
+- **Monotonic seqs.** Each sink has its own table with an AUTOINCREMENT key,
+  so ``seq`` never goes back, even when the table empties or ``router dlq
+  replay`` inserts rows from another process (found by :meth:`Spool.watch`).
+- ``buffer: memory`` sinks use the same queues without writing events to the
+  database at ingest; at shutdown their leftovers are written so nothing the
+  router acknowledged is lost across a clean restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import structlog
+import trio
+
+__all__ = ["DeadLetter", "Entry", "Spool", "SpoolFull", "SqliteQueue", "StorageError"]
+
+log = structlog.get_logger()
+
+#: Most events / bytes a sink keeps in memory before spilling to the database.
+HOT_EVENTS = 20_000
+HOT_BYTES = 16 << 20
+#: Rows read per page when a spilled queue catches up.
+PAGE_EVENTS = 5_000
+#: How often the spool looks for rows other processes inserted (dlq replay).
+WATCH_INTERVAL = 1.0
+
+
+class StorageError(Exception):
+    """The spool could not store or read events (disk full, corrupt database…)."""
+
+
+class SpoolFull(Exception):
+    """A sink's spool is at its ``max_events``/``max_bytes`` bound."""
+
+
+class Entry(NamedTuple):
+    """One queued event for one sink."""
+
+    seq: Any
+    event_id: str
+    payload: bytes
+    enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-lettered event with why it failed."""
+
+    id: int
+    sink: str
+    event_id: str
+    payload: bytes
+    reason: str
+    attempts: int
+    status: int | None
+    response: str | None
+    enqueued_at: float
+    dead_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sink": self.sink,
+            "event_id": self.event_id,
+            "payload": self.payload.decode("utf-8", "replace"),
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "status": self.status,
+            "response": self.response,
+            "enqueued_at": self.enqueued_at,
+            "dead_at": self.dead_at,
+        }
+
+
+@dataclass(slots=True)
+class _Write:
+    """Work for one group commit, from one or more callers."""
+
+    inserts: dict[int, list[tuple[str, bytes, float]]] = field(default_factory=dict)
+    deletes: dict[int, list[Any]] = field(default_factory=dict)
+    dead: list[tuple[Any, ...]] = field(default_factory=list)
+    dedup: dict[int, float] = field(default_factory=dict)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sinks (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    status INTEGER,
+    response TEXT,
+    enqueued_at REAL NOT NULL,
+    dead_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, id);
+CREATE TABLE IF NOT EXISTS dedup (
+    sink INTEGER NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (sink, event_id)
+) WITHOUT ROWID;
+"""
+
+
+def _queue_table(sink_id: int) -> str:
+    return f"q_{sink_id}"
+
+
+def connect(path: Path | str, *, sync: str = "FULL") -> sqlite3.Connection:
+    """A connection in WAL mode, usable from worker threads one at a time."""
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={sync}")
+    db.execute("PRAGMA busy_timeout=30000")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def sink_ids(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+    """The id of each sink name, creating the sink's queue table if new."""
+    ids = {}
+    for name in names:
+        db.execute("INSERT OR IGNORE INTO sinks (name) VALUES (?)", (name,))
+        (sink_id,) = db.execute("SELECT id FROM sinks WHERE name = ?", (name,)).fetchone()
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {_queue_table(sink_id)} ("
+            "seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, "
+            "payload BLOB NOT NULL, enqueued_at REAL NOT NULL)"
+        )
+        ids[name] = sink_id
+    return ids
+
+
+class Spool:
+    """The SQLite spool of one daemon (one worker process). Owns one writer task."""
+
+    def __init__(self, path: Path | str, *, sync: str = "FULL"):
+        self.path = Path(path)
+        self.sync = sync
+        self.queues: dict[str, SqliteQueue] = {}
+        self._pending = _Write()
+        self._waiters: list[trio.Event] = []
+        self._failures: dict[int, BaseException] = {}
+        self._skipped: dict[int, dict[int, set[str]]] = {}
+        self._work = trio.Event()
+        self._batch_no = 0
+        self._closed = False
+        self._wlock = threading.Lock()
+        self._rlock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def open(self, sinks: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Open the database and load each sink's pending counts (not its rows).
+
+        :param sinks: ``(name, {"durable": bool, "max_events": …, "max_bytes": …,
+            "dedup_window": …})`` per sink.
+        """
+
+        def load() -> dict[str, tuple[int, int, int, int]]:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = connect(self.path, sync=self.sync)
+            self._rdb = connect(self.path, sync=self.sync)
+            ids = sink_ids(self._db, [name for name, _ in sinks])
+            stats = {}
+            for name, sink_id in ids.items():
+                table = _queue_table(sink_id)
+                count, size, max_seq = self._db.execute(
+                    f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(max(seq), 0) "
+                    f"FROM {table}"
+                ).fetchone()
+                stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+            return stats
+
+        stats = await trio.to_thread.run_sync(load)
+        for name, options in sinks:
+            sink_id, count, size, max_seq = stats[name]
+            self.queues[name] = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
+
+    def _sequence(self, table: str) -> int:
+        row = self._db.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer loop, plus the watcher; runs until :meth:`close` is awaited."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_loop)
+            task_status.started()
+            while True:
+                await self._work.wait()
+                self._work = trio.Event()
+                if self._pending_empty():
+                    if self._closed:
+                        break
+                    continue
+                await self._commit_pending()
+            nursery.cancel_scope.cancel()
+
+    async def close(self) -> None:
+        """Flush non-durable queues to disk, commit what is pending, stop the writer."""
+        for queue in self.queues.values():
+            if not queue.durable:
+                leftovers = queue.drain_memory()
+                if leftovers:
+                    self._pending.inserts.setdefault(queue.sink_id, []).extend(
+                        (e.event_id, e.payload, e.enqueued_at) for e in leftovers
+                    )
+                    log.info("spool.memory_flushed", sink=queue.name, events=len(leftovers))
+        self._closed = True
+        self._work.set()
+        if not self._pending_empty():
+            await self._commit_pending()
+
+    def close_db(self) -> None:
+        for db in (self._db, self._rdb):
+            if db is not None:
+                db.close()
+
+    # -- group commit -----------------------------------------------------------
+
+    def _pending_empty(self) -> bool:
+        p = self._pending
+        return not (p.inserts or p.deletes or p.dead)
+
+    async def submit(self, write: _Write) -> dict[int, set[str]]:
+        """Queue a write for the next group commit and wait until it is durable.
+
+        Returns the event ids de-duplication skipped in that commit, per sink id.
+        """
+        if self._closed:
+            raise StorageError("the spool is closed")
+        p = self._pending
+        for sink_id, rows in write.inserts.items():
+            p.inserts.setdefault(sink_id, []).extend(rows)
+        for sink_id, seqs in write.deletes.items():
+            p.deletes.setdefault(sink_id, []).extend(seqs)
+        p.dead.extend(write.dead)
+        p.dedup.update(write.dedup)
+        done = trio.Event()
+        self._waiters.append(done)
+        batch_no = self._batch_no
+        self._work.set()
+        await done.wait()
+        failure = self._failures.get(batch_no)
+        if failure is not None:
+            raise StorageError(f"could not write the spool: {failure}") from failure
+        return self._skipped.get(batch_no, {})
+
+    async def _commit_pending(self) -> None:
+        write, self._pending = self._pending, _Write()
+        waiters, self._waiters = self._waiters, []
+        batch_no = self._batch_no
+        self._batch_no += 1
+        try:
+            committed, skipped = await trio.to_thread.run_sync(self._commit, write)
+        except Exception as exc:  # sqlite3.Error, OSError: reported to every waiter
+            log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
+            self._failures = {batch_no: exc}
+            self._skipped = {}
+        else:
+            self._failures = {}
+            self._skipped = {batch_no: skipped} if skipped else {}
+            for sink_id, entries in committed.items():
+                self._queue_by_id(sink_id).on_committed(entries)
+        for waiter in waiters:
+            waiter.set()
+
+    def _queue_by_id(self, sink_id: int) -> SqliteQueue:
+        return next(q for q in self.queues.values() if q.sink_id == sink_id)
+
+    def _commit(self, write: _Write) -> tuple[dict[int, list[Entry]], dict[int, set[str]]]:
+        """One transaction (worker thread): the inserted entries and skipped ids per sink."""
+        with self._wlock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                committed = {}
+                skipped = {}
+                for sink_id, rows in write.inserts.items():
+                    window = write.dedup.get(sink_id)
+                    if window is not None:
+                        kept = self._dedup(db, sink_id, rows, window)
+                        if len(kept) < len(rows):
+                            kept_ids = {row[0] for row in kept}
+                            skipped[sink_id] = {r[0] for r in rows if r[0] not in kept_ids}
+                        rows = kept
+                    if not rows:
+                        committed[sink_id] = []
+                        continue
+                    table = _queue_table(sink_id)
+                    db.executemany(
+                        f"INSERT INTO {table} (event_id, payload, enqueued_at) VALUES (?,?,?)", rows
+                    )
+                    # Rows of one statement in one write transaction get consecutive seqs.
+                    last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                    first = last - len(rows) + 1
+                    committed[sink_id] = [Entry(first + i, *row) for i, row in enumerate(rows)]
+                if write.dead:
+                    db.executemany(
+                        "INSERT INTO dead_letters (sink, event_id, payload, reason, attempts, "
+                        "status, response, enqueued_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                        [row[:9] for row in write.dead],
+                    )
+                    for row in write.dead:
+                        if row[9] is not None:
+                            write.deletes.setdefault(row[0], []).append(row[9])
+                for sink_id, seqs in write.deletes.items():
+                    db.executemany(
+                        f"DELETE FROM {_queue_table(sink_id)} WHERE seq = ?", [(s,) for s in seqs]
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return committed, skipped
+
+    @staticmethod
+    def _dedup(
+        db: sqlite3.Connection, sink_id: int, rows: list[tuple[str, bytes, float]], window: float
+    ) -> list[tuple[str, bytes, float]]:
+        now = time.time()
+        kept = []
+        for row in rows:
+            cur = db.execute(
+                "INSERT INTO dedup (sink, event_id, at) VALUES (?,?,?) ON CONFLICT DO UPDATE "
+                "SET at = excluded.at WHERE dedup.at < ?",
+                (sink_id, row[0], now, now - window),
+            )
+            if cur.rowcount:
+                kept.append(row)
+        return kept
+
+    # -- reading ---------------------------------------------------------------
+
+    async def read_page(self, sink_id: int, after: Any, limit: int) -> list[Entry]:
+        def read() -> list[Entry]:
+            with self._rlock:
+                rows = self._rdb.execute(
+                    f"SELECT seq, event_id, payload, enqueued_at FROM {_queue_table(sink_id)} "
+                    "WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after, limit),
+                ).fetchall()
+            return [Entry(*row) for row in rows]
+
+        try:
+            return await trio.to_thread.run_sync(read)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not read the spool: {exc}") from exc
+
+    async def _watch_loop(self) -> None:
+        """Notice rows inserted by other processes (``router dlq replay``)."""
+        while True:
+            await trio.sleep(WATCH_INTERVAL)
+            try:
+                found = await trio.to_thread.run_sync(self._scan_foreign)
+            except sqlite3.Error as exc:
+                log.warning("spool.watch_failed", error=str(exc))
+                continue
+            for sink_id, (max_seq, count, size) in found.items():
+                self._queue_by_id(sink_id).on_foreign_rows(max_seq, count, size)
+
+    def _scan_foreign(self) -> dict[int, tuple[int, int, int]]:
+        found = {}
+        with self._rlock:
+            for queue in list(self.queues.values()):
+                table = _queue_table(queue.sink_id)
+                committed = queue.committed_upto
+                row = self._rdb.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+                ).fetchone()
+                if row and row[0] > committed:
+                    count, size = self._rdb.execute(
+                        f"SELECT count(*), coalesce(sum(length(payload)), 0) FROM {table} "
+                        "WHERE seq > ?",
+                        (committed,),
+                    ).fetchone()
+                    found[queue.sink_id] = (row[0], count, size)
+        return found
+
+
+class SqliteQueue:
+    """One sink's queue in a :class:`Spool`: what its runner takes batches from.
+
+    ``pending`` counts every event not yet delivered or dead-lettered,
+    including those in flight; it is what ``max_events``/``max_bytes`` bound.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        name: str,
+        sink_id: int,
+        count: int,
+        size: int,
+        max_seq: int,
+        *,
+        durable: bool = True,
+        max_events: int = 1_000_000,
+        max_bytes: int = 1 << 30,
+        dedup_window: float | None = None,
+    ):
+        self.spool = spool
+        self.name = name
+        self.sink_id = sink_id
+        self.durable = durable
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.dedup_window = dedup_window
+        self.pending_events = count
+        self.pending_bytes = size
+        self.recovered = count
+        self.in_flight = 0
+        self.committed_upto = max_seq
+        self.loaded_upto = 0
+        self.spilled = count > 0
+        self._hot: deque[Entry] = deque()
+        self._hot_bytes = 0
+        self._memory_seq = 0
+        self._changed = trio.Event()
+        self._take_lock = trio.Lock()
+        self.closed = False
+
+    # -- state -----------------------------------------------------------------
+
+    def full(self, events: int = 0, size: int = 0) -> bool:
+        """True if ``events`` more events of ``size`` bytes would exceed the bounds."""
+        return (
+            self.pending_events + events > self.max_events
+            or self.pending_bytes + size > self.max_bytes
+        )
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "pending_events": self.pending_events,
+            "pending_bytes": self.pending_bytes,
+            "in_flight": self.in_flight,
+            "in_memory": len(self._hot),
+            "spilled": self.spilled,
+        }
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def close(self) -> None:
+        """No more batches after the in-memory ones (shutdown)."""
+        self.closed = True
+        self._wake()
+
+    # -- writing -----------------------------------------------------------------
+
+    async def put(self, entries: Sequence[tuple[str, bytes]], now: float) -> int:
+        """Store events durably (or in memory for ``buffer: memory``).
+
+        Returns how many were stored: fewer if de-duplication skipped some.
+        """
+        if self.durable:
+            rows = [(event_id, payload, now) for event_id, payload in entries]
+            write = _Write(inserts={self.sink_id: rows})
+            if self.dedup_window is not None:
+                write.dedup[self.sink_id] = self.dedup_window
+            skipped = (await self.spool.submit(write)).get(self.sink_id)
+            if not skipped:
+                return len(entries)
+            return sum(1 for event_id, _ in entries if event_id not in skipped)
+        committed = []
+        for event_id, payload in entries:
+            # Memory-only entries get negative seqs: positive ones are database rows.
+            self._memory_seq -= 1
+            committed.append(Entry(self._memory_seq, event_id, payload, now))
+        self.on_committed(committed)
+        return len(committed)
+
+    def on_committed(self, entries: list[Entry]) -> None:
+        """New entries are stored: count them and hand them to the runner if it keeps up."""
+        if not entries:
+            return
+        size = sum(len(e.payload) for e in entries)
+        self.pending_events += len(entries)
+        self.pending_bytes += size
+        if not self.durable:
+            # Memory buffers never spill: ingest bounds them with full().
+            self._hot.extend(entries)
+            self._hot_bytes += size
+        else:
+            contiguous = entries[0].seq == self.committed_upto + 1
+            self.committed_upto = entries[-1].seq
+            if (
+                not self.spilled
+                and contiguous
+                and len(self._hot) < HOT_EVENTS
+                and self._hot_bytes < HOT_BYTES
+            ):
+                self._hot.extend(entries)
+                self._hot_bytes += size
+                self.loaded_upto = self.committed_upto
+            else:
+                self.spilled = True
+        self._wake()
+
+    def on_foreign_rows(self, max_seq: int, count: int, size: int) -> None:
+        """Another process added rows up to ``max_seq`` (dlq replay)."""
+        if max_seq <= self.committed_upto:
+            return
+        self.committed_upto = max_seq
+        self.pending_events += count
+        self.pending_bytes += size
+        self.spilled = True
+        self._wake()
+
+    def drain_memory(self) -> list[Entry]:
+        """Memory-only entries not yet taken, removed from the queue (shutdown)."""
+        out = [e for e in self._hot if e.seq < 0]
+        self._hot = deque(e for e in self._hot if e.seq > 0)
+        self._hot_bytes = sum(len(e.payload) for e in self._hot)
+        return out
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _load_page(self) -> None:
+        rows = await self.spool.read_page(self.sink_id, self.loaded_upto, PAGE_EVENTS)
+        if rows:
+            self._hot.extend(rows)
+            self._hot_bytes += sum(len(e.payload) for e in rows)
+            self.loaded_upto = rows[-1].seq
+        if len(rows) < PAGE_EVENTS and self.loaded_upto >= self.committed_upto:
+            self.spilled = False
+        elif not rows:
+            # Counted rows that are not there (deleted by `dlq purge` or a race): resync.
+            self.loaded_upto = self.committed_upto
+            self.spilled = False
+
+    async def get_batch(self, max_events: int, max_bytes: int, max_wait: float) -> list[Entry]:
+        """The next batch: waits for a first event, then up to ``max_wait`` to fill it.
+
+        Returns ``[]`` once the queue is closed and nothing is left in memory.
+        """
+        async with self._take_lock:
+            while not self._hot:
+                if self.spilled and not self.closed:
+                    await self._load_page()
+                    continue
+                if self.closed:
+                    return []
+                await self._changed.wait()
+            batch: list[Entry] = []
+            size = 0
+            deadline = trio.current_time() + max_wait
+            while len(batch) < max_events:
+                if not self._hot:
+                    if self.spilled and not self.closed:
+                        await self._load_page()
+                        continue
+                    if self.closed or trio.current_time() >= deadline:
+                        break
+                    with trio.move_on_at(deadline):
+                        await self._changed.wait()
+                    continue
+                entry = self._hot[0]
+                if batch and size + len(entry.payload) > max_bytes:
+                    break
+                self._hot.popleft()
+                self._hot_bytes -= len(entry.payload)
+                batch.append(entry)
+                size += len(entry.payload)
+            self.in_flight += len(batch)
+            return batch
+
+    # -- finishing ----------------------------------------------------------------
+
+    def _settle(self, entries: Sequence[Entry]) -> None:
+        self.in_flight -= len(entries)
+        self.pending_events -= len(entries)
+        self.pending_bytes -= sum(len(e.payload) for e in entries)
+
+    async def ack(self, entries: Sequence[Entry]) -> None:
+        """The entries were delivered: delete them (group-committed)."""
+        self._settle(entries)
+        stored = [e.seq for e in entries if e.seq > 0]
+        if stored:
+            await self.spool.submit(_Write(deletes={self.sink_id: stored}))
+
+    async def dead_letter(
+        self,
+        entries: Sequence[Entry],
+        *,
+        reason: str,
+        attempts: int,
+        status: int | None = None,
+        response: str | None = None,
+    ) -> None:
+        """Move entries to the dead letters with why they failed."""
+        self._settle(entries)
+        now = time.time()
+        await self.spool.submit(
+            _Write(
+                dead=[
+                    (
+                        self.sink_id,
+                        e.event_id,
+                        e.payload,
+                        reason,
+                        attempts,
+                        status,
+                        response,
+                        e.enqueued_at,
+                        now,
+                        e.seq if e.seq > 0 else None,
+                    )
+                    for e in entries
+                ]
+            )
+        )
+
+    async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
+        """Dead-letter events that never entered the queue (untranslatable at ingest)."""
+        await self.spool.submit(
+            _Write(
+                dead=[
+                    (self.sink_id, event_id, payload, reason, 0, None, None, now, now, None)
+                    for event_id, payload, reason in entries
+                ]
+            )
+        )
+
+    def release(self, entries: Sequence[Entry]) -> None:
+        """Put back entries taken but neither delivered nor dead-lettered (shutdown).
+
+        They are pending again, so a memory buffer flushes them to disk on close.
+        """
+        self.in_flight -= len(entries)
+        self._hot.extendleft(reversed(entries))
+        self._hot_bytes += sum(len(e.payload) for e in entries)
