@@ -160,7 +160,7 @@ def _conscent_type(event: Event, options: Mapping[str, Any]) -> str:
     raise Untranslatable(
         VENDOR,
         f"no Conscent eventType for {event.vendor} {kind} {event.type!r}: "
-        f"map it with the sink option type_map (e.g. type_map: {{{event.type}: PING}})",
+        f"add it to the sink option type_map ({{{event.type}: {'|'.join(TO_CANONICAL)}}})",
         field="type",
     )
 
