@@ -55,6 +55,7 @@ class ConscentSource(Source):
     }
     rate_limit_keys = ("client_id",)
 
+    # ``quarantine`` is a router.quarantine.Quarantine, which ``router`` does not export.
     def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Any):
         super().__init__(name, options, quarantine=quarantine)
         self.max_events: int | None = options.get("max_events")
