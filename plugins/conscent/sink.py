@@ -1,0 +1,68 @@
+"""Delivers batches of Conscent events to ``{url}/collect/event``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from router import Codec, Sink
+
+from .codec import TO_CANONICAL
+from .schema import EVENT_LOCATIONS, VENDOR
+
+__all__ = ["PRODUCTION_URL", "SANDBOX_URL", "ConscentSink"]
+
+SANDBOX_URL = "https://sandbox-collection.conscent.in"
+PRODUCTION_URL = "https://collections.conscent.in"
+
+
+class ConscentSink(Sink):
+    """POSTs ``{"messageBody": [...]}`` with up to ``max_batch_events`` events."""
+
+    kind = VENDOR
+    vendor = VENDOR
+    options_schema = {
+        # The API's base URL; the router appends /collect/event.
+        "url": {"type": "string", "required": True, "regex": r"^https?://[^\s/]+(/\S*)?$"},
+        # clientId of events from other vendors (Conscent's events keep their own).
+        "client_id": {"type": "string", "empty": False},
+        # Sent as the header api_key_header when set; Conscent documents none.
+        "api_key": {"type": "string", "empty": False},
+        "api_key_header": {"type": "string", "empty": False, "dependencies": "api_key"},
+        # eventLocation when context.location is not one of Conscent's locations.
+        "default_event_location": {"type": "string", "allowed": list(EVENT_LOCATIONS)},
+        # canonical (or a source's custom) type -> Conscent eventType; overrides the defaults.
+        "type_map": {
+            "type": "dict",
+            "keysrules": {"type": "string", "empty": False},
+            "valuesrules": {"type": "string", "allowed": list(TO_CANONICAL)},
+        },
+    }
+    max_batch_events = 100
+    delivery_defaults = {"batch": 100, "max_wait": 0.2, "max_concurrency": 4}
+
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient,
+        codec: Codec | None = None,
+    ):
+        super().__init__(name, options, client=client, codec=codec)
+        self.url = options["url"].rstrip("/") + "/collect/event"
+        self.headers = {"content-type": "application/json"}
+        if options.get("api_key"):
+            header = options.get("api_key_header") or "X-Api-Key"
+            self.headers[header.lower()] = options["api_key"]
+
+    def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
+        """``(url, body, headers)`` of one upstream call; the events are joined, not re-parsed."""
+        body = b'{"messageBody":[' + b",".join(batch) + b"]}"
+        return self.url, body, dict(self.headers)
+
+    async def send(self, batch: Sequence[bytes]) -> None:
+        url, body, headers = self.build_request(batch)
+        await self.post(url, content=body, headers=headers)
