@@ -56,6 +56,7 @@ def configure_logging(
     *,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    cache: bool = True,
 ) -> None:
     """Configure structlog (and the stdlib loggers of hypercorn and httpx) for the daemon."""
     stream = stream or sys.stdout
@@ -76,7 +77,7 @@ def configure_logging(
         processors=[*shared, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     # Third-party stdlib loggers render through the same processors.
     handler = logging.StreamHandler(stream)

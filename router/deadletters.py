@@ -1,0 +1,120 @@
+"""Dead letters on disk: list, show, replay and purge, with or without a running daemon.
+
+Works on the spool database directly (WAL lets a running daemon and this
+tool share it). Replay moves rows back into the sink's queue table in
+chunks; a running daemon notices them within a second (``Spool.watch``), a
+stopped one on its next start.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+
+from router.spool import DeadLetter, connect
+
+__all__ = ["DeadLetters", "UnknownSink"]
+
+REPLAY_CHUNK = 500
+
+
+class UnknownSink(LookupError):
+    """The spool has no sink of that name."""
+
+
+class DeadLetters:
+    """The dead letters of one data directory's spool."""
+
+    def __init__(self, data_dir: Path | str):
+        path = Path(data_dir) / "spool.db"
+        if not path.exists():
+            raise FileNotFoundError(f"no spool at {path}: has a daemon run with this data dir?")
+        self.db: sqlite3.Connection = connect(path)
+
+    def __enter__(self) -> DeadLetters:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.db.close()
+
+    def sinks(self) -> dict[str, int]:
+        """Sink name -> number of dead letters."""
+        rows = self.db.execute(
+            "SELECT s.name, count(d.id) FROM sinks s LEFT JOIN dead_letters d ON d.sink = s.id "
+            "GROUP BY s.id ORDER BY s.name"
+        ).fetchall()
+        return dict(rows)
+
+    def _sink_id(self, sink: str) -> int:
+        row = self.db.execute("SELECT id FROM sinks WHERE name = ?", (sink,)).fetchone()
+        if row is None:
+            known = ", ".join(self.sinks()) or "none"
+            raise UnknownSink(f"no sink named {sink!r} in this spool (sinks: {known})")
+        return row[0]
+
+    def count(self, sink: str) -> int:
+        return self.db.execute("SELECT count(*) FROM dead_letters WHERE sink = ?",
+                               (self._sink_id(sink),)).fetchone()[0]
+
+    def list(self, sink: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
+        rows = self.db.execute(
+            "SELECT id, event_id, payload, reason, attempts, status, response, enqueued_at, "
+            "dead_at FROM dead_letters WHERE sink = ? ORDER BY id LIMIT ? OFFSET ?",
+            (self._sink_id(sink), limit, offset),
+        ).fetchall()
+        return [DeadLetter(row[0], sink, *row[1:]) for row in rows]
+
+    def get(self, sink: str, letter_id: int) -> DeadLetter | None:
+        row = self.db.execute(
+            "SELECT id, event_id, payload, reason, attempts, status, response, enqueued_at, "
+            "dead_at FROM dead_letters WHERE sink = ? AND id = ?",
+            (self._sink_id(sink), letter_id),
+        ).fetchone()
+        return DeadLetter(row[0], sink, *row[1:]) if row else None
+
+    def replay(self, sink: str, ids: Iterable[int] | None = None, *,
+               progress: Callable[[int, int], None] | None = None) -> int:
+        """Move dead letters (all, or ``ids``) back into the sink's queue; returns how many."""
+        sink_id = self._sink_id(sink)
+        wanted = self._selected(sink_id, ids)
+        done = 0
+        for start in range(0, len(wanted), REPLAY_CHUNK):
+            chunk = wanted[start:start + REPLAY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(
+                    f"INSERT INTO q_{sink_id} (event_id, payload, enqueued_at) "
+                    f"SELECT event_id, payload, enqueued_at FROM dead_letters "
+                    f"WHERE id IN ({marks}) ORDER BY id", chunk)
+                self.db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chunk)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(wanted))
+        return done
+
+    def purge(self, sink: str, ids: Iterable[int] | None = None) -> int:
+        """Delete dead letters (all, or ``ids``); returns how many."""
+        sink_id = self._sink_id(sink)
+        wanted = self._selected(sink_id, ids)
+        for start in range(0, len(wanted), REPLAY_CHUNK):
+            chunk = wanted[start:start + REPLAY_CHUNK]
+            self.db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(chunk))})",
+                            chunk)
+        return len(wanted)
+
+    def _selected(self, sink_id: int, ids: Iterable[int] | None) -> list[int]:
+        rows = self.db.execute("SELECT id FROM dead_letters WHERE sink = ? ORDER BY id",
+                               (sink_id,)).fetchall()
+        present = [row[0] for row in rows]
+        if ids is None:
+            return present
+        wanted = set(ids)
+        return [i for i in present if i in wanted]

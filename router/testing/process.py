@@ -1,0 +1,87 @@
+"""The daemon as a real subprocess (``python -m router run``), for signal and crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import orjson
+import trio
+
+__all__ = ["DaemonProcess"]
+
+
+class DaemonProcess:
+    """``router run`` in a child process, logging JSON lines that the test reads.
+
+    ``await start()`` returns once the daemon logged ``daemon.ready``; ``url``
+    is then the address it bound (use ``--bind 127.0.0.1:0``).
+    """
+
+    def __init__(self, args: Sequence[str], *, env: Mapping[str, str] | None = None,
+                 cwd: Path | str | None = None):
+        self.args = [sys.executable, "-m", "router", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.logs: list[dict] = []
+        self.raw: list[str] = []
+        self.url = ""
+        self.process: trio.Process | None = None
+        self._ready = trio.Event()
+        self._exited = trio.Event()
+
+    async def start(self, nursery: trio.Nursery, *, timeout: float = 30) -> DaemonProcess:
+        self.process = await trio.lowlevel.open_process(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
+            cwd=self.cwd)
+        nursery.start_soon(self._read)
+        with trio.fail_after(timeout):
+            await self._ready.wait()
+        if not self.url:
+            raise RuntimeError("daemon exited before it was ready:\n" + "\n".join(self.raw))
+        return self
+
+    async def _read(self) -> None:
+        buffer = b""
+        async for chunk in self.process.stdout:
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                self._line(line)
+        if buffer:
+            self._line(buffer)
+        await self.process.wait()
+        self._ready.set()
+        self._exited.set()
+
+    def _line(self, line: bytes) -> None:
+        text = line.decode(errors="replace")
+        self.raw.append(text)
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(entry, dict):
+            self.logs.append(entry)
+            if entry.get("event") == "daemon.ready":
+                self.url = entry["binds"][0]
+                self._ready.set()
+
+    def events(self, name: str) -> list[dict]:
+        return [entry for entry in self.logs if entry.get("event") == name]
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash."""
+        self.process.kill()
+
+    async def wait(self, timeout: float = 30) -> int:
+        with trio.fail_after(timeout):
+            await self._exited.wait()
+        return self.process.returncode
