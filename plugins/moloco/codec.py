@@ -303,12 +303,12 @@ class MolocoCodec(Codec):
 
         page_id = context.page_id
         if event_type == "PAGE_VIEW" and not page_id:
-            page_id = context.page_url or context.page_title
+            page_id = context.page_url or context.page_title or context.location
             if not page_id:
                 raise Untranslatable(
                     VENDOR,
                     f"PAGE_VIEW requires page_id and the {event.type!r} event from "
-                    f"{event.vendor} has no page id, page URL or page title",
+                    f"{event.vendor} has no page id, page URL, page title or location",
                     field="page_id",
                 )
         if page_id is not None:
