@@ -204,14 +204,18 @@ _ITEM_STRINGS = frozenset(PRODUCT_KEYS) - {"product_id", "price", "quantity", "p
 
 
 def _exact_decimal(value: Any) -> Decimal | None:
-    """The Decimal of a string that prints back identically (``"12.50"``), else ``None``."""
+    """The Decimal of a string that prints back identically (``"12.50"``), else ``None``.
+
+    "Prints back" is ``format(amount, "f")``, as encode prints prices: so
+    ``"1E+3"`` (printed ``"1000"``) stays a string in ``Item.extra``.
+    """
     if not isinstance(value, str):
         return None
     try:
         amount = Decimal(value)
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() and str(amount) == value else None
+    return amount if amount.is_finite() and format(amount, "f") == value else None
 
 
 def _exact_int(value: Any) -> int | None:
@@ -387,7 +391,8 @@ def _product(item: Item, index: int | None = None) -> dict[str, Any]:
     if item.price is not None:
         amount = item.price.amount
         if not amount.is_finite():
-            raise Untranslatable(VENDOR, f"a product price is {amount}", field="price")
+            where = "event_properties" if index is None else f"event_properties.products[{index}]"
+            raise Untranslatable(VENDOR, f"a product price is {amount}", field=f"{where}.price")
         out["price"] = format(amount, "f")
     if item.quantity is not None:
         out["quantity"] = str(item.quantity)
@@ -416,8 +421,10 @@ def _fit(value: Any, kind: str) -> Any:
     if kind == "string":
         if isinstance(value, str):
             return value
-        if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
+        if isinstance(value, Decimal) and value.is_finite():
+            return format(value, "f")
         if isinstance(value, float):
             return repr(value)
         return _MISSING

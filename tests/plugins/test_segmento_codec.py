@@ -674,8 +674,26 @@ def test_encode_timestamp_out_of_range_is_untranslatable(ms):
 
 def test_encode_nan_amount_is_untranslatable():
     event = other_vendor_event("order_updated", total=Money(Decimal("NaN")))
-    with pytest.raises(Untranslatable):
+    with pytest.raises(Untranslatable) as info:
         CODEC.encode(event, {})
+    assert info.value.field == "event_properties.total"
+
+
+def test_encode_infinite_price_is_untranslatable():
+    event = other_vendor_event("purchase", items=[Item(id="A", price=Money(Decimal("Infinity")))])
+    with pytest.raises(Untranslatable) as info:
+        CODEC.encode(event, {})
+    assert info.value.field == "event_properties.products[0].price"
+
+
+def test_encode_decimal_property_printed_plain():
+    event = other_vendor_event(
+        "product_reviewed",
+        items=[Item(id="P")],
+        properties={"review_id": "R", "rating": Decimal("5E+0"), "review_body": Decimal("1E+1")},
+    )
+    props = encode(event)["event_properties"]
+    assert (props["rating"], props["review_body"]) == ("5", "10")
 
 
 @pytest.mark.parametrize("canonical", sorted(SEGMENTO_TYPES))
