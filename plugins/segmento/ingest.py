@@ -1,0 +1,160 @@
+"""The Segmento "Create User Events" API, and its failed-events listing.
+
+``POST /api/v5/segmento/user-events`` takes ``{"data": [event, ...]}`` with
+the MSG91 ``authkey`` header. Like Segmento, an invalid event does not fail
+its request: it is kept as a failed event (quarantined) with its reasons,
+counted in the reply, and listed by ``GET /api/v5/segmento/user-events/failed``.
+Bodies follow MSG91's v5 JSON shape (``status``, ``hasError``, ``data``,
+``errors``); ``docs/vendors/segmento.md`` documents every one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router import (
+    BadRequest,
+    Envelope,
+    FieldError,
+    IngestError,
+    IngestRequest,
+    IngestResult,
+    IngestRoute,
+    Reply,
+    Source,
+)
+
+from .codec import format_timestamp
+from .schema import VENDOR
+
+__all__ = ["DEFAULT_PER_PAGE", "MAX_PER_PAGE", "SegmentoSource"]
+
+#: Failed events per page unless the request or the source options say.
+DEFAULT_PER_PAGE = 50
+#: The most failed events one page may hold.
+MAX_PER_PAGE = 500
+
+
+class SegmentoSource(Source):
+    vendor = VENDOR
+    routes = (
+        IngestRoute("POST", "/api/v5/segmento/user-events", name="ingest"),
+        IngestRoute(
+            "GET", "/api/v5/segmento/user-events/failed", name="failed", handler="failed_events"
+        ),
+    )
+    events_field = "data"
+    credential_header = "authkey"
+    default_on_invalid = "quarantine"
+    options_schema = {
+        "failed_per_page": {"type": "integer", "min": 1, "max": MAX_PER_PAGE},
+    }
+
+    def split(self, request: IngestRequest, body: Any) -> Envelope:
+        if not isinstance(body, dict):
+            raise _bad("body", "request body must be a JSON object")
+        if "data" not in body:
+            raise _bad("data", "data is required: an array of events")
+        events = body["data"]
+        if not isinstance(events, list):
+            raise _bad("data", "data must be an array of events")
+        if not events:
+            raise _bad("data", "data must hold at least one event")
+        return Envelope(events)
+
+    def accepted(self, request: IngestRequest, result: IngestResult) -> Reply:
+        events = result.envelope.events
+        failed = [
+            {
+                "index": index,
+                "event_name": _event_name(events[index]),
+                "reason": "; ".join(str(error) for error in errors),
+            }
+            for index, errors in sorted(result.failed.items())
+        ]
+        accepted = result.accepted
+        return Reply(
+            200,
+            {
+                "status": "success",
+                "hasError": False,
+                "message": f"{accepted} events accepted, {len(failed)} failed",
+                "data": {"accepted": accepted, "failed": len(failed), "failed_events": failed},
+            },
+        )
+
+    def error(self, request: IngestRequest, error: IngestError) -> Reply:
+        errors: dict[str, list[str]] = {}
+        for index, field_error in error.errors:
+            errors.setdefault(self._field(index, field_error), []).append(field_error.message)
+        return Reply(
+            error.status,
+            {
+                "status": "fail",
+                "hasError": True,
+                "code": error.status,
+                "message": error.message,
+                "errors": errors,
+            },
+            dict(error.headers),
+        )
+
+    async def failed_events(self, request: IngestRequest) -> Reply:
+        """``GET …/failed?page=1&per_page=50``: this source's failed events, oldest first."""
+        default = self.options.get("failed_per_page", DEFAULT_PER_PAGE)
+        try:
+            page = _positive(request.query, "page", 1, None)
+            per_page = _positive(request.query, "per_page", default, MAX_PER_PAGE)
+        except BadRequest as exc:
+            return self.error(request, exc)
+        total, rows = await self.quarantine.list(
+            self.name, offset=(page - 1) * per_page, limit=per_page
+        )
+        return Reply(
+            200,
+            {
+                "status": "success",
+                "hasError": False,
+                "data": {
+                    "total": total,
+                    "page": page,
+                    "per_page": per_page,
+                    "failed_events": [
+                        {
+                            "id": row.seq,
+                            "created_at": format_timestamp(row.received_at),
+                            "event": row.event,
+                            "error": "; ".join(row.errors),
+                        }
+                        for row in rows
+                    ],
+                },
+            },
+        )
+
+    def _field(self, index: int | None, error: FieldError) -> str:
+        """``data[2].event_properties.product_id``; ``body`` for the request as a whole."""
+        if index is None:
+            return error.field or "body"
+        where = f"{self.events_field}[{index}]"
+        return f"{where}.{error.field}" if error.path else where
+
+
+def _bad(field: str, message: str) -> BadRequest:
+    return BadRequest(message, errors=[(None, FieldError((field,), message))])
+
+
+def _event_name(event: Any) -> Any:
+    return event.get("event_name") if isinstance(event, dict) else None
+
+
+def _positive(query: Any, name: str, default: int, most: int | None) -> int:
+    """Query parameter ``name`` as an int from 1 to ``most``; ``default`` if absent."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        raise _bad(name, f"{name} must be a positive integer")
+    if most is not None and int(raw) > most:
+        raise _bad(name, f"{name} must be at most {most}")
+    return int(raw)
