@@ -21,6 +21,7 @@ from router.errors import SinkUnavailable as SinkUnavailable
 from router.errors import Unauthorized as Unauthorized
 from router.errors import Untranslatable as Untranslatable
 from router.errors import ValidationFailed as ValidationFailed
+from router.event import CHANNELS as CHANNELS
 from router.event import EVENT_TYPES as EVENT_TYPES
 from router.event import Context as Context
 from router.event import Device as Device
@@ -46,6 +47,7 @@ from router.validation import ValidatorSpec as ValidatorSpec
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHANNELS",
     "EVENT_TYPES",
     "BadRequest",
     "Codec",

@@ -15,10 +15,25 @@ import cerberus
 
 from router.errors import FieldError
 
-__all__ = ["ValidatorSpec", "Validators", "flatten_errors"]
+__all__ = ["SchemaValidator", "ValidatorSpec", "Validators", "flatten_errors"]
 
 #: The event type of a vendor's fallback spec, used for types with no spec of their own.
 ANY_TYPE = "*"
+
+
+class SchemaValidator(cerberus.Validator):
+    """Cerberus with JSON's notion of types: ``true`` is not an integer.
+
+    Cerberus follows Python, where ``bool`` subclasses ``int``, so a stock
+    validator accepts ``"quantity": true`` as an integer. No vendor API does;
+    every event schema is checked with this class instead.
+    """
+
+    types_mapping = {
+        **cerberus.Validator.types_mapping,
+        "integer": cerberus.TypeDefinition("integer", (int,), (bool,)),
+        "float": cerberus.TypeDefinition("float", (float, int), (bool,)),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +93,7 @@ class Validators:
 
 
 def _cerberus_check(spec: ValidatorSpec) -> Check:
-    validator = cerberus.Validator(spec.schema, allow_unknown=spec.allow_unknown)
+    validator = SchemaValidator(spec.schema, allow_unknown=spec.allow_unknown)
     groups = spec.require_any
 
     def check(doc: Any) -> list[FieldError]:

@@ -34,12 +34,12 @@ class DaemonProcess:
         self._ready = trio.Event()
         self._exited = trio.Event()
 
-    async def start(self, nursery: trio.Nursery, *, timeout: float = 30) -> DaemonProcess:
+    async def start(self, nursery: trio.Nursery, *, ready_within: float = 30) -> DaemonProcess:
         self.process = await trio.lowlevel.open_process(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
             cwd=self.cwd)
         nursery.start_soon(self._read)
-        with trio.fail_after(timeout):
+        with trio.fail_after(ready_within):
             await self._ready.wait()
         if not self.url:
             raise RuntimeError("daemon exited before it was ready:\n" + "\n".join(self.raw))
@@ -81,7 +81,7 @@ class DaemonProcess:
         """SIGKILL: no cleanup at all, as in a crash."""
         self.process.kill()
 
-    async def wait(self, timeout: float = 30) -> int:
-        with trio.fail_after(timeout):
+    async def wait(self, within: float = 30) -> int:
+        with trio.fail_after(within):
             await self._exited.wait()
         return self.process.returncode

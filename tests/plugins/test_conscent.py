@@ -200,7 +200,8 @@ def test_hook_router_validators_unknown_value_message(validators):
     assert [str(e) for e in errors] == ["eventLocation: unallowed value FOO"]
 
 
-@pytest.mark.parametrize("bad", [2, -1, "1", 1.0, None])
+# JSON booleans are not integers (router.validation.SchemaValidator), even if true == 1.
+@pytest.mark.parametrize("bad", [2, -1, "1", 1.0, None, True, False])
 def test_hook_router_validators_active_is_0_or_1(validators, bad):
     assert fields(check(validators, {**load("ping.json"), "active": bad})) == {"active"}
 

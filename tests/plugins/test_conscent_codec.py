@@ -54,7 +54,6 @@ EDGE_CASES = [
     base(eventType="PING", pingId=PING_ID.upper(), active=1, anonId=ANON.upper()),
     base(eventType="PING", pingId=PING_ID, active=1, userId=""),
     base(eventType="PING", pingId=PING_ID, active=1, userId=None),
-    base(eventType="PING", pingId=PING_ID, active=True),  # cerberus takes a bool as an integer
     base(eventType="PING", pingId=PING_ID, active=0, clickAction="SUBS", purchaseId="o-1"),
     base(eventType="CLICK"),
     base(eventType="CLICK", clickAction="POPUP_CLOSE", userId="u-1", eventLocation="FAV_ICON"),
