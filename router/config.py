@@ -85,7 +85,7 @@ def parse_size(value: Any) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
-class _ConfigValidator(cerberus.Validator):
+class ConfigValidator(cerberus.Validator):
     """Cerberus with the config's own checks: ``duration`` and ``size``."""
 
     def _check_with_duration(self, field: str, value: Any) -> None:
@@ -416,7 +416,7 @@ class _Checker:
         )
 
     def validate(self, doc: Any, schema: Mapping[str, Any], path: tuple[Any, ...]) -> bool:
-        validator = _ConfigValidator(schema, allow_unknown=False)
+        validator = ConfigValidator(schema, allow_unknown=False)
         if validator.validate(doc, normalize=False):
             return True
         for error in flatten_errors(validator.errors):

@@ -17,11 +17,12 @@ import cerberus
 import pluggy
 
 from router.codec import Codec
+from router.config import SINK_CORE_SCHEMA, ConfigValidator
 from router.errors import PluginError
 from router.pluginmanager import RouterPluginManager
 from router.sink import Sink
 from router.source import Source
-from router.validation import Validators, ValidatorSpec
+from router.validation import Validators, ValidatorSpec, flatten_errors
 
 __all__ = ["PluginInfo", "Registry", "build_registry", "call_each"]
 
@@ -73,12 +74,15 @@ class Registry:
 
 
 def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """``(plugin name, result)`` of every implementation of ``hook``, in call order.
+    """``(plugin name, result)`` of every implementation of ``hook``, in registration order.
+
+    Registration order (built-ins first) makes a name collision the fault of
+    the plugin registered later.
 
     :raises PluginError: naming the plugin and hook if an implementation raises.
     """
     results = []
-    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+    for impl in getattr(pm.hook, hook).get_hookimpls():
         args = {name: kwargs[name] for name in impl.argnames}
         try:
             result = impl.function(**args)
@@ -150,6 +154,7 @@ def build_registry(pm: RouterPluginManager) -> Registry:
                     f"sink {cls.__name__} needs a codec for vendor {cls.vendor!r}",
                 )
             _check_schema(plugin, "router_sinks", cls.options_schema)
+            _check_delivery_defaults(plugin, cls)
             sinks[cls.kind] = cls
             by_plugin[plugin]["sinks"].append(cls.kind)
 
@@ -198,6 +203,16 @@ def _check_schema(plugin: str, hook: str, schema: Any) -> None:
         cerberus.Validator(schema)
     except Exception as exc:  # cerberus raises SchemaError, or TypeError for non-mappings
         raise PluginError(plugin, hook, f"invalid cerberus schema: {exc}") from exc
+
+
+def _check_delivery_defaults(plugin: str, cls: type[Sink]) -> None:
+    """A sink's ``delivery_defaults`` must be valid core sink options."""
+    schema = {k: v for k, v in SINK_CORE_SCHEMA.items() if k != "plugin"}
+    validator = ConfigValidator(schema, allow_unknown=False)
+    if not validator.validate(dict(cls.delivery_defaults), normalize=False):
+        problems = "; ".join(str(e) for e in flatten_errors(validator.errors))
+        raise PluginError(plugin, "router_sinks",
+                          f"{cls.__name__}.delivery_defaults is not valid: {problems}")
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -156,6 +156,9 @@ def _conscent_type(event: Event, options: Mapping[str, Any]) -> str:
         return type_map[event.type]
     if not event.custom and event.type in _FROM_CANONICAL:
         return _FROM_CANONICAL[event.type]
+    if type_map and "*" in type_map:
+        # The operator's catch-all for types with no entry and no default.
+        return type_map["*"]
     kind = "custom type" if event.custom else "type"
     raise Untranslatable(
         VENDOR,

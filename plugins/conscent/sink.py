@@ -41,7 +41,7 @@ class ConscentSink(Sink):
         },
     }
     max_batch_events = 100
-    delivery_defaults = {"batch": 100, "max_wait": 0.2, "max_concurrency": 4}
+    delivery_defaults = {"batch": {"max_events": 100, "max_wait": 0.2}, "max_concurrency": 4}
 
     def __init__(
         self,

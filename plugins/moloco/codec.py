@@ -340,6 +340,9 @@ def _event_type(event: Event, options: Mapping[str, Any]) -> str:
         mapped = CANONICAL_TO_TYPE.get(event.type)
         if mapped:
             return mapped
+    if type_map and type_map.get("*"):
+        # The operator's catch-all for types with no entry and no default.
+        return type_map["*"]
     if event.custom:
         kind = f"custom event type {event.type!r} of {event.vendor}"
     else:

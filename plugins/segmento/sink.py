@@ -37,7 +37,7 @@ class SegmentoSink(Sink):
         },
     }
     max_batch_events = MAX_BATCH_EVENTS
-    delivery_defaults = {"batch": MAX_BATCH_EVENTS, "max_concurrency": 2}
+    delivery_defaults = {"batch": {"max_events": MAX_BATCH_EVENTS}, "max_concurrency": 2}
 
     def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
         """The URL, body and headers of one call carrying ``batch`` (encoded events)."""

@@ -109,7 +109,7 @@ def test_hook_router_sinks_registers_the_conscent_sink(pm):
     assert sinks == [ConscentSink]
     assert sinks[0].kind == sinks[0].vendor == "conscent"
     assert sinks[0].max_batch_events == 100
-    assert sinks[0].delivery_defaults["batch"] <= sinks[0].max_batch_events
+    assert sinks[0].delivery_defaults["batch"]["max_events"] <= sinks[0].max_batch_events
 
 
 def test_hooks_take_no_config_argument(pm):

@@ -481,3 +481,17 @@ def test_hook_router_codecs_encode_then_decode_keeps_canonical_fields():
     assert (back.type, back.order_id, back.context.location) == ("purchase", "o", "PAYWALL")
     assert (back.identity.user_id, back.identity.anonymous_id) == ("u", ANON)
     assert back.extras["conscent"] == {"clientId": "client-x"}
+
+
+def test_type_map_catch_all_applies_only_without_entry_or_default():
+    from router import Event, Identity
+
+    options = {"client_id": "c1", "type_map": {"*": "CLICK", "page_view": "PING"}}
+
+    def event(type_, custom=False):
+        return Event(id="e1", type=type_, custom=custom, timestamp=1, received_at=1,
+                     vendor="endu", identity=Identity(user_id="u1", anonymous_id=ANON))
+
+    assert codec.encode(event("LEVEL_UP", custom=True), options)["eventType"] == "CLICK"
+    assert codec.encode(event("page_view"), options)["eventType"] == "PING"
+    assert codec.encode(event("exit"), options)["eventType"] == "EXIT"

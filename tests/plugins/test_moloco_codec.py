@@ -804,3 +804,14 @@ def test_hook_router_codecs_encode_does_not_mutate_a_moloco_event():
     assert as_json(CODEC.encode(event, {})) == as_json(
         load(DATA / "payloads" / "moloco" / "purchase.json")
     )
+
+
+def test_type_map_catch_all_applies_only_without_entry_or_default():
+    type_map = {"*": "UNKNOWN_EVENT_TYPE", "click": "PAGE_VIEW"}
+    custom = foreign(type="LEVEL_UP", custom=True, vendor="endu")
+    assert encode(custom, type_map=type_map)["event_type"] == "UNKNOWN_EVENT_TYPE"
+    assert encode(foreign(type="home"), type_map=type_map)["event_type"] == "HOME"
+    clicked = foreign(type="click", context=Context(channel="site", page_id="p1"))
+    assert encode(clicked, type_map=type_map)["event_type"] == "PAGE_VIEW"
+    with pytest.raises(Untranslatable):
+        CODEC.encode(custom, {})

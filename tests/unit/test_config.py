@@ -87,10 +87,12 @@ def test_every_problem_is_reported_with_its_line(sample):
     """
     got = problems(text, {}, sample)
     assert "router.yaml:3: server.workrs: unknown field" in got
-    assert ("router.yaml:4: server.max_body_bytes: must be a size such as 1048576, 512KiB "
-            "or 1MiB") in got
-    assert ("router.yaml:9: sources.in.auth.keys[0]: environment variable ${MISSING_KEY} "
-            "is not set") in got
+    assert (
+        "router.yaml:4: server.max_body_bytes: must be a size such as 1048576, 512KiB or 1MiB"
+    ) in got
+    assert (
+        "router.yaml:9: sources.in.auth.keys[0]: environment variable ${MISSING_KEY} is not set"
+    ) in got
     assert "router.yaml:10: sources.in.rate_limit.rate: required field" in got
     assert "router.yaml:13: sinks.out.url: required field" in got
     assert "router.yaml:16: sinks.out.batch.max_event: unknown field" in got
@@ -98,7 +100,8 @@ def test_every_problem_is_reported_with_its_line(sample):
 
 
 def test_wrong_types_and_unknown_plugins(sample):
-    got = problems("""\
+    got = problems(
+        """\
     server:
       workers: two
     sources:
@@ -112,22 +115,30 @@ def test_wrong_types_and_unknown_plugins(sample):
         max_concurrency: 0
     routes:
       - {from: a, to: b}
-    """, {}, sample)
+    """,
+        {},
+        sample,
+    )
     assert "router.yaml:2: server.workers: must be of integer type" in got
-    assert any(p.startswith("router.yaml:5: sources.a.plugin: no source plugin 'nosuch'")
-               for p in got)
+    assert any(
+        p.startswith("router.yaml:5: sources.a.plugin: no source plugin 'nosuch'") for p in got
+    )
     assert "router.yaml:10: sinks.b.url: must be of string type" in got
     assert "router.yaml:11: sinks.b.max_concurrency: min value is 1" in got
 
 
 def test_auth_must_be_explicit(sample):
-    got = problems("""\
+    got = problems(
+        """\
     sources:
       a: {plugin: sample}
     sinks:
       f: {plugin: file, path: /tmp/x}
     routes: [{from: a, to: f}]
-    """, {}, sample)
+    """,
+        {},
+        sample,
+    )
     assert "router.yaml:2: sources.a.auth: required field" in got
 
 
@@ -139,34 +150,45 @@ def test_duplicate_keys_and_yaml_errors():
 
 
 def test_interpolation_defaults_types_and_escapes(sample):
-    loaded = load_yaml("a: ${N:-3}\nb: '${N:-3}'\nc: $${LITERAL}\nd: ${EMPTY:-x}\ne: ${SET}\n",
-                       "f.yaml", {"EMPTY": "", "SET": "v"})
+    loaded = load_yaml(
+        "a: ${N:-3}\nb: '${N:-3}'\nc: $${LITERAL}\nd: ${EMPTY:-x}\ne: ${SET}\n",
+        "f.yaml",
+        {"EMPTY": "", "SET": "v"},
+    )
     assert loaded.data == {"a": 3, "b": "3", "c": "${LITERAL}", "d": "x", "e": "v"}
     assert loaded.secrets == {"v"}
     assert not loaded.problems
 
 
 def test_same_path_on_two_sources_is_a_conflict(sample):
-    got = problems("""\
+    got = problems(
+        """\
     sources:
       a: {plugin: sample, auth: none}
       b: {plugin: sample, auth: none}
     sinks:
       f: {plugin: file, path: /tmp/x}
     routes: [{from: [a, b], to: f}]
-    """, {}, sample)
+    """,
+        {},
+        sample,
+    )
     assert any("POST /sample/events is also served by source 'a'" in p for p in got)
 
 
 def test_prefix_resolves_the_conflict(sample):
-    config = check("""\
+    config = check(
+        """\
     sources:
       a: {plugin: sample, auth: none}
       b: {plugin: sample, auth: none, prefix: /tenant-b}
     sinks:
       f: {plugin: file, path: /tmp/x}
     routes: [{from: [a, b], to: f}]
-    """, {}, sample)
+    """,
+        {},
+        sample,
+    )
     assert config.sources["b"].prefix == "/tenant-b"
 
 
@@ -177,8 +199,10 @@ def test_required_plugin_versions(sample):
     """
     assert check(base.format(req="'sample>=1.2'"), {}, sample)
     got = problems(base.format(req="'sample>=2.0'"), {}, sample)
-    assert got == ["router.yaml:2: plugins.require[0]: plugin 'sample' is version 1.2.3, "
-                   "sample>=2.0 is required"]
+    assert got == [
+        "router.yaml:2: plugins.require[0]: plugin 'sample' is version 1.2.3, "
+        "sample>=2.0 is required"
+    ]
     got = problems(base.format(req="absent"), {}, sample)
     assert got == ["router.yaml:2: plugins.require[0]: required plugin 'absent' is not installed"]
 
@@ -201,7 +225,8 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
     assert "ok: 0 sources, 1 sinks, 0 routes" in capsys.readouterr().out
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         server:
           shutdown_timout: 3
         sinks:
@@ -210,7 +235,8 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
             path: ${NOT_SET_ANYWHERE}
             batch: {max_events: many}
         logging: {level: loud}
-    """))
+    """)
+    )
     assert main(["check", "-c", str(bad)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [
