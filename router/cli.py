@@ -107,6 +107,127 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_input(path: str) -> TextIO:
+    return sys.stdin if path == "-" else open(path, encoding="utf-8")
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are YAML scalars (``true``, ``3``, ``{a: B}``)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"router: --option expects KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from router.translate import Translator, UnknownVendor
+
+    options = _options(args.option)
+    if args.sink:
+        config, registry = load(args.config)
+        if args.sink not in config.sinks:
+            raise SystemExit(f"router: no sink {args.sink!r} in {args.config}")
+        options = {**config.sinks[args.sink].options, **options}
+    else:
+        registry = registry_only(None)
+    try:
+        translator = Translator(registry, args.source, args.destination, options)
+    except UnknownVendor as exc:
+        print(f"router: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    with _open_input(args.file) as stream:
+        ok, failed = translator.run(stream, sys.stdout, sys.stderr)
+    print(f"{ok} translated, {failed} failed", file=sys.stderr)
+    return EXIT_INVALID_INPUT if failed else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from router.translate import Translator, UnknownVendor
+
+    try:
+        translator = Translator(registry_only(None), args.vendor)
+    except UnknownVendor as exc:
+        print(f"router: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    with _open_input(args.file) as stream:
+        ok, failed = translator.run(stream, None, sys.stderr)
+    print(f"{ok} valid, {failed} invalid", file=sys.stderr)
+    return EXIT_INVALID_INPUT if failed else 0
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir)
+    config, _ = load(args.config)
+    return config.server.data_dir
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from router.deadletters import DeadLetters, UnknownSink
+
+    try:
+        with DeadLetters(_data_dir(args)) as dlq:
+            return _dlq(dlq, args)
+    except (UnknownSink, FileNotFoundError) as exc:
+        print(f"router: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+
+
+def _dlq(dlq: Any, args: argparse.Namespace) -> int:
+    ids = args.id or None
+    if args.action == "list":
+        total = dlq.count(args.sink)
+        for letter in dlq.list(args.sink, offset=args.offset, limit=args.limit):
+            status = letter.status if letter.status is not None else "-"
+            print(f"{letter.id}\t{letter.event_id}\t{letter.attempts}\t{status}\t{letter.reason}")
+        print(f"{total} dead letters in {args.sink}", file=sys.stderr)
+    elif args.action == "show":
+        letters = [dlq.get(args.sink, i) for i in (ids or [])] or dlq.list(args.sink, limit=1)
+        for letter in letters:
+            if letter is None:
+                print("router: no such dead letter", file=sys.stderr)
+                return EXIT_INVALID_INPUT
+            print(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    elif args.action == "replay":
+        def progress(done: int, total: int) -> None:
+            print(f"\rreplayed {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        done = dlq.replay(args.sink, ids, progress=progress)
+        print(f"\rreplayed {done} dead letters into the queue of {args.sink}", file=sys.stderr)
+    elif args.action == "purge":
+        if ids is None and not args.all:
+            print("router: purge needs --id N (repeatable) or --all", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        print(f"purged {dlq.purge(args.sink, ids)} dead letters of {args.sink}", file=sys.stderr)
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from router.quarantine import Quarantine
+
+    path = _data_dir(args) / "quarantine.db"
+    if not path.exists():
+        print(f"router: no quarantine at {path}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    store = Quarantine(path)
+    try:
+        if args.action == "list":
+            total, page = store.list_sync(args.source, args.offset, args.limit)
+            for item in page:
+                print(orjson.dumps(item.to_dict()).decode())
+            print(f"{total} quarantined events", file=sys.stderr)
+        else:
+            print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
 # -- parser --------------------------------------------------------------------
 
 
@@ -114,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="router",
         description="Route analytics and marketing events between vendors' APIs.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=24, width=100),
     )
     parser.add_argument("--version", action="version", version=f"router {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -144,6 +266,43 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
     config_option(plugins, default=None)
     plugins.add_argument("--json", action="store_true", help="print JSON")
+
+    translate = command("translate", "translate NDJSON events from one vendor's format to "
+                        "another's", cmd_translate)
+    translate.add_argument("--from", dest="source", required=True, metavar="VENDOR")
+    translate.add_argument("--to", dest="destination", required=True, metavar="VENDOR")
+    translate.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                           help="a destination sink option (client_id=…, platform=…)")
+    translate.add_argument("--sink", metavar="NAME",
+                           help="take the destination options from this sink of --config")
+    config_option(translate)
+    translate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+
+    validate = command("validate", "check NDJSON events against a vendor's schemas",
+                       cmd_validate)
+    validate.add_argument("--vendor", required=True, metavar="VENDOR")
+    validate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+
+    dlq = command("dlq", "list, show, replay or purge a sink's dead letters", cmd_dlq)
+    dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
+    dlq.add_argument("sink", metavar="SINK")
+    dlq.add_argument("--id", type=int, action="append", metavar="N",
+                     help="a dead letter's id (repeatable); default: all")
+    dlq.add_argument("--all", action="store_true", help="purge: every dead letter of the sink")
+    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--offset", type=int, default=0)
+    dlq.add_argument("--data-dir", metavar="DIR", help="default: server.data_dir of --config")
+    config_option(dlq)
+
+    quarantine = command("quarantine", "list or purge a source's invalid events",
+                         cmd_quarantine)
+    quarantine.add_argument("action", choices=["list", "purge"])
+    quarantine.add_argument("source", nargs="?", metavar="SOURCE", help="default: all sources")
+    quarantine.add_argument("--limit", type=int, default=100)
+    quarantine.add_argument("--offset", type=int, default=0)
+    quarantine.add_argument("--data-dir", metavar="DIR",
+                            help="default: server.data_dir of --config")
+    config_option(quarantine)
 
     return parser
 

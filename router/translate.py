@@ -1,0 +1,162 @@
+"""Offline translation and validation of NDJSON events (``router translate``, ``router validate``).
+
+The same parts as the daemon, without HTTP or a spool: the source's envelope
+parsing, the vendors' validators, the codecs. Each input line holds one
+vendor event (an object that goes inside ``messageBody``/``data``, or a
+whole single-event body) or a whole request body with its envelope; the
+vendor name ``canonical`` stands for :class:`~router.Event` JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import orjson
+
+from router.errors import BadRequest, FieldError, Untranslatable
+from router.event import Event, new_event_id, now_ms
+from router.quarantine import Quarantine
+from router.registry import Registry
+from router.source import IngestRequest
+
+__all__ = ["CANONICAL", "LineProblem", "Translator", "UnknownVendor"]
+
+CANONICAL = "canonical"
+
+
+class UnknownVendor(LookupError):
+    """No codec is registered under that vendor name."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineProblem:
+    """Why one input event failed: ``line`` is 1-based, ``index`` its place in an envelope."""
+
+    line: int
+    index: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f"[{self.index}]" if self.index is not None else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    line: int
+    index: int | None
+    raw: Any
+    meta: Mapping[str, Any]
+
+
+class Translator:
+    """Reads one vendor's events and checks or translates them into another's."""
+
+    def __init__(self, registry: Registry, source: str, destination: str | None = None,
+                 options: Mapping[str, Any] | None = None):
+        for vendor in (source, destination):
+            if vendor is not None and vendor != CANONICAL and vendor not in registry.codecs:
+                known = ", ".join(sorted([*registry.codecs, CANONICAL]))
+                raise UnknownVendor(f"no vendor {vendor!r} (known: {known})")
+        self.registry = registry
+        self.source = source
+        self.destination = destination
+        self.options = dict(options or {})
+        self.validators = registry.validators
+        source_cls = registry.sources.get(source)
+        self._source = (source_cls("cli", {}, quarantine=Quarantine(None))
+                        if source_cls is not None else None)
+        self._events_field = source_cls.events_field if source_cls is not None else None
+
+    # -- reading -------------------------------------------------------------------
+
+    def read(self, lines: Iterable[str]) -> Iterator[_Read | LineProblem]:
+        """Each event found in NDJSON ``lines``, or the problem with its line."""
+        for number, text in enumerate(lines, 1):
+            if not text.strip():
+                continue
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                yield LineProblem(number, None, f"invalid JSON: {exc}")
+                continue
+            if self._source is None:
+                yield _Read(number, None, value, {})
+                continue
+            is_envelope = self._events_field is None or (
+                isinstance(value, dict) and self._events_field in value)
+            if not is_envelope:
+                yield _Read(number, None, value, {})
+                continue
+            request = IngestRequest("POST", "", {}, text.encode())
+            try:
+                envelope = self._source.split(request, value)
+            except BadRequest as exc:
+                yield LineProblem(number, None, exc.message)
+                continue
+            single = self._events_field is None
+            for i, raw in enumerate(envelope.events):
+                yield _Read(number, None if single else i, raw, envelope.meta)
+
+    # -- checking and translating ----------------------------------------------------
+
+    def check(self, item: _Read) -> LineProblem | None:
+        """The validation problem of one source event, if any."""
+        if self.source == CANONICAL:
+            try:
+                Event.from_dict(item.raw)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                return LineProblem(item.line, item.index, f"not a canonical event: {exc}")
+            return None
+        codec = self.registry.codecs[self.source]
+        errors = self.validators.check(self.source, codec.event_type(item.raw), item.raw)
+        if errors:
+            return LineProblem(item.line, item.index, _errors(errors))
+        return None
+
+    def translate(self, item: _Read) -> dict[str, Any] | LineProblem:
+        """One valid source event as a destination event, or why it cannot be one."""
+        if self.source == CANONICAL:
+            event = Event.from_dict(item.raw)
+        else:
+            now = now_ms()
+            event = self.registry.codecs[self.source].decode(
+                item.raw, id=new_event_id(), received_at=now, meta=item.meta)
+        if self.destination == CANONICAL:
+            return event.to_dict()
+        codec = self.registry.codecs[self.destination]
+        try:
+            out = codec.encode(event, self.options)
+        except Untranslatable as exc:
+            field = f" (field {exc.field})" if exc.field else ""
+            return LineProblem(item.line, item.index,
+                               f"cannot translate to {self.destination}: {exc.reason}{field}")
+        errors = self.validators.check(self.destination, codec.event_type(out), out)
+        if errors:
+            return LineProblem(item.line, item.index,
+                               f"not a valid {self.destination} event: {_errors(errors)}")
+        return out
+
+    def run(self, lines: Iterable[str], out: TextIO | None, err: TextIO) -> tuple[int, int]:
+        """Check (``out=None``) or translate every event; returns ``(ok, failed)``."""
+        ok = failed = 0
+        for item in self.read(lines):
+            problem = item if isinstance(item, LineProblem) else self.check(item)
+            if problem is None and out is not None:
+                result = self.translate(item)
+                if isinstance(result, LineProblem):
+                    problem = result
+                else:
+                    out.write(orjson.dumps(result).decode() + "\n")
+            if problem is None:
+                ok += 1
+            else:
+                failed += 1
+                err.write(f"{problem}\n")
+        return ok, failed
+
+
+def _errors(errors: list[FieldError]) -> str:
+    return "; ".join(str(e) for e in errors)

@@ -1,0 +1,90 @@
+"""`router translate`, `validate`, `plugins` and `quarantine` on real inputs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from router.cli import main
+
+ANON = "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90"
+PING = {"clientId": "c1", "eventType": "PING", "eventLocation": "PAGE", "anonId": ANON,
+        "pingId": "5f0c7a1e-2b3d-4c5e-8f9a-0b1c2d3e4f5a", "active": 1}
+
+
+def run(argv, stdin: str, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def ndjson(*values) -> str:
+    return "".join(json.dumps(v) + "\n" if not isinstance(v, str) else v + "\n" for v in values)
+
+
+def test_translate_conscent_to_moloco(monkeypatch, capsys):
+    purchase = {**PING, "eventType": "PURCHASE", "userId": "u1", "purchaseId": "o1"}
+    del purchase["pingId"], purchase["active"]
+    text = ndjson(PING, {"messageBody": [purchase, {"eventType": "CLICK"}]}, "{oops")
+    code, out, err = run(
+        ["translate", "--from", "conscent", "--to", "moloco", "-o", "platform=web",
+         "-o", "channel_type=SITE", "-o", "type_map={heartbeat: PAGE_VIEW}",
+         "-o", "default_item_id=sku-1"], text, monkeypatch, capsys)
+    assert code == 1
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event_type"] for e in events] == ["PAGE_VIEW", "PURCHASE"]
+    assert events[0]["custom_id"] == ANON and events[0]["page_id"] == "PAGE"
+    assert events[1]["user_id"] == "u1" and events[1]["items"] == [{"id": "sku-1"}]
+    lines = err.splitlines()
+    assert lines[0].startswith("line 2[1]: anonId: required field; clientId: required field")
+    assert lines[1].startswith("line 3: invalid JSON")
+    assert lines[-1] == "2 translated, 2 failed"
+
+
+def test_translate_reports_untranslatable_events(monkeypatch, capsys):
+    code, out, err = run(["translate", "--from", "conscent", "--to", "moloco",
+                          "-o", "platform=web"], ndjson(PING), monkeypatch, capsys)
+    assert code == 1 and out == ""
+    assert "line 1: cannot translate to moloco: " in err
+    assert "type_map" in err
+
+
+def test_translate_to_and_from_canonical_round_trips(monkeypatch, capsys):
+    code, out, _ = run(["translate", "--from", "conscent", "--to", "canonical"], ndjson(PING),
+                       monkeypatch, capsys)
+    assert code == 0
+    canonical = json.loads(out)
+    assert canonical["type"] == "heartbeat" and canonical["identity"]["anonymous_id"] == ANON
+    code, out, _ = run(["translate", "--from", "canonical", "--to", "conscent"], out,
+                       monkeypatch, capsys)
+    assert code == 0
+    assert json.loads(out) == PING
+
+
+def test_validate_names_the_failing_field(monkeypatch, capsys):
+    bad = {**PING, "active": 2}
+    code, out, err = run(["validate", "--vendor", "conscent"], ndjson(PING, bad), monkeypatch,
+                         capsys)
+    assert code == 1 and out == ""
+    assert err.splitlines() == ["line 2: active: unallowed value 2", "1 valid, 1 invalid"]
+    code, _, err = run(["validate", "--vendor", "conscent"], ndjson(PING), monkeypatch, capsys)
+    assert code == 0 and err.strip() == "1 valid, 0 invalid"
+
+
+def test_validate_single_event_vendor_and_unknown_vendor(monkeypatch, capsys):
+    code, _, err = run(["validate", "--vendor", "moloco"], ndjson({"event_type": "HOME"}),
+                       monkeypatch, capsys)
+    assert code == 1
+    assert "line 1: " in err and "channel_type" in err and "timestamp" in err
+    code, _, err = run(["validate", "--vendor", "nosuch"], "", monkeypatch, capsys)
+    assert code == 2 and "no vendor 'nosuch'" in err
+
+
+@pytest.mark.parametrize("vendor", ["conscent", "segmento", "moloco", "endu"])
+def test_plugins_lists_each_vendor(vendor, capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert f"\n{vendor} 0.1.0 (builtin)" in "\n" + out
