@@ -231,11 +231,19 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------
 
 
+class _CommandListFormatter(argparse.HelpFormatter):
+    """Keeps each command and its one-line help on one line in ``router --help``."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24, width=100)
+        self._action_max_length = 18
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="router",
         description="Route analytics and marketing events between vendors' APIs.",
-        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=24, width=100),
+        formatter_class=_CommandListFormatter,
     )
     parser.add_argument("--version", action="version", version=f"router {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
