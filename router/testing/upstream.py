@@ -47,7 +47,9 @@ Run as its own process (benchmarks, kill -9 tests)::
 It prints ``READY http://127.0.0.1:PORT`` once listening, runs until SIGTERM or
 SIGINT, then prints a one-line JSON summary. With ``--record-to`` it appends
 one JSON line per request (method, path, query, headers, body as text, status,
-action) as soon as the request has been answered or failed.
+the action carried out: ``reply``, ``hang``, ``reset`` or ``close``) as soon as
+the request has been answered or failed; a request whose reply could not be
+sent (the client had gone) or that was still delayed at shutdown has no line.
 """
 
 from __future__ import annotations
