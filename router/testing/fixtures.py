@@ -12,3 +12,12 @@ from router.registry import Registry, build_registry
 def router_registry() -> Registry:
     """The built-in and installed plugins, registered once for this test."""
     return build_registry(make_plugin_manager())
+
+
+@pytest.fixture
+async def fake_upstream():
+    """A recording, fault-injecting HTTP server on 127.0.0.1 (see ``FakeUpstream``)."""
+    from router.testing.upstream import FakeUpstream
+
+    async with FakeUpstream.running() as upstream:
+        yield upstream
