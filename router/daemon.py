@@ -125,6 +125,7 @@ class Daemon:
         for name, sink_config in self.config.sinks.items():
             queue = self.spool.queues[name]
             self.metrics.sink_recovered.labels(name).inc(queue.recovered)
+            queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
             runner = SinkRunner(sink_config, self.sinks[name], queue, self.metrics)
             self.runners[name] = runner
             self.metrics.watch_sink(name, runner.statistics)

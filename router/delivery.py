@@ -204,23 +204,33 @@ class SinkRunner:
                 status=getattr(error, "status", None),
                 stage="sending",
             )
-            with trio.move_on_after(delay):
-                await self._stopping.wait()
-            if self._stopping.is_set() and self.queue.durable:
+            if not await self._sleep_unless_stopping(delay):
                 # Shutting down: the batch stays in the spool for the next start.
                 self.queue.release(batch)
                 return
 
     async def _wait_to_send(self, events: int) -> bool:
         """Wait out a pause and the rate limit; False if the sink is stopping meanwhile."""
-        while trio.current_time() < self.resume_at:
-            with trio.move_on_at(self.resume_at):
-                await self._stopping.wait()
-            if self._stopping.is_set() and self.queue.durable:
+        while (pause := self.resume_at - trio.current_time()) > 0:
+            if not await self._sleep_unless_stopping(pause):
                 return False
         if self.limiter is not None:
             await self.limiter.acquire(events)
         return True
+
+    async def _sleep_unless_stopping(self, seconds: float) -> bool:
+        """Sleep; False if a stop interrupts it and the queue is durable.
+
+        A durable queue keeps its batches on disk, so a stopping sink gives up
+        waiting at once; a memory buffer keeps delivering (with its waits)
+        until the shutdown deadline, and what is left is written to disk.
+        """
+        if not self.queue.durable:
+            await trio.sleep(seconds)
+            return True
+        with trio.move_on_after(seconds):
+            await self._stopping.wait()
+        return not self._stopping.is_set()
 
     # -- outcomes ----------------------------------------------------------------
 

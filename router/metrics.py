@@ -2,7 +2,7 @@
 
 Names follow ``router_<what>_<unit>_total``. Counters reconcile per sink::
 
-    recovered + accepted = delivered + dead_lettered + dropped + pending
+    recovered + accepted + replayed = delivered + dead_lettered + dropped + pending
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.sink_replayed = Counter("router_sink_events_replayed_total",
+                                     "Dead letters put back into the queue while running",
+                                     ["sink"], registry=r)
         self.sink_delivered = Counter(
             "router_sink_events_delivered_total",
             "Events the upstream accepted",

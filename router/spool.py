@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -437,6 +437,8 @@ class SqliteQueue:
         self.pending_events = count
         self.pending_bytes = size
         self.recovered = count
+        #: Called with the number of rows another process added (``dlq replay``).
+        self.on_replayed: Callable[[int], None] | None = None
         self.in_flight = 0
         self.committed_upto = max_seq
         self.loaded_upto = 0
@@ -534,6 +536,8 @@ class SqliteQueue:
         self.pending_events += count
         self.pending_bytes += size
         self.spilled = True
+        if self.on_replayed is not None:
+            self.on_replayed(count)
         self._wake()
 
     def drain_memory(self) -> list[Entry]:

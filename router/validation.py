@@ -111,12 +111,8 @@ def missing_any(doc: Mapping[str, Any], groups: tuple[tuple[str, ...], ...]) -> 
     errors = []
     for group in groups:
         if not any(_present(doc, path) for path in group):
-            errors.append(
-                FieldError(
-                    (group[0].split(".")[0],),
-                    "at least one of " + ", ".join(group) + " is required",
-                )
-            )
+            # The event as a whole lacks an identity: no single field is to blame.
+            errors.append(FieldError((), "at least one of " + ", ".join(group) + " is required"))
     return errors
 
 

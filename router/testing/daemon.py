@@ -60,6 +60,7 @@ class RunningDaemon:
         totals = {
             "recovered": m("router_sink_events_recovered_total", sink=sink),
             "accepted": m("router_sink_events_accepted_total", sink=sink),
+            "replayed": m("router_sink_events_replayed_total", sink=sink),
             "delivered": m("router_sink_events_delivered_total", sink=sink),
             "dead_lettered": sum(
                 s.value
@@ -80,6 +81,7 @@ class RunningDaemon:
         totals["balance"] = (
             totals["recovered"]
             + totals["accepted"]
+            + totals["replayed"]
             - totals["delivered"]
             - totals["dead_lettered"]
             - totals["dropped"]

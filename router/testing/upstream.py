@@ -220,6 +220,8 @@ class RecordedRequest:
     action: Action | None = None
     #: The status answered; ``None`` while pending (Delay, Hold) and for faults.
     status: int | None = None
+    #: ``trio.current_time()`` when the reply was written (``None`` if not answered).
+    answered_at: float | None = None
 
     def json(self) -> Any:
         """The body decoded as JSON."""
@@ -636,6 +638,7 @@ class FakeUpstream:
     def _done(self, request: RecordedRequest | None, action: Action, status: int | None) -> None:
         if request is not None:
             request.status = status
+            request.answered_at = trio.current_time()
             if self._record_file is not None:
                 self._record_file.write(_ndjson_line(request, action))
                 self._record_file.flush()
