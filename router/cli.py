@@ -194,6 +194,7 @@ def _dlq(dlq: Any, args: argparse.Namespace) -> int:
                 return EXIT_INVALID_INPUT
             print(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode())
     elif args.action == "replay":
+
         def progress(done: int, total: int) -> None:
             print(f"\rreplayed {done}/{total}", end="", file=sys.stderr, flush=True)
 
@@ -275,41 +276,53 @@ def build_parser() -> argparse.ArgumentParser:
     config_option(plugins, default=None)
     plugins.add_argument("--json", action="store_true", help="print JSON")
 
-    translate = command("translate", "translate NDJSON events from one vendor's format to "
-                        "another's", cmd_translate)
+    translate = command(
+        "translate", "translate NDJSON events from one vendor's format to another's", cmd_translate
+    )
     translate.add_argument("--from", dest="source", required=True, metavar="VENDOR")
     translate.add_argument("--to", dest="destination", required=True, metavar="VENDOR")
-    translate.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                           help="a destination sink option (client_id=…, platform=…)")
-    translate.add_argument("--sink", metavar="NAME",
-                           help="take the destination options from this sink of --config")
+    translate.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a destination sink option (client_id=…, platform=…)",
+    )
+    translate.add_argument(
+        "--sink", metavar="NAME", help="take the destination options from this sink of --config"
+    )
     config_option(translate)
     translate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
 
-    validate = command("validate", "check NDJSON events against a vendor's schemas",
-                       cmd_validate)
+    validate = command("validate", "check NDJSON events against a vendor's schemas", cmd_validate)
     validate.add_argument("--vendor", required=True, metavar="VENDOR")
     validate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
 
     dlq = command("dlq", "list, show, replay or purge a sink's dead letters", cmd_dlq)
     dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
     dlq.add_argument("sink", metavar="SINK")
-    dlq.add_argument("--id", type=int, action="append", metavar="N",
-                     help="a dead letter's id (repeatable); default: all")
+    dlq.add_argument(
+        "--id",
+        type=int,
+        action="append",
+        metavar="N",
+        help="a dead letter's id (repeatable); default: all",
+    )
     dlq.add_argument("--all", action="store_true", help="purge: every dead letter of the sink")
     dlq.add_argument("--limit", type=int, default=100)
     dlq.add_argument("--offset", type=int, default=0)
     dlq.add_argument("--data-dir", metavar="DIR", help="default: server.data_dir of --config")
     config_option(dlq)
 
-    quarantine = command("quarantine", "list or purge a source's invalid events",
-                         cmd_quarantine)
+    quarantine = command("quarantine", "list or purge a source's invalid events", cmd_quarantine)
     quarantine.add_argument("action", choices=["list", "purge"])
     quarantine.add_argument("source", nargs="?", metavar="SOURCE", help="default: all sources")
     quarantine.add_argument("--limit", type=int, default=100)
     quarantine.add_argument("--offset", type=int, default=0)
-    quarantine.add_argument("--data-dir", metavar="DIR",
-                            help="default: server.data_dir of --config")
+    quarantine.add_argument(
+        "--data-dir", metavar="DIR", help="default: server.data_dir of --config"
+    )
     config_option(quarantine)
 
     return parser

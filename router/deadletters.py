@@ -36,8 +36,12 @@ class DeadLetters:
     def __enter__(self) -> DeadLetters:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.db.close()
 
     def sinks(self) -> dict[str, int]:
@@ -56,8 +60,9 @@ class DeadLetters:
         return row[0]
 
     def count(self, sink: str) -> int:
-        return self.db.execute("SELECT count(*) FROM dead_letters WHERE sink = ?",
-                               (self._sink_id(sink),)).fetchone()[0]
+        return self.db.execute(
+            "SELECT count(*) FROM dead_letters WHERE sink = ?", (self._sink_id(sink),)
+        ).fetchone()[0]
 
     def list(self, sink: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
         rows = self.db.execute(
@@ -75,21 +80,28 @@ class DeadLetters:
         ).fetchone()
         return DeadLetter(row[0], sink, *row[1:]) if row else None
 
-    def replay(self, sink: str, ids: Iterable[int] | None = None, *,
-               progress: Callable[[int, int], None] | None = None) -> int:
+    def replay(
+        self,
+        sink: str,
+        ids: Iterable[int] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Move dead letters (all, or ``ids``) back into the sink's queue; returns how many."""
         sink_id = self._sink_id(sink)
         wanted = self._selected(sink_id, ids)
         done = 0
         for start in range(0, len(wanted), REPLAY_CHUNK):
-            chunk = wanted[start:start + REPLAY_CHUNK]
+            chunk = wanted[start : start + REPLAY_CHUNK]
             marks = ",".join("?" * len(chunk))
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 self.db.execute(
                     f"INSERT INTO q_{sink_id} (event_id, payload, enqueued_at) "
                     f"SELECT event_id, payload, enqueued_at FROM dead_letters "
-                    f"WHERE id IN ({marks}) ORDER BY id", chunk)
+                    f"WHERE id IN ({marks}) ORDER BY id",
+                    chunk,
+                )
                 self.db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chunk)
                 self.db.execute("COMMIT")
             except BaseException:
@@ -105,14 +117,16 @@ class DeadLetters:
         sink_id = self._sink_id(sink)
         wanted = self._selected(sink_id, ids)
         for start in range(0, len(wanted), REPLAY_CHUNK):
-            chunk = wanted[start:start + REPLAY_CHUNK]
-            self.db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(chunk))})",
-                            chunk)
+            chunk = wanted[start : start + REPLAY_CHUNK]
+            self.db.execute(
+                f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
         return len(wanted)
 
     def _selected(self, sink_id: int, ids: Iterable[int] | None) -> list[int]:
-        rows = self.db.execute("SELECT id FROM dead_letters WHERE sink = ? ORDER BY id",
-                               (sink_id,)).fetchall()
+        rows = self.db.execute(
+            "SELECT id FROM dead_letters WHERE sink = ? ORDER BY id", (sink_id,)
+        ).fetchall()
         present = [row[0] for row in rows]
         if ids is None:
             return present

@@ -65,9 +65,12 @@ class Metrics:
             ["sink"],
             registry=r,
         )
-        self.sink_replayed = Counter("router_sink_events_replayed_total",
-                                     "Dead letters put back into the queue while running",
-                                     ["sink"], registry=r)
+        self.sink_replayed = Counter(
+            "router_sink_events_replayed_total",
+            "Dead letters put back into the queue while running",
+            ["sink"],
+            registry=r,
+        )
         self.sink_delivered = Counter(
             "router_sink_events_delivered_total",
             "Events the upstream accepted",

@@ -211,8 +211,9 @@ def _check_delivery_defaults(plugin: str, cls: type[Sink]) -> None:
     validator = ConfigValidator(schema, allow_unknown=False)
     if not validator.validate(dict(cls.delivery_defaults), normalize=False):
         problems = "; ".join(str(e) for e in flatten_errors(validator.errors))
-        raise PluginError(plugin, "router_sinks",
-                          f"{cls.__name__}.delivery_defaults is not valid: {problems}")
+        raise PluginError(
+            plugin, "router_sinks", f"{cls.__name__}.delivery_defaults is not valid: {problems}"
+        )
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -54,8 +54,13 @@ class _Read:
 class Translator:
     """Reads one vendor's events and checks or translates them into another's."""
 
-    def __init__(self, registry: Registry, source: str, destination: str | None = None,
-                 options: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        registry: Registry,
+        source: str,
+        destination: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ):
         for vendor in (source, destination):
             if vendor is not None and vendor != CANONICAL and vendor not in registry.codecs:
                 known = ", ".join(sorted([*registry.codecs, CANONICAL]))
@@ -66,8 +71,9 @@ class Translator:
         self.options = dict(options or {})
         self.validators = registry.validators
         source_cls = registry.sources.get(source)
-        self._source = (source_cls("cli", {}, quarantine=Quarantine(None))
-                        if source_cls is not None else None)
+        self._source = (
+            source_cls("cli", {}, quarantine=Quarantine(None)) if source_cls is not None else None
+        )
         self._events_field = source_cls.events_field if source_cls is not None else None
 
     # -- reading -------------------------------------------------------------------
@@ -86,7 +92,8 @@ class Translator:
                 yield _Read(number, None, value, {})
                 continue
             is_envelope = self._events_field is None or (
-                isinstance(value, dict) and self._events_field in value)
+                isinstance(value, dict) and self._events_field in value
+            )
             if not is_envelope:
                 yield _Read(number, None, value, {})
                 continue
@@ -123,7 +130,8 @@ class Translator:
         else:
             now = now_ms()
             event = self.registry.codecs[self.source].decode(
-                item.raw, id=new_event_id(), received_at=now, meta=item.meta)
+                item.raw, id=new_event_id(), received_at=now, meta=item.meta
+            )
         if self.destination == CANONICAL:
             return event.to_dict()
         codec = self.registry.codecs[self.destination]
@@ -131,12 +139,16 @@ class Translator:
             out = codec.encode(event, self.options)
         except Untranslatable as exc:
             field = f" (field {exc.field})" if exc.field else ""
-            return LineProblem(item.line, item.index,
-                               f"cannot translate to {self.destination}: {exc.reason}{field}")
+            return LineProblem(
+                item.line,
+                item.index,
+                f"cannot translate to {self.destination}: {exc.reason}{field}",
+            )
         errors = self.validators.check(self.destination, codec.event_type(out), out)
         if errors:
-            return LineProblem(item.line, item.index,
-                               f"not a valid {self.destination} event: {_errors(errors)}")
+            return LineProblem(
+                item.line, item.index, f"not a valid {self.destination} event: {_errors(errors)}"
+            )
         return out
 
     def run(self, lines: Iterable[str], out: TextIO | None, err: TextIO) -> tuple[int, int]:

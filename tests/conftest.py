@@ -24,7 +24,12 @@ def sample_config(tmp_path):
     """sample source (no auth) -> file sink, flushed quickly."""
     return {
         "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {"out": {"plugin": "file", "path": str(tmp_path / "out.ndjson"),
-                          "batch": {"max_wait": 0.01}}},
+        "sinks": {
+            "out": {
+                "plugin": "file",
+                "path": str(tmp_path / "out.ndjson"),
+                "batch": {"max_wait": 0.01},
+            }
+        },
         "routes": [{"from": "in", "to": "out"}],
     }

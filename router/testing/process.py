@@ -22,8 +22,13 @@ class DaemonProcess:
     is then the address it bound (use ``--bind 127.0.0.1:0``).
     """
 
-    def __init__(self, args: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: Path | str | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+    ):
         self.args = [sys.executable, "-m", "router", *args]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
@@ -36,8 +41,8 @@ class DaemonProcess:
 
     async def start(self, nursery: trio.Nursery, *, ready_within: float = 30) -> DaemonProcess:
         self.process = await trio.lowlevel.open_process(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
-            cwd=self.cwd)
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+        )
         nursery.start_soon(self._read)
         with trio.fail_after(ready_within):
             await self._ready.wait()

@@ -23,9 +23,20 @@ def example_plugin(tmp_path_factory) -> Path:
     """contrib/example-plugin installed into its own directory (not into the venv)."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT / "contrib" / "example-plugin")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT / "contrib" / "example-plugin"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 
@@ -37,16 +48,20 @@ def write_config(tmp_path: Path, body: str) -> Path:
 
 
 async def test_sigterm_drains_and_exits_zero(tmp_path):
-    config = write_config(tmp_path, f"""\
+    config = write_config(
+        tmp_path,
+        f"""\
         logging: {{level: info, format: json}}
         sources:
           conscent: {{plugin: conscent, auth: none}}
         sinks:
           out: {{plugin: file, path: {tmp_path}/out.ndjson, batch: {{max_wait: 0.01}}}}
         routes: [{{from: conscent, to: out}}]
-    """)
-    daemon = DaemonProcess(["run", "-c", str(config), "--bind", "127.0.0.1:0",
-                            "--data-dir", str(tmp_path / "data")])
+    """,
+    )
+    daemon = DaemonProcess(
+        ["run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
+    )
     async with trio.open_nursery() as nursery:
         await daemon.start(nursery)
         async with httpx.AsyncClient(base_url=daemon.url) as client:
@@ -54,24 +69,37 @@ async def test_sigterm_drains_and_exits_zero(tmp_path):
         daemon.signal(signal.SIGTERM)
         assert await daemon.wait() == 0
     names = [e["event"] for e in daemon.logs]
-    for step in ("daemon.ready", "daemon.signal", "daemon.stopping", "daemon.http_stopped",
-                 "daemon.sinks_stopped", "daemon.stopped"):
+    for step in (
+        "daemon.ready",
+        "daemon.signal",
+        "daemon.stopping",
+        "daemon.http_stopped",
+        "daemon.sinks_stopped",
+        "daemon.stopped",
+    ):
         assert step in names
     assert names.index("daemon.http_stopped") < names.index("daemon.sinks_stopped")
 
 
 async def test_second_daemon_on_the_same_data_dir_refuses_to_start(tmp_path):
-    config = write_config(tmp_path, f"""\
+    config = write_config(
+        tmp_path,
+        f"""\
         logging: {{format: json}}
         sinks:
           out: {{plugin: file, path: {tmp_path}/out.ndjson}}
-    """)
+    """,
+    )
     args = ["run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")]
     first = DaemonProcess(args)
     async with trio.open_nursery() as nursery:
         await first.start(nursery)
-        second = await trio.run_process([sys.executable, "-m", "router", *args],
-                                        capture_stdout=True, capture_stderr=True, check=False)
+        second = await trio.run_process(
+            [sys.executable, "-m", "router", *args],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
         first.signal(signal.SIGINT)
         assert await first.wait() == 0
     assert second.returncode == 2
@@ -81,43 +109,60 @@ async def test_second_daemon_on_the_same_data_dir_refuses_to_start(tmp_path):
 async def test_failing_plugin_stops_startup_naming_plugin_and_hook(tmp_path, example_plugin):
     broken = tmp_path / "broken"
     (broken / "broken_plugin").mkdir(parents=True)
-    (broken / "broken_plugin" / "__init__.py").write_text(textwrap.dedent("""\
+    (broken / "broken_plugin" / "__init__.py").write_text(
+        textwrap.dedent("""\
         from router import hookimpl
 
         @hookimpl
         def router_validators():
             raise ValueError("schema file missing")
-    """))
+    """)
+    )
     dist = broken / "broken_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[router.plugins]\nbroken = broken_plugin\n")
     result = await trio.run_process(
-        [sys.executable, "-m", "router", "plugins"], capture_stdout=True, capture_stderr=True,
-        check=False, env={"PYTHONPATH": str(broken), "PATH": "/usr/bin:/bin"})
+        [sys.executable, "-m", "router", "plugins"],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={"PYTHONPATH": str(broken), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
-    assert (b"error: plugin 'broken' in hook router_validators: ValueError: schema file missing"
-            in result.stderr)
+    assert (
+        b"error: plugin 'broken' in hook router_validators: ValueError: schema file missing"
+        in result.stderr
+    )
 
     (broken / "broken_plugin" / "__init__.py").write_text("import no_such_module\n")
     result = await trio.run_process(
-        [sys.executable, "-m", "router", "plugins"], capture_stdout=True, capture_stderr=True,
-        check=False, env={"PYTHONPATH": str(broken), "PATH": "/usr/bin:/bin"})
+        [sys.executable, "-m", "router", "plugins"],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={"PYTHONPATH": str(broken), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
     assert b"plugin 'broken': cannot import broken_plugin: ModuleNotFoundError" in result.stderr
 
 
 async def test_third_party_plugin_is_discovered_and_serves_its_route(tmp_path, example_plugin):
     env = {"PYTHONPATH": str(example_plugin)}
-    listed = await trio.run_process([sys.executable, "-m", "router", "plugins", "--json"],
-                                    capture_stdout=True, env={**env, "PATH": "/usr/bin:/bin"})
+    listed = await trio.run_process(
+        [sys.executable, "-m", "router", "plugins", "--json"],
+        capture_stdout=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+    )
     plugins = {p["name"]: p for p in json.loads(listed.stdout)}
     assert plugins["example"]["version"] == "1.0.0"
     assert plugins["example"]["origin"] == "entrypoint"
     assert plugins["example"]["routes"] == ["POST /example/track"]
     assert plugins["example"]["sinks"] == ["webhook"]
 
-    config = write_config(tmp_path, f"""\
+    config = write_config(
+        tmp_path,
+        f"""\
         logging: {{format: json}}
         sources:
           tracker: {{plugin: example, auth: {{keys: [k-123]}}}}
@@ -125,17 +170,24 @@ async def test_third_party_plugin_is_discovered_and_serves_its_route(tmp_path, e
           out: {{plugin: file, path: {tmp_path}/out.ndjson, batch: {{max_wait: 0.01}}}}
         routes: [{{from: tracker, to: out}}]
         plugins: {{require: ["example>=1.0"]}}
-    """)
-    daemon = DaemonProcess(["run", "-c", str(config), "--bind", "127.0.0.1:0",
-                            "--data-dir", str(tmp_path / "data")], env=env)
+    """,
+    )
+    daemon = DaemonProcess(
+        ["run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")],
+        env=env,
+    )
     async with trio.open_nursery() as nursery:
         await daemon.start(nursery)
         async with httpx.AsyncClient(base_url=daemon.url) as client:
-            r = await client.post("/example/track", json={"event": "signup", "user": "u9"},
-                                  headers={"x-example-key": "k-123"})
+            r = await client.post(
+                "/example/track",
+                json={"event": "signup", "user": "u9"},
+                headers={"x-example-key": "k-123"},
+            )
             assert r.status_code == 200 and r.json()["ok"] is True
-            r = await client.post("/example/track", json={"event": "signup"},
-                                  headers={"x-example-key": "k-123"})
+            r = await client.post(
+                "/example/track", json={"event": "signup"}, headers={"x-example-key": "k-123"}
+            )
             assert r.status_code == 400
             assert r.json() == {"ok": False, "error": "user: required field"}
         daemon.signal(signal.SIGTERM)

@@ -26,26 +26,39 @@ async def wait_lines(path, n):
 
 async def test_accepts_and_delivers_canonical_events(tmp_path, sample, sample_config):
     async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
-        r = await rd.client.post("/sample/events", json={"events": [
-            {"kind": "view", "user": "u1"}, {"kind": "buy", "user": "u2", "n": 2}]})
+        r = await rd.client.post(
+            "/sample/events",
+            json={
+                "events": [{"kind": "view", "user": "u1"}, {"kind": "buy", "user": "u2", "n": 2}]
+            },
+        )
         assert r.status_code == 202
         assert r.json() == {"accepted": 2, "failed": 0}
         out = await wait_lines(tmp_path / "out.ndjson", 2)
     assert [(e["type"], e["identity"]["user_id"]) for e in out] == [
-        ("page_view", "u1"), ("purchase", "u2")]
+        ("page_view", "u1"),
+        ("purchase", "u2"),
+    ]
     assert out[1]["properties"] == {"n": 2} and out[1]["source"] == "in"
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    (b"{not json", 400, "request body is not valid JSON"),
-    (b"", 400, "request body is empty"),
-    (b"[1, 2]", 400, "body must be an object with an events array"),
-    (b'{"events": [{"kind": "view"}]}', 400, "events[0].user: required field"),
-    (b'{"events": [{"kind": "nope", "user": "u"}, {"kind": "view", "user": 1}]}', 400,
-     "events[0].kind: unallowed value nope; events[1].user: must be of string type"),
-])
-async def test_bad_input_gets_the_vendors_error_shape(tmp_path, sample, sample_config, body,
-                                                      status, message):
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "request body is not valid JSON"),
+        (b"", 400, "request body is empty"),
+        (b"[1, 2]", 400, "body must be an object with an events array"),
+        (b'{"events": [{"kind": "view"}]}', 400, "events[0].user: required field"),
+        (
+            b'{"events": [{"kind": "nope", "user": "u"}, {"kind": "view", "user": 1}]}',
+            400,
+            "events[0].kind: unallowed value nope; events[1].user: must be of string type",
+        ),
+    ],
+)
+async def test_bad_input_gets_the_vendors_error_shape(
+    tmp_path, sample, sample_config, body, status, message
+):
     async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
         r = await rd.client.post("/sample/events", content=body)
         assert r.status_code == status
@@ -59,8 +72,11 @@ async def test_unknown_path_wrong_method_and_too_large(tmp_path, sample, sample_
     async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
         r = await rd.client.get("/nowhere")
         assert r.status_code == 404
-        assert r.json() == {"error": "Not Found", "message": "no route for GET /nowhere",
-                            "status": 404}
+        assert r.json() == {
+            "error": "Not Found",
+            "message": "no route for GET /nowhere",
+            "status": 404,
+        }
         r = await rd.client.put("/sample/events", content=b"{}")
         assert r.status_code == 405
         assert r.headers["allow"] == "POST"
@@ -84,11 +100,19 @@ async def test_unknown_path_wrong_method_and_too_large(tmp_path, sample, sample_
 
 
 async def test_a_plugin_raising_on_one_event_does_not_take_the_daemon_down(
-        tmp_path, sample, sample_config):
+    tmp_path, sample, sample_config
+):
     async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
-        r = await rd.client.post("/sample/events", json={"events": [
-            {"kind": "view", "user": "a"}, {"kind": "explode", "user": "b"},
-            {"kind": "buy", "user": "c"}]})
+        r = await rd.client.post(
+            "/sample/events",
+            json={
+                "events": [
+                    {"kind": "view", "user": "a"},
+                    {"kind": "explode", "user": "b"},
+                    {"kind": "buy", "user": "c"},
+                ]
+            },
+        )
         # The codec bug quarantines its event; the others are accepted.
         assert r.status_code == 202
         assert r.json() == {"accepted": 2, "failed": 1}
@@ -103,7 +127,8 @@ async def test_a_plugin_raising_on_one_event_does_not_take_the_daemon_down(
 
 
 async def test_a_source_method_raising_gives_a_500_in_the_vendor_shape(
-        tmp_path, sample, sample_config, monkeypatch):
+    tmp_path, sample, sample_config, monkeypatch
+):
     import sample_plugin
 
     def broken_split(self, request, body):
@@ -128,8 +153,10 @@ async def test_untranslatable_events_are_dead_lettered_with_a_reason(tmp_path, s
         # "odd" decodes to canonical type "odd", which the sample encoder cannot express.
         r = await rd.client.post("/sample/events", json={"events": [{"kind": "odd", "user": "u"}]})
         assert r.status_code == 202
-        assert rd.metric("router_sink_events_dead_lettered_total", sink="up",
-                         reason="untranslatable") == 1
+        assert (
+            rd.metric("router_sink_events_dead_lettered_total", sink="up", reason="untranslatable")
+            == 1
+        )
         assert rd.reconcile("up")["balance"] == 0
     from router.deadletters import DeadLetters
 
@@ -213,16 +240,20 @@ async def test_secrets_never_reach_the_logs(tmp_path, sample, sample_config):
     configure_logging("debug", "json", secrets={"topsecret-key-1"}, stream=stream, cache=False)
     try:
         sample_config["sources"]["in"]["auth"] = {"keys": ["${KEY}"]}
-        async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample,
-                                  env={"KEY": "topsecret-key-1"}) as rd:
+        async with running_daemon(
+            sample_config, data_dir=tmp_path / "d", plugins=sample, env={"KEY": "topsecret-key-1"}
+        ) as rd:
             r = await rd.client.post("/sample/events", json={"events": []})
             assert r.status_code == 401
-            r = await rd.client.post("/sample/events", json={"events": []},
-                                     headers={"x-sample-key": "wrong"})
+            r = await rd.client.post(
+                "/sample/events", json={"events": []}, headers={"x-sample-key": "wrong"}
+            )
             assert r.status_code == 403
-            r = await rd.client.post("/sample/events", json={"events": [{"kind": "view",
-                                     "user": "topsecret-key-1"}]},
-                                     headers={"x-sample-key": "topsecret-key-1"})
+            r = await rd.client.post(
+                "/sample/events",
+                json={"events": [{"kind": "view", "user": "topsecret-key-1"}]},
+                headers={"x-sample-key": "topsecret-key-1"},
+            )
             assert r.status_code == 202
             import structlog
 

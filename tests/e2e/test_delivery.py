@@ -23,9 +23,17 @@ def relay(url: str, **sink) -> dict:
     """sample source -> sample sink at ``url``, with fast retries."""
     return {
         "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {"up": {"plugin": "sample", "url": url, "api_key": "k",
-                         "batch": {"max_events": 20, "max_wait": 0.01},
-                         "retry": FAST_RETRY, "timeout": 2, **sink}},
+        "sinks": {
+            "up": {
+                "plugin": "sample",
+                "url": url,
+                "api_key": "k",
+                "batch": {"max_events": 20, "max_wait": 0.01},
+                "retry": FAST_RETRY,
+                "timeout": 2,
+                **sink,
+            }
+        },
         "routes": [{"from": "in", "to": "up"}],
     }
 
@@ -36,8 +44,9 @@ def users(upstream: FakeUpstream) -> Counter:
 
 
 async def post(client, names, kind="view"):
-    r = await client.post("/sample/events",
-                          json={"events": [{"kind": kind, "user": n} for n in names]})
+    r = await client.post(
+        "/sample/events", json={"events": [{"kind": kind, "user": n} for n in names]}
+    )
     assert r.status_code == 202, r.text
     return list(names)
 
@@ -56,8 +65,9 @@ async def test_upstream_500s_then_recovers_nothing_lost(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
         failing = True
         upstream.handler = lambda r: Reply(500, b"busy") if failing else None
-        async with running_daemon(relay(upstream.url), data_dir=tmp_path / "d",
-                                  plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
             sent = []
             for i in range(10):
                 sent += await post(rd.client, [f"u{i}-{j}" for j in range(7)])
@@ -76,9 +86,11 @@ async def test_upstream_500s_then_recovers_nothing_lost(tmp_path, sample):
 async def test_429_retry_after_pauses_the_whole_sink(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
         upstream.script(Reply(429, headers={"retry-after": "2"}))
-        async with running_daemon(relay(upstream.url, max_concurrency=4,
-                                        batch={"max_events": 1, "max_wait": 0}),
-                                  data_dir=tmp_path / "d", plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url, max_concurrency=4, batch={"max_events": 1, "max_wait": 0}),
+            data_dir=tmp_path / "d",
+            plugins=sample,
+        ) as rd:
             sent = await post(rd.client, ["first"])
             with trio.fail_after(5):
                 await upstream.wait_for(lambda u: u.responses_by_status.get(429))
@@ -86,8 +98,7 @@ async def test_429_retry_after_pauses_the_whole_sink(tmp_path, sample):
             sent += await post(rd.client, [f"u{i}" for i in range(11)])
             await settle(rd)
         (refusal,) = [r for r in upstream.requests if r.status == 429]
-        later = [r.received_at - refusal.answered_at for r in upstream.requests
-                 if r is not refusal]
+        later = [r.received_at - refusal.answered_at for r in upstream.requests if r is not refusal]
         assert len(later) == 12
         assert all(gap >= 2.0 for gap in later), [round(g, 3) for g in later]
         assert set(users(upstream)) == set(sent)
@@ -97,8 +108,9 @@ async def test_timeouts_resets_and_closed_connections_lose_nothing(tmp_path, sam
     async with FakeUpstream.running() as upstream:
         faults = iter([Delay(5), Reset(), Close(), Reset(), Delay(5), Close()] * 3)
         upstream.handler = lambda r: next(faults, None)
-        async with running_daemon(relay(upstream.url, timeout=0.3), data_dir=tmp_path / "d",
-                                  plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url, timeout=0.3), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
             sent = []
             for i in range(20):
                 sent += await post(rd.client, [f"t{i}-{j}" for j in range(5)])
@@ -106,16 +118,21 @@ async def test_timeouts_resets_and_closed_connections_lose_nothing(tmp_path, sam
         got = users(upstream)
         assert set(got) == set(sent)
         assert accounts["delivered"] == len(sent)
-        print(f"\nfaults: {sum(n - 1 for n in got.values())} duplicates "
-              f"(delayed requests the upstream answered after the client gave up)")
+        print(
+            f"\nfaults: {sum(n - 1 for n in got.values())} duplicates "
+            f"(delayed requests the upstream answered after the client gave up)"
+        )
 
 
 @pytest.mark.slow
 async def test_refused_connections_for_30_seconds_lose_nothing(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
         upstream.refuse()
-        async with running_daemon(relay(upstream.url, retry={**FAST_RETRY, "max_backoff": 2}),
-                                  data_dir=tmp_path / "d", plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url, retry={**FAST_RETRY, "max_backoff": 2}),
+            data_dir=tmp_path / "d",
+            plugins=sample,
+        ) as rd:
             sent = []
             with trio.move_on_after(30):
                 i = 0
@@ -132,16 +149,16 @@ async def test_refused_connections_for_30_seconds_lose_nothing(tmp_path, sample)
         assert accounts["delivered"] == len(sent)
 
 
-async def test_400s_dead_letter_exactly_the_bad_events_and_replay_resends_them(
-        tmp_path, sample):
+async def test_400s_dead_letter_exactly_the_bad_events_and_replay_resends_them(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
-        upstream.handler = lambda r: (Reply(400, b'{"error":"bad user"}') if b"bad-" in r.body
-                                      else None)
+        upstream.handler = lambda r: (
+            Reply(400, b'{"error":"bad user"}') if b"bad-" in r.body else None
+        )
         config = relay(upstream.url)
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
             names = [f"ok-{i}" if i % 7 else f"bad-{i}" for i in range(60)]
             for start in range(0, 60, 15):
-                await post(rd.client, names[start:start + 15])
+                await post(rd.client, names[start : start + 15])
             accounts = await settle(rd)
         bad = {n for n in names if n.startswith("bad-")}
         assert set(users(upstream)) == set(names) - bad
@@ -149,8 +166,12 @@ async def test_400s_dead_letter_exactly_the_bad_events_and_replay_resends_them(
         with DeadLetters(tmp_path / "d") as dlq:
             letters = dlq.list("up")
         assert {orjson.loads(letter.payload)["user"] for letter in letters} == bad
-        assert all(letter.status == 400 and letter.response == '{"error":"bad user"}'
-                   and letter.reason == "rejected" for letter in letters)
+        assert all(
+            letter.status == 400
+            and letter.response == '{"error":"bad user"}'
+            and letter.reason == "rejected"
+            for letter in letters
+        )
 
         # The upstream is fixed; `router dlq replay` re-sends the dead letters.
         upstream.handler = None
@@ -186,8 +207,9 @@ async def test_spool_survives_a_restart(tmp_path, sample):
     async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
         sent = await post(rd.client, [f"p{i}" for i in range(25)])
     async with FakeUpstream.running() as upstream:
-        async with running_daemon(relay(upstream.url), data_dir=tmp_path / "d",
-                                  plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
             assert rd.metric("router_sink_events_recovered_total", sink="up") == 25
             accounts = await settle(rd)
         assert set(users(upstream)) == set(sent) and accounts["delivered"] == 25
@@ -199,8 +221,9 @@ async def test_memory_buffer_flushes_to_disk_on_shutdown(tmp_path, sample):
         sent = await post(rd.client, [f"m{i}" for i in range(30)])
         assert rd.daemon.spool.queues["up"].pending_events == 30
     async with FakeUpstream.running() as upstream:
-        async with running_daemon(relay(upstream.url, buffer="memory"),
-                                  data_dir=tmp_path / "d", plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url, buffer="memory"), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
             await settle(rd)
         assert set(users(upstream)) == set(sent)
 
@@ -209,8 +232,12 @@ async def test_a_down_sink_does_not_slow_ingest_or_other_sinks(tmp_path, sample)
     async with FakeUpstream.running() as healthy, FakeUpstream.running() as down:
         down.handler = lambda r: Delay(30)  # hangs every request until the client times out
         config = relay(healthy.url)
-        config["sinks"]["slow"] = {"plugin": "sample", "url": down.url, "timeout": 30,
-                                   "retry": FAST_RETRY}
+        config["sinks"]["slow"] = {
+            "plugin": "sample",
+            "url": down.url,
+            "timeout": 30,
+            "retry": FAST_RETRY,
+        }
         config["routes"] = [{"from": "in", "to": ["up", "slow"]}]
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
             sent = []
@@ -232,8 +259,9 @@ async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypa
 
     monkeypatch.setattr(sample_plugin.SampleCodec, "decode", decode)
     async with FakeUpstream.running() as upstream:
-        async with running_daemon(relay(upstream.url, dedup={"window": "1h"}),
-                                  data_dir=tmp_path / "d", plugins=sample) as rd:
+        async with running_daemon(
+            relay(upstream.url, dedup={"window": "1h"}), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
             await post(rd.client, ["a", "b"])
             await post(rd.client, ["b", "c"])  # a client retry repeating "b"
             accounts = await settle(rd)
@@ -244,8 +272,12 @@ async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypa
 
 async def test_outbound_rate_limit_spaces_requests(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
-        config = relay(upstream.url, batch={"max_events": 1, "max_wait": 0},
-                       max_concurrency=8, rate_limit={"requests_per_second": 20})
+        config = relay(
+            upstream.url,
+            batch={"max_events": 1, "max_wait": 0},
+            max_concurrency=8,
+            rate_limit={"requests_per_second": 20},
+        )
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
             await post(rd.client, [f"l{i}" for i in range(30)])
             await settle(rd)
@@ -257,12 +289,14 @@ async def test_outbound_rate_limit_spaces_requests(tmp_path, sample):
 async def test_routes_fan_out_and_filter_by_type(tmp_path, sample):
     async with FakeUpstream.running() as all_up, FakeUpstream.running() as buys:
         config = relay(all_up.url)
-        config["sinks"]["buys"] = {"plugin": "sample", "url": buys.url,
-                                   "batch": {"max_wait": 0.01}}
+        config["sinks"]["buys"] = {"plugin": "sample", "url": buys.url, "batch": {"max_wait": 0.01}}
         config["routes"] = [
             {"from": "in", "to": "up"},
-            {"from": "in", "to": "buys", "filter": {"types": ["purchase"],
-                                                     "match": {"identity.user_id": ["b1", "b2"]}}},
+            {
+                "from": "in",
+                "to": "buys",
+                "filter": {"types": ["purchase"], "match": {"identity.user_id": ["b1", "b2"]}},
+            },
         ]
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
             await post(rd.client, ["v1", "v2"], kind="view")
@@ -279,8 +313,10 @@ async def test_inbound_rate_limit_per_client(tmp_path, sample):
         config["sources"]["in"]["rate_limit"] = {"rate": 0.5, "burst": 3, "key": "header:x-client"}
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
             body = {"events": [{"kind": "view", "user": "x"}]}
-            answers = [await rd.client.post("/sample/events", json=body,
-                                            headers={"x-client": "greedy"}) for _ in range(4)]
+            answers = [
+                await rd.client.post("/sample/events", json=body, headers={"x-client": "greedy"})
+                for _ in range(4)
+            ]
             assert [a.status_code for a in answers] == [202, 202, 202, 429]
             assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
             assert all(a.headers["x-ratelimit-limit"] == "3" for a in answers)
@@ -302,8 +338,9 @@ async def test_spool_full_with_block_answers_503_then_delivers_everything(tmp_pa
             accepted, statuses = [], Counter()
             for i in range(30):
                 names = [f"f{i}-{j}" for j in range(3)]
-                r = await rd.client.post("/sample/events", json={
-                    "events": [{"kind": "view", "user": n} for n in names]})
+                r = await rd.client.post(
+                    "/sample/events", json={"events": [{"kind": "view", "user": n} for n in names]}
+                )
                 statuses[r.status_code] += 1
                 if r.status_code == 202:
                     accepted += names

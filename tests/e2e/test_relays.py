@@ -39,15 +39,27 @@ INGEST_PATH = {
 }
 #: Sink options for a relay into each vendor, and the auth header it must send.
 SINK_OPTIONS = {
-    "conscent": {"api_key": "conscent-key", "client_id": "relay-client",
-                 "type_map": {"page_view": "PING", "*": "CLICK"}},
+    "conscent": {
+        "api_key": "conscent-key",
+        "client_id": "relay-client",
+        "type_map": {"page_view": "PING", "*": "CLICK"},
+    },
     "segmento": {"api_key": "segmento-key"},
-    "moloco": {"api_key": "moloco-key", "platform": "web", "channel_type": "SITE",
-               "default_item_id": "relay-item", "unsupported_currency": "unknown",
-               "type_map": {"*": "UNKNOWN_EVENT_TYPE"}},
-    "endu": {"api_key": "endu-key", "property_id": "P#1", "organization_id": "org-1",
-             "user_id_is_c_user_id": True,
-             "fingerprint_from": ["anonymous_id", "persistent_id", "custom_id"]},
+    "moloco": {
+        "api_key": "moloco-key",
+        "platform": "web",
+        "channel_type": "SITE",
+        "default_item_id": "relay-item",
+        "unsupported_currency": "unknown",
+        "type_map": {"*": "UNKNOWN_EVENT_TYPE"},
+    },
+    "endu": {
+        "api_key": "endu-key",
+        "property_id": "P#1",
+        "organization_id": "org-1",
+        "user_id_is_c_user_id": True,
+        "fingerprint_from": ["anonymous_id", "persistent_id", "custom_id"],
+    },
 }
 AUTH_HEADER = {
     "conscent": ("x-api-key", "conscent-key"),
@@ -56,8 +68,11 @@ AUTH_HEADER = {
     "endu": ("authorization", "Bearer endu-key"),
 }
 EXAMPLES = {
-    ("conscent", "moloco"), ("conscent", "conscent"), ("endu", "conscent"),
-    ("segmento", "endu"), ("moloco", "segmento"),
+    ("conscent", "moloco"),
+    ("conscent", "conscent"),
+    ("endu", "conscent"),
+    ("segmento", "endu"),
+    ("moloco", "segmento"),
 }
 
 
@@ -71,7 +86,8 @@ def example_events(vendor: str, registry) -> list[dict]:
         candidates = doc[field] if field and isinstance(doc, dict) and field in doc else [doc]
         for raw in candidates:
             if isinstance(raw, dict) and not registry.validators.check(
-                    vendor, codec.event_type(raw), raw):
+                vendor, codec.event_type(raw), raw
+            ):
                 events.append(raw)
     return events
 
@@ -87,8 +103,11 @@ def relay_config(source: str, destination: str, url: str, tmp_path: Path) -> dic
 
     Either way a canonical ``witness`` file sink is added to the route.
     """
-    witness = {"plugin": "file", "path": str(tmp_path / "canonical.ndjson"),
-               "batch": {"max_wait": 0.01}}
+    witness = {
+        "plugin": "file",
+        "path": str(tmp_path / "canonical.ndjson"),
+        "batch": {"max_wait": 0.01},
+    }
     if (source, destination) in EXAMPLES:
         path = ROOT / "config" / "examples" / f"{source}-to-{destination}.yaml"
         prefix = destination.upper()
@@ -100,8 +119,14 @@ def relay_config(source: str, destination: str, url: str, tmp_path: Path) -> dic
     else:
         config = {
             "sources": {source: {"plugin": source, "auth": "none"}},
-            "sinks": {destination: {"plugin": destination, "url": url,
-                                    "batch": {"max_wait": 0.01}, **SINK_OPTIONS[destination]}},
+            "sinks": {
+                destination: {
+                    "plugin": destination,
+                    "url": url,
+                    "batch": {"max_wait": 0.01},
+                    **SINK_OPTIONS[destination],
+                }
+            },
             "routes": [{"from": source, "to": destination}],
         }
     config["sinks"]["witness"] = witness
@@ -123,8 +148,9 @@ async def post_all(client, vendor: str, events: list[dict]) -> None:
 DIRECTIONS = [(a, b) for a, b in itertools.permutations(VENDORS, 2)]
 
 
-@pytest.mark.parametrize(("source", "destination"), DIRECTIONS,
-                         ids=[f"{a}-to-{b}" for a, b in DIRECTIONS])
+@pytest.mark.parametrize(
+    ("source", "destination"), DIRECTIONS, ids=[f"{a}-to-{b}" for a, b in DIRECTIONS]
+)
 async def test_relay(tmp_path, source, destination):
     async with FakeUpstream.running() as upstream:
         config, registry = build_config(relay_config(source, destination, upstream.url, tmp_path))
@@ -134,7 +160,8 @@ async def test_relay(tmp_path, source, destination):
             await post_all(rd.client, source, sent)
             with trio.fail_after(20):
                 while rd.daemon.spool.queues[destination].pending_events or (  # noqa: ASYNC110
-                        rd.daemon.spool.queues["witness"].pending_events):
+                    rd.daemon.spool.queues["witness"].pending_events
+                ):
                     await trio.sleep(0.02)
             accounts = rd.reconcile(destination)
             dead = accounts["dead_lettered"]
@@ -147,8 +174,10 @@ async def test_relay(tmp_path, source, destination):
         assert received, f"nothing of {source} reached {destination}"
 
         # Exactly the translated events: the destination codec applied to the canonical witness.
-        canonical = [Event.from_dict(orjson.loads(line)) for line in
-                     (tmp_path / "canonical.ndjson").read_text().splitlines()]
+        canonical = [
+            Event.from_dict(orjson.loads(line))
+            for line in (tmp_path / "canonical.ndjson").read_text().splitlines()
+        ]
         sink_options = config.sinks[destination].options
         codec = registry.codecs[destination]
         expected = []

@@ -489,8 +489,15 @@ def test_type_map_catch_all_applies_only_without_entry_or_default():
     options = {"client_id": "c1", "type_map": {"*": "CLICK", "page_view": "PING"}}
 
     def event(type_, custom=False):
-        return Event(id="e1", type=type_, custom=custom, timestamp=1, received_at=1,
-                     vendor="endu", identity=Identity(user_id="u1", anonymous_id=ANON))
+        return Event(
+            id="e1",
+            type=type_,
+            custom=custom,
+            timestamp=1,
+            received_at=1,
+            vendor="endu",
+            identity=Identity(user_id="u1", anonymous_id=ANON),
+        )
 
     assert codec.encode(event("LEVEL_UP", custom=True), options)["eventType"] == "CLICK"
     assert codec.encode(event("page_view"), options)["eventType"] == "PING"

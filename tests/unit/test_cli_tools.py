@@ -10,8 +10,14 @@ import pytest
 from router.cli import main
 
 ANON = "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90"
-PING = {"clientId": "c1", "eventType": "PING", "eventLocation": "PAGE", "anonId": ANON,
-        "pingId": "5f0c7a1e-2b3d-4c5e-8f9a-0b1c2d3e4f5a", "active": 1}
+PING = {
+    "clientId": "c1",
+    "eventType": "PING",
+    "eventLocation": "PAGE",
+    "anonId": ANON,
+    "pingId": "5f0c7a1e-2b3d-4c5e-8f9a-0b1c2d3e4f5a",
+    "active": 1,
+}
 
 
 def run(argv, stdin: str, monkeypatch, capsys):
@@ -30,9 +36,25 @@ def test_translate_conscent_to_moloco(monkeypatch, capsys):
     del purchase["pingId"], purchase["active"]
     text = ndjson(PING, {"messageBody": [purchase, {"eventType": "CLICK"}]}, "{oops")
     code, out, err = run(
-        ["translate", "--from", "conscent", "--to", "moloco", "-o", "platform=web",
-         "-o", "channel_type=SITE", "-o", "type_map={heartbeat: PAGE_VIEW}",
-         "-o", "default_item_id=sku-1"], text, monkeypatch, capsys)
+        [
+            "translate",
+            "--from",
+            "conscent",
+            "--to",
+            "moloco",
+            "-o",
+            "platform=web",
+            "-o",
+            "channel_type=SITE",
+            "-o",
+            "type_map={heartbeat: PAGE_VIEW}",
+            "-o",
+            "default_item_id=sku-1",
+        ],
+        text,
+        monkeypatch,
+        capsys,
+    )
     assert code == 1
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event_type"] for e in events] == ["PAGE_VIEW", "PURCHASE"]
@@ -45,29 +67,36 @@ def test_translate_conscent_to_moloco(monkeypatch, capsys):
 
 
 def test_translate_reports_untranslatable_events(monkeypatch, capsys):
-    code, out, err = run(["translate", "--from", "conscent", "--to", "moloco",
-                          "-o", "platform=web"], ndjson(PING), monkeypatch, capsys)
+    code, out, err = run(
+        ["translate", "--from", "conscent", "--to", "moloco", "-o", "platform=web"],
+        ndjson(PING),
+        monkeypatch,
+        capsys,
+    )
     assert code == 1 and out == ""
     assert "line 1: cannot translate to moloco: " in err
     assert "type_map" in err
 
 
 def test_translate_to_and_from_canonical_round_trips(monkeypatch, capsys):
-    code, out, _ = run(["translate", "--from", "conscent", "--to", "canonical"], ndjson(PING),
-                       monkeypatch, capsys)
+    code, out, _ = run(
+        ["translate", "--from", "conscent", "--to", "canonical"], ndjson(PING), monkeypatch, capsys
+    )
     assert code == 0
     canonical = json.loads(out)
     assert canonical["type"] == "heartbeat" and canonical["identity"]["anonymous_id"] == ANON
-    code, out, _ = run(["translate", "--from", "canonical", "--to", "conscent"], out,
-                       monkeypatch, capsys)
+    code, out, _ = run(
+        ["translate", "--from", "canonical", "--to", "conscent"], out, monkeypatch, capsys
+    )
     assert code == 0
     assert json.loads(out) == PING
 
 
 def test_validate_names_the_failing_field(monkeypatch, capsys):
     bad = {**PING, "active": 2}
-    code, out, err = run(["validate", "--vendor", "conscent"], ndjson(PING, bad), monkeypatch,
-                         capsys)
+    code, out, err = run(
+        ["validate", "--vendor", "conscent"], ndjson(PING, bad), monkeypatch, capsys
+    )
     assert code == 1 and out == ""
     assert err.splitlines() == ["line 2: active: unallowed value 2", "1 valid, 1 invalid"]
     code, _, err = run(["validate", "--vendor", "conscent"], ndjson(PING), monkeypatch, capsys)
@@ -75,8 +104,9 @@ def test_validate_names_the_failing_field(monkeypatch, capsys):
 
 
 def test_validate_single_event_vendor_and_unknown_vendor(monkeypatch, capsys):
-    code, _, err = run(["validate", "--vendor", "moloco"], ndjson({"event_type": "HOME"}),
-                       monkeypatch, capsys)
+    code, _, err = run(
+        ["validate", "--vendor", "moloco"], ndjson({"event_type": "HOME"}), monkeypatch, capsys
+    )
     assert code == 1
     assert "line 1: " in err and "channel_type" in err and "timestamp" in err
     code, _, err = run(["validate", "--vendor", "nosuch"], "", monkeypatch, capsys)

@@ -151,8 +151,9 @@ async def test_hook_router_startup_and_router_shutdown_are_called_once(
     assert calls == [("startup", 6), ("shutdown", "<test>")]
 
 
-async def test_hook_router_shutdown_failure_does_not_stop_the_others(tmp_path, sample,
-                                                                   sample_config):
+async def test_hook_router_shutdown_failure_does_not_stop_the_others(
+    tmp_path, sample, sample_config
+):
     from router.testing.daemon import running_daemon
 
     calls = []
@@ -160,12 +161,16 @@ async def test_hook_router_shutdown_failure_does_not_stop_the_others(tmp_path, s
     def failing():
         raise RuntimeError("cannot say goodbye")
 
-    async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=[
-        *sample,
-        ("first", plugin(router_shutdown=lambda: calls.append("first"))),
-        ("failing", plugin(router_shutdown=failing)),
-        ("last", plugin(router_shutdown=lambda: calls.append("last"))),
-    ]) as rd:
+    async with running_daemon(
+        sample_config,
+        data_dir=tmp_path / "d",
+        plugins=[
+            *sample,
+            ("first", plugin(router_shutdown=lambda: calls.append("first"))),
+            ("failing", plugin(router_shutdown=failing)),
+            ("last", plugin(router_shutdown=lambda: calls.append("last"))),
+        ],
+    ) as rd:
         daemon = rd.daemon
     assert sorted(calls) == ["first", "last"]
     assert not daemon.ready
