@@ -105,7 +105,8 @@ class DeadLetters:
                 self.db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", chunk)
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    self.db.execute("ROLLBACK")
                 raise
             done += len(chunk)
             if progress is not None:

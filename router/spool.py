@@ -338,7 +338,8 @@ class Spool:
                     )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    db.execute("ROLLBACK")
                 raise
             return committed, skipped
 

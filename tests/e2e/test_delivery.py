@@ -365,3 +365,58 @@ async def test_spool_full_with_drop_newest_counts_the_drops(tmp_path, sample):
         assert accounts["accepted"] == 18
         assert accounts["dropped"] == 9 and accounts["pending"] == 9
         assert accounts["balance"] == 0
+
+
+async def test_a_failing_disk_answers_503_and_acknowledges_nothing(tmp_path, sample):
+    async with FakeUpstream.running() as upstream:
+        async with running_daemon(
+            relay(upstream.url), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
+            rd.daemon.spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
+            big = [{"kind": "view", "user": f"x{i}" * 500} for i in range(20)]
+            r = await rd.client.post("/sample/events", json={"events": big})
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "5"
+            assert r.json() == {"sample_error": "could not store the events; retry later"}
+            rd.daemon.spool._db.execute("PRAGMA max_page_count = 1073741823")
+            sent = await post(rd.client, ["after"])
+            accounts = await settle(rd)
+        assert set(users(upstream)) == set(sent)
+        assert accounts["accepted"] == 1
+
+
+async def test_readyz_reports_a_sink_failing_longer_than_its_threshold(tmp_path, sample):
+    async with FakeUpstream.running() as upstream:
+        upstream.refuse()
+        async with running_daemon(
+            relay(upstream.url, failing_after=0.3), data_dir=tmp_path / "d", plugins=sample
+        ) as rd:
+            await post(rd.client, ["r1"])
+            with trio.fail_after(10):
+                while rd.daemon.runners["up"].failing_for() <= 0.3:  # noqa: ASYNC110
+                    await trio.sleep(0.02)
+            r = await rd.client.get("/readyz")
+            body = r.json()
+            assert r.status_code == 200  # still accepting: events are spooled
+            assert body["status"] == "degraded" and body["failing_sinks"] == ["up"]
+            assert "connection failed" in body["sinks"]["up"]["last_error"]
+            await upstream.accept()
+            await settle(rd)
+            body = (await rd.client.get("/readyz")).json()
+            assert body["status"] == "ready" and body["failing_sinks"] == []
+
+
+async def test_503_halves_concurrency_which_then_grows_back(tmp_path, sample):
+    async with FakeUpstream.running() as upstream:
+        upstream.script(Reply(503, headers={"retry-after": "0.1"}))
+        config = relay(upstream.url, max_concurrency=8, batch={"max_events": 1, "max_wait": 0})
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            runner = rd.daemon.runners["up"]
+            await post(rd.client, ["first"])
+            with trio.fail_after(5):
+                while runner.concurrency.total_tokens == 8:  # noqa: ASYNC110
+                    await trio.sleep(0.005)
+            assert runner.concurrency.total_tokens == 4
+            await post(rd.client, [f"c{i}" for i in range(100)])
+            await settle(rd)
+            assert runner.concurrency.total_tokens == 8

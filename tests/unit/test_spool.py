@@ -1,0 +1,191 @@
+"""The SQLite spool on a real database: group commit, spilling, recovery, dead letters, dedup."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import trio
+import trio.lowlevel
+
+from router import spool as spool_module
+from router.deadletters import DeadLetters
+from router.spool import Spool, StorageError
+
+
+def options(**kw):
+    return {"durable": True, "max_events": 1_000_000, "max_bytes": 1 << 30, **kw}
+
+
+async def take_all(queue, expected: int, batch: int = 7) -> list:
+    """Take, and ack, batches until ``expected`` events came out."""
+    out = []
+    with trio.fail_after(10):
+        while len(out) < expected:
+            entries = await queue.get_batch(batch, 1 << 20, 0)
+            out += entries
+            await queue.ack(entries)
+    return out
+
+
+@pytest.fixture
+async def opened(tmp_path):
+    spools = []
+
+    async def open_spool(sinks=(("a", options()),), path=None):
+        spool = Spool(path or tmp_path / "spool.db")
+        await spool.open(list(sinks))
+        spools.append(spool)
+        return spool
+
+    async with trio.open_nursery() as nursery:
+
+        async def start(sinks=(("a", options()),), path=None):
+            spool = await open_spool(sinks, path)
+            await nursery.start(spool.run)
+            return spool
+
+        yield start
+        for spool in spools:
+            await spool.close()
+            spool.close_db()
+        nursery.cancel_scope.cancel()
+
+
+async def test_group_commit_shares_one_transaction(opened, monkeypatch):
+    spool = await opened()
+    queue = spool.queues["a"]
+    commits = []
+    real = spool._commit
+    monkeypatch.setattr(spool, "_commit", lambda write: commits.append(1) or real(write))
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(queue.put, [(f"e{i}", b"{}")], 0.0)
+    assert queue.pending_events == 20
+    assert len(commits) < 20  # concurrent puts were grouped
+    got = await take_all(queue, 20)
+    assert sorted(e.event_id for e in got) == sorted(f"e{i}" for i in range(20))
+
+
+async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, monkeypatch):
+    monkeypatch.setattr(spool_module, "HOT_EVENTS", 10)
+    monkeypatch.setattr(spool_module, "PAGE_EVENTS", 8)
+    spool = await opened()
+    queue = spool.queues["a"]
+    for i in range(100):
+        await queue.put([(f"e{i:03}", b"x")], 0.0)
+    assert queue.spilled and queue.statistics()["in_memory"] <= 10
+    out = []
+
+    async def writer():
+        for i in range(100, 200):
+            await queue.put([(f"e{i:03}", b"x")], 0.0)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        out = await take_all(queue, 200, batch=5)
+    ids = [e.event_id for e in out]
+    assert ids == sorted(ids) == [f"e{i:03}" for i in range(200)]
+    assert queue.pending_events == 0
+
+
+async def test_pending_events_survive_a_restart_in_order(opened, tmp_path):
+    spool = await opened(path=tmp_path / "one.db")
+    queue = spool.queues["a"]
+    await queue.put([(f"e{i}", b"p" * i) for i in range(10)], 0.0)
+    first = await queue.get_batch(3, 1 << 20, 0)
+    await queue.ack(first)
+    in_flight = await queue.get_batch(2, 1 << 20, 0)  # taken, never acked: a crash
+    assert [e.event_id for e in in_flight] == ["e3", "e4"]
+    await spool.close()
+    spool.close_db()
+
+    again = await opened(path=tmp_path / "one.db")
+    queue = again.queues["a"]
+    assert queue.recovered == queue.pending_events == 7
+    assert queue.pending_bytes == sum(range(3, 10))
+    got = await take_all(queue, 7)
+    assert [e.event_id for e in got] == [f"e{i}" for i in range(3, 10)]
+
+
+async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
+    path = tmp_path / "mem.db"
+    spool = await opened(sinks=[("m", options(durable=False))], path=path)
+    queue = spool.queues["m"]
+    await queue.put([("e1", b"1"), ("e2", b"2"), ("e3", b"3")], 0.0)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM q_1").fetchone() == (0,)
+    taken = await queue.get_batch(1, 1 << 20, 0)
+    queue.release(taken)  # shutdown while in flight: back in the queue
+    await spool.close()
+    spool.close_db()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM q_1").fetchone() == (3,)
+    again = await opened(sinks=[("m", options(durable=False))], path=path)
+    got = await take_all(again.queues["m"], 3)
+    assert sorted(e.event_id for e in got) == ["e1", "e2", "e3"]
+
+
+async def test_dead_letters_leave_the_queue_with_their_reason(opened, tmp_path):
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("ok", b"1"), ("bad", b"2")], 0.0)
+    batch = await queue.get_batch(2, 1 << 20, 0)
+    await queue.ack(batch[:1])
+    await queue.dead_letter(batch[1:], reason="rejected", attempts=3, status=400, response="no")
+    await queue.dead_letter_new([("never", b"3", "untranslatable: x")], 0.0)
+    assert queue.pending_events == 0
+    with DeadLetters(tmp_path) as dlq:
+        letters = dlq.list("a")
+        assert [(d.event_id, d.reason, d.attempts, d.status, d.response) for d in letters] == [
+            ("bad", "rejected", 3, 400, "no"),
+            ("never", "untranslatable: x", 0, None, None),
+        ]
+        assert dlq.sinks() == {"a": 2}
+    rows = sqlite3.connect(tmp_path / "spool.db").execute("SELECT count(*) FROM q_1").fetchone()
+    assert rows == (0,)
+
+
+async def test_replay_from_another_process_is_noticed(opened, tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "WATCH_INTERVAL", 0.05)
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("x", b"1")], 0.0)
+    await queue.dead_letter(await queue.get_batch(1, 1 << 20, 0), reason="rejected", attempts=1)
+    replayed = []
+    queue.on_replayed = replayed.append
+    with DeadLetters(tmp_path) as dlq:
+        assert dlq.replay("a") == 1
+    got = await take_all(queue, 1)
+    assert [e.event_id for e in got] == ["x"] and replayed == [1]
+
+
+async def test_dedup_skips_repeated_ids_within_the_window(opened):
+    spool = await opened(sinks=[("d", options(dedup_window=3600))])
+    queue = spool.queues["d"]
+    assert await queue.put([("a", b"1"), ("b", b"2")], 0.0) == 2
+    assert await queue.put([("b", b"2"), ("c", b"3")], 0.0) == 1
+    got = await take_all(queue, 3)
+    assert [e.event_id for e in got] == ["a", "b", "c"]
+
+
+async def test_a_full_disk_fails_the_write_and_the_client_is_not_acknowledged(opened, tmp_path):
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("small", b"x")], 0.0)
+    spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's own "disk full"
+    with pytest.raises(StorageError, match="full"):
+        await queue.put([(f"big{i}", b"y" * 10_000) for i in range(20)], 0.0)
+    assert queue.pending_events == 1  # nothing half-counted
+    spool._db.execute("PRAGMA max_page_count = 1073741823")
+    await queue.put([("after", b"z")], 0.0)
+    got = await take_all(queue, 2)
+    assert [e.event_id for e in got] == ["small", "after"]
+
+
+async def test_bounds(opened):
+    spool = await opened(sinks=[("b", options(max_events=5, max_bytes=100))])
+    queue = spool.queues["b"]
+    assert not queue.full(5, 100)
+    assert queue.full(6, 1) and queue.full(1, 101)
+    await queue.put([("e", b"x" * 60)], 0.0)
+    assert queue.full(1, 41) and not queue.full(1, 40)
