@@ -74,8 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_workers(args.config, config)
     from router.daemon import serve
+    from router.workers import adopted_dirs
 
-    trio.run(lambda: serve(config, registry, handle_signals=True))
+    drain = adopted_dirs(config.server.data_dir, 0, 1)
+    trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain))
     return 0
 
 

@@ -16,11 +16,12 @@ Pending events stay in the spool and resume on the next start.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import os
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,26 @@ def lock_data_dir(path: Path) -> Iterator[Path]:
 class Daemon:
     """Everything one running router owns. Built from a validated config and registry."""
 
-    def __init__(self, config: RouterConfig, registry: Registry, *, data_dir: Path | None = None):
+    def __init__(
+        self,
+        config: RouterConfig,
+        registry: Registry,
+        *,
+        data_dir: Path | None = None,
+        worker: int | None = None,
+        drain: Sequence[Path] = (),
+    ):
         self.config = config
         self.registry = registry
         self.data_dir = Path(data_dir or config.server.data_dir)
+        self.worker = worker
+        #: Spool directories of former workers: delivered from, never written to.
+        self.drain = list(drain)
+        self.drain_spools: list[Spool] = []
+        self.drain_runners: list[SinkRunner] = []
         self.metrics = Metrics()
+        if worker is not None:
+            self.metrics.worker_info(worker)
         self.quarantine: Quarantine | None = None
         self.spool = Spool(self.data_dir / "spool.db")
         self.sinks: dict[str, Sink] = {}
@@ -156,6 +172,25 @@ class Daemon:
                 self.metrics,
                 limiter,
             )
+        for path in self.drain:
+            await self._open_drain(path)
+
+    async def _open_drain(self, path: Path) -> None:
+        """Deliver what a former worker left in ``path``; nothing new is written there."""
+        spool = Spool(path / "spool.db")
+        await spool.open(
+            [(name, {"durable": cfg.buffer != "memory"}) for name, cfg in self.config.sinks.items()]
+        )
+        self.drain_spools.append(spool)
+        for name, sink_config in self.config.sinks.items():
+            queue = spool.queues[name]
+            if not queue.pending_events:
+                continue
+            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
+            self.drain_runners.append(
+                SinkRunner(sink_config, self._make_sink(sink_config), queue, self.metrics)
+            )
+            log.info("daemon.draining", sink=name, path=str(path), pending=queue.pending_events)
 
     def _make_sink(self, config: SinkConfig) -> Sink:
         cls = self.registry.sinks[config.plugin]
@@ -180,6 +215,8 @@ class Daemon:
             for client in self.clients:
                 await client.aclose()
         self.spool.close_db()
+        for spool in self.drain_spools:
+            spool.close_db()
         if self.quarantine is not None:
             self.quarantine.close()
 
@@ -218,14 +255,16 @@ class Daemon:
         await self.open()
         try:
             async with trio.open_nursery() as storage:
-                await storage.start(self.spool.run)
+                for spool in (self.spool, *self.drain_spools):
+                    await storage.start(spool.run)
                 try:
                     await self._deliver_and_serve(
                         task_status, shutdown_trigger, handle_signals, sockets
                     )
                 finally:
                     with trio.CancelScope(shield=True):
-                        await self.spool.close()
+                        for spool in (self.spool, *self.drain_spools):
+                            await spool.close()
                     storage.cancel_scope.cancel()
         finally:
             await self.close()
@@ -235,7 +274,7 @@ class Daemon:
         self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
     ) -> None:
         async with trio.open_nursery() as delivery:
-            for runner in self.runners.values():
+            for runner in (*self.runners.values(), *self.drain_runners):
                 await delivery.start(runner.run)
             for plugin, _ in call_each(
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
@@ -259,7 +298,7 @@ class Daemon:
                 task_status.started(binds)
             stopped_at = self._stopped_at
             log.info("daemon.http_stopped")
-            for runner in self.runners.values():
+            for runner in (*self.runners.values(), *self.drain_runners):
                 runner.stop()
             delivery.cancel_scope.deadline = max(
                 stopped_at + self.config.server.shutdown_timeout, trio.current_time() + 0.1
@@ -335,6 +374,8 @@ async def serve(
     handle_signals: bool = False,
     data_dir: Path | None = None,
     sockets: Any | None = None,
+    worker: int | None = None,
+    drain: Sequence[Path] = (),
 ) -> None:
     """Run a daemon until shutdown; ``await nursery.start(serve, ...)`` returns its URLs.
 
@@ -345,8 +386,12 @@ async def serve(
         config = dataclasses.replace(
             config, server=dataclasses.replace(config.server, data_dir=Path(data_dir))
         )
-    daemon = Daemon(config, registry)
-    with lock_data_dir(daemon.data_dir):
+    daemon = Daemon(config, registry, worker=worker, drain=drain)
+    with lock_data_dir(daemon.data_dir), contextlib.ExitStack() as locks:
+        for path in drain:
+            # The group's root data dir is already locked by the worker supervisor.
+            if Path(path) != Path(config.server.data_dir):
+                locks.enter_context(lock_data_dir(path))
         await daemon.run(
             task_status=task_status,
             shutdown_trigger=shutdown_trigger,

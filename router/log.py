@@ -76,7 +76,8 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        # One write() per line: lines from several worker processes never interleave.
+        logger_factory=structlog.WriteLoggerFactory(stream),
         cache_logger_on_first_use=cache,
     )
     # Third-party stdlib loggers render through the same processors.

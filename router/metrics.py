@@ -133,6 +133,13 @@ class Metrics:
             )
         }
 
+    def worker_info(self, worker: int) -> None:
+        """Mark this daemon as worker ``worker`` of a ``server.workers > 1`` process group."""
+        info = Gauge(
+            "router_worker_info", "This process's worker index", ["worker"], registry=self.registry
+        )
+        info.labels(str(worker)).set(1)
+
     def watch_sink(self, sink: str, stats: Callable[[], dict]) -> None:
         """Read a sink's gauges from ``stats()`` at each scrape."""
         fields = {

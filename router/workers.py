@@ -1,0 +1,172 @@
+"""``server.workers > 1``: several daemon processes sharing one listening socket.
+
+The parent binds the socket, holds the data directory's lock and supervises;
+each worker is a complete daemon (ingest, spool, delivery) that owns
+``<data_dir>/worker-<i>``. The kernel spreads connections across the
+workers. A worker that exits unexpectedly is restarted; SIGTERM/SIGINT are
+passed on to every worker, and the parent exits once they all have.
+
+A worker also drains the spool directories of workers that no longer exist
+(``worker-<j>`` with ``j >= N``, taken by worker ``j % N``), so lowering
+``workers`` loses nothing.
+
+Limitation: each worker has its own metrics; a ``/metrics`` scrape is
+answered by whichever worker takes the connection (its ``router_worker_info``
+says which). Inbound rate limits are per worker unless their backend is Redis.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import hypercorn.config
+import structlog
+
+from router.config import RouterConfig
+from router.daemon import lock_data_dir
+
+__all__ = ["adopted_dirs", "run_workers", "worker_dir"]
+
+log = structlog.get_logger()
+
+#: A worker that dies sooner than this after starting is not restarted at once.
+RESTART_BACKOFF = 1.0
+
+
+def worker_dir(data_dir: Path, index: int) -> Path:
+    return data_dir / f"worker-{index}"
+
+
+def adopted_dirs(data_dir: Path, index: int, workers: int) -> list[Path]:
+    """Spool directories left by another ``workers`` setting that this process must drain.
+
+    A single process (``workers == 1``) drains every ``worker-<j>``; worker
+    ``index`` of ``N`` drains ``worker-<j>`` for ``j >= N`` with ``j % N == index``,
+    and worker 0 also drains the spool a single process left in ``data_dir``.
+    """
+    found = []
+    if workers > 1 and index == 0 and (data_dir / "spool.db").exists():
+        found.append(data_dir)
+    for path in sorted(data_dir.glob("worker-*")):
+        try:
+            j = int(path.name.removeprefix("worker-"))
+        except ValueError:
+            continue
+        mine = workers == 1 or (j >= workers and j % workers == index)
+        if mine and (path / "spool.db").exists():
+            found.append(path)
+    return found
+
+
+def _detach_from_terminal_signals() -> None:
+    """Take signals from the supervisor only, and die with it.
+
+    In its own process group a worker does not also get the terminal's
+    SIGINT, which would count as a second signal and force a hurried stop;
+    PR_SET_PDEATHSIG ends it if the supervisor is killed with SIGKILL.
+    """
+    os.setpgrp()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the worker just outlives a killed parent
+        pass
+
+
+def _worker_main(config_path: str, overrides: dict[str, Any], index: int, sockets: Any) -> None:
+    """The entry point of one worker process (spawned: it rebuilds everything)."""
+    _detach_from_terminal_signals()
+    import trio
+
+    from router.cli import load
+    from router.daemon import serve
+    from router.log import configure_logging
+
+    config, registry = load(config_path)
+    server = dataclasses.replace(config.server, **overrides)
+    config = dataclasses.replace(config, server=server)
+    configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
+    structlog.contextvars.bind_contextvars(worker=index)
+    data_dir = worker_dir(server.data_dir, index)
+    trio.run(
+        lambda: serve(
+            config,
+            registry,
+            handle_signals=True,
+            data_dir=data_dir,
+            sockets=sockets,
+            worker=index,
+            drain=adopted_dirs(server.data_dir, index, server.workers),
+        )
+    )
+
+
+def run_workers(config_path: str, config: RouterConfig) -> int:
+    """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code."""
+    server = config.server
+    hc = hypercorn.config.Config()
+    hc.bind = [server.bind]
+    sockets = hc.create_sockets()
+    for sock in sockets.insecure_sockets:
+        sock.listen(hc.backlog)
+    overrides = {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir}
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes.values():
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(
+            target=_worker_main,
+            name=f"router-worker-{index}",
+            args=(config_path, overrides, index, sockets),
+        )
+        process.start()
+        started[index] = time.monotonic()
+        return process
+
+    failed = False
+    with lock_data_dir(server.data_dir):
+        started: dict[int, float] = {}
+        processes = {i: start(i) for i in range(server.workers)}
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        binds = [
+            f"http://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets.insecure_sockets
+        ]
+        log.info(
+            "workers.started",
+            workers=server.workers,
+            binds=binds,
+            pids=[p.pid for p in processes.values()],
+        )
+        try:
+            while processes:
+                for index, process in list(processes.items()):
+                    process.join(timeout=0.2)
+                    if process.exitcode is None:
+                        continue
+                    if stopping:
+                        failed |= process.exitcode != 0
+                        del processes[index]
+                        continue
+                    log.error("workers.worker_exited", worker=index, exitcode=process.exitcode)
+                    time.sleep(max(0.0, RESTART_BACKOFF - (time.monotonic() - started[index])))
+                    processes[index] = start(index)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    log.info("workers.stopped", failed=failed)
+    return 1 if failed else 0

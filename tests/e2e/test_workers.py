@@ -1,0 +1,100 @@
+"""`router run --workers N`: one socket, N daemon processes, nothing lost when N shrinks."""
+
+from __future__ import annotations
+
+import signal
+import textwrap
+
+import httpx
+import trio
+
+from router.testing.process import DaemonProcess
+from router.testing.upstream import FakeUpstream
+
+PING = {
+    "clientId": "c",
+    "eventType": "PING",
+    "eventLocation": "PAGE",
+    "anonId": "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90",
+    "pingId": "5f0c7a1e-2b3d-4c5e-8f9a-0b1c2d3e4f5a",
+    "active": 1,
+}
+
+
+def config(tmp_path, url: str) -> str:
+    path = tmp_path / "router.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        logging: {{level: debug, format: json}}
+        server: {{shutdown_timeout: 2}}
+        sources:
+          conscent: {{plugin: conscent, auth: none}}
+        sinks:
+          conscent:
+            plugin: conscent
+            url: {url}
+            batch: {{max_events: 50, max_wait: 0.01}}
+            retry: {{initial_backoff: 0.05, max_backoff: 0.5, max_attempts: 1000}}
+        routes: [{{from: conscent, to: conscent}}]
+    """)
+    )
+    return str(path)
+
+
+def delivered(upstream) -> set[str]:
+    return {e["userId"] for r in upstream.accepted for e in r.json()["messageBody"]}
+
+
+async def post_many(url: str, n: int, prefix: str) -> list[str]:
+    sent = []
+    limits = httpx.Limits(max_keepalive_connections=0)  # new connections spread over workers
+    async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+        for i in range(n):
+            user = f"{prefix}{i}"
+            r = await client.post(
+                "/collect/event", json={"messageBody": [{**PING, "userId": user}]}
+            )
+            assert r.status_code == 201
+            sent.append(user)
+    return sent
+
+
+async def test_two_workers_share_the_port_and_a_smaller_group_drains_their_spools(tmp_path):
+    data = tmp_path / "data"
+    async with FakeUpstream.running() as upstream:
+        upstream.refuse()
+        path = config(tmp_path, upstream.url)
+        args = [
+            "run",
+            "-c",
+            path,
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--data-dir",
+            str(data),
+        ]
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(args).start(nursery)
+            with trio.fail_after(30):
+                while len(daemon.events("daemon.ready")) < 2:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            sent = await post_many(daemon.url, 60, "w")
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        served = {e.get("worker") for e in daemon.events("ingest.request")}
+        assert served == {0, 1}, "the kernel should spread connections over both workers"
+        assert (data / "worker-0" / "spool.db").exists() and (
+            data / "worker-1" / "spool.db"
+        ).exists()
+
+        await upstream.accept()
+        args[args.index("2")] = "1"
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(args).start(nursery)
+            with trio.fail_after(30):
+                await upstream.wait_for(lambda u: set(sent) <= delivered(u))
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+        assert daemon.events("daemon.draining"), "worker 0 should drain worker-1's spool"
