@@ -10,7 +10,7 @@ import httpx
 import trio
 
 from router.testing.process import DaemonProcess
-from router.testing.upstream import Delay, FakeUpstream, Reply
+from router.testing.upstream import FakeUpstream, Hold, Reply
 
 
 def conscent_relay(tmp_path, upstream_url: str, **spool) -> str:
@@ -79,7 +79,12 @@ async def load(url: str, acked: list[str], clients: int, stop: trio.Event, prefi
 
 async def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
     async with FakeUpstream.running() as upstream:
-        upstream.handler = lambda r: Delay(0.1, then=Reply(201))  # slower than ingest: a backlog
+        # After ten deliveries the upstream holds every request until after the crash:
+        # at the kill some events are in flight and the rest wait in the spool.
+        release = trio.Event()
+        upstream.handler = lambda r: (
+            Hold(release, then=Reply(201)) if len(upstream.accepted) >= 10 else Reply(201)
+        )
         config = conscent_relay(tmp_path, upstream.url)
         args = ["run", "-c", config, "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")]
         acked: list[str] = []
@@ -93,6 +98,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
             daemon.kill()
             assert await daemon.wait() == -signal.SIGKILL
             stop.set()
+        release.set()
         lost_at_crash = set(acked) - delivered(upstream)
         assert lost_at_crash, "the crash should leave acknowledged events undelivered"
 
