@@ -160,6 +160,13 @@ class Daemon:
                 for route in self.config.routes
                 if name in route.sources
             ]
+            if not routes:
+                log.warning(
+                    "source.unrouted",
+                    source=name,
+                    message="no route uses this source: its events are accepted and "
+                    "counted in router_events_unrouted_total, nothing else",
+                )
             limit = source_config.rate_limit
             limiter = LocalLimiter(limit.rate, limit.burst) if limit else None
             self.sources[name] = SourceRuntime(

@@ -275,6 +275,7 @@ class SourceRuntime:
     ]:
         puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
         dead: dict[SinkTarget, list[tuple[str, bytes, str]]] = {}
+        unrouted = 0
         for event in events:
             seen: set[str] = set()
             for route in self.routes:
@@ -300,6 +301,18 @@ class SourceRuntime:
                         dead.setdefault(target, []).append(
                             (event.id, orjson.dumps(event.to_dict()), outcome.reason)
                         )
+            if not seen:
+                unrouted += 1
+        if unrouted:
+            # No route's filter matched: dropped on purpose by configuration, and counted.
+            self.metrics.events_unrouted.labels(self.name).inc(unrouted)
+            log.debug(
+                "events.dropped",
+                source=self.name,
+                count=unrouted,
+                reason="unrouted",
+                intentional=True,
+            )
         return puts, dead
 
     async def _store(

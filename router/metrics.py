@@ -45,6 +45,12 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        self.events_unrouted = Counter(
+            "router_events_unrouted_total",
+            "Accepted events that matched no route (by config)",
+            ["source"],
+            registry=r,
+        )
         self.request_seconds = Histogram(
             "router_request_duration_seconds",
             "Time to answer an ingest request",

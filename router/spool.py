@@ -566,9 +566,12 @@ class SqliteQueue:
     async def get_batch(self, max_events: int, max_bytes: int, max_wait: float) -> list[Entry]:
         """The next batch: waits for a first event, then up to ``max_wait`` to fill it.
 
-        Returns ``[]`` once the queue is closed and nothing is left in memory.
+        Returns ``[]`` once the queue is closed: at once if it is durable (what
+        is left stays on disk), after the last event in memory if it is not.
         """
         async with self._take_lock:
+            if self.closed and self.durable:
+                return []
             while not self._hot:
                 if self.spilled and not self.closed:
                     await self._load_page()

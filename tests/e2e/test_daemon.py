@@ -264,3 +264,19 @@ async def test_secrets_never_reach_the_logs(tmp_path, sample, sample_config):
     assert '"event":"daemon.ready"' in logs
     assert "topsecret-key-1" not in logs
     assert f"has {REDACTED} inside" in logs
+
+
+async def test_events_matching_no_route_are_counted_not_silently_lost(
+    tmp_path, sample, sample_config
+):
+    sample_config["routes"][0]["filter"] = {"types": ["purchase"]}
+    async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
+        r = await rd.client.post(
+            "/sample/events",
+            json={"events": [{"kind": "view", "user": "v"}, {"kind": "buy", "user": "b"}]},
+        )
+        assert r.status_code == 202
+        assert rd.metric("router_events_unrouted_total", source="in") == 1
+        assert rd.metric("router_sink_events_accepted_total", sink="out") == 1
+        out = await wait_lines(tmp_path / "out.ndjson", 1)
+    assert [e["identity"]["user_id"] for e in out] == ["b"]

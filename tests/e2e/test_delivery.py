@@ -420,3 +420,24 @@ async def test_503_halves_concurrency_which_then_grows_back(tmp_path, sample):
             await post(rd.client, [f"c{i}" for i in range(100)])
             await settle(rd)
             assert runner.concurrency.total_tokens == 8
+
+
+async def test_stopping_a_durable_sink_sends_nothing_new(tmp_path, sample):
+    """Batches stay in the spool at shutdown; only calls already in flight may land."""
+    async with FakeUpstream.running() as upstream:
+        upstream.default = Reply(500)
+        stopping = False
+        after_stop = []
+        upstream.handler = lambda r: after_stop.append(r) if stopping else None
+        config = relay(upstream.url, max_concurrency=4)
+        config["server"] = {"shutdown_timeout": 5}
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            await post(rd.client, [f"s{i}" for i in range(80)])
+            with trio.fail_after(5):
+                await upstream.wait_for(20)
+            stopping = True
+        assert len(after_stop) <= 4, len(after_stop)
+    async with running_daemon(
+        relay("http://127.0.0.1:9"), data_dir=tmp_path / "d", plugins=sample
+    ) as rd:
+        assert rd.metric("router_sink_events_recovered_total", sink="up") == 80
