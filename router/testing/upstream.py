@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import errno
 import http
 import os
@@ -258,16 +259,30 @@ class UpstreamStatistics:
     listening: bool
 
 
+#: Body fields that hold a batch of events in the vendors' APIs.
+ENVELOPE_FIELDS = ("messageBody", "data", "events")
+
+
 def count_json_array(body: bytes) -> int:
-    """Events in a body: the length of a JSON array, 1 for other JSON, 0 if not JSON."""
+    """Events in a body: the length of a JSON array, or of an envelope's event array
+    (``messageBody``, ``data``, ``events``); 1 for other JSON, 0 if not JSON."""
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return 0
-    return len(value) if isinstance(value, list) else 1
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        for name in ENVELOPE_FIELDS:
+            if isinstance(value.get(name), list):
+                return len(value[name])
+    return 1
 
 
 # --- the server ----------------------------------------------------------------
+
+#: ``GET`` this path for :meth:`FakeUpstream.statistics` as JSON (never recorded or counted).
+STATS_PATH = b"/__stats"
 
 
 class FakeUpstream:
@@ -577,6 +592,12 @@ class FakeUpstream:
         number: int,
     ) -> bool:
         """Decide, record and carry out the action; return whether to keep the connection."""
+        if event.target == STATS_PATH:
+            # The counters, for a benchmark or test in another process; not counted itself.
+            stats = dataclasses.asdict(self.statistics())
+            body = orjson.dumps(stats, option=orjson.OPT_NON_STR_KEYS)
+            await self._send(stream, conn, Reply(200, body), event.method)
+            return True
         self.requests_total += 1
         self._bytes_received += len(body)
         request = None

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` measures the daemon against ceilings in the same run."""

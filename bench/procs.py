@@ -1,0 +1,136 @@
+"""Child processes for the benchmark: start, wait until ready, read counters, stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+import orjson
+
+
+class Child:
+    """A subprocess whose stdout is read line by line in a thread (so it never blocks)."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        ready: Callable[[str], str | None],
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ):
+        self.args = list(args)
+        self.lines: list[str] = []
+        self.url = ""
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            text=True,
+        )
+        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        if not self._ready.wait(timeout) or not self.url:
+            self.stop()
+            raise RuntimeError(f"{self.args[:4]} did not start:\n" + "\n".join(self.lines[-20:]))
+
+    def _read(self, ready: Callable[[str], str | None]) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if not self.url:
+                url = ready(line)
+                if url:
+                    self.url = url
+                    self._ready.set()
+        self._ready.set()
+
+    def rss_peak_mib(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def children_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+def ready_line(line: str) -> str | None:
+    """``READY <url>`` (the upstream and the ceiling app)."""
+    match = re.match(r"READY (\S+)", line)
+    return match.group(1) if match else None
+
+
+def daemon_ready(line: str) -> str | None:
+    """The daemon's ``daemon.ready`` log event."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(entry, dict) and entry.get("event") == "daemon.ready":
+        return entry["binds"][0]
+    return None
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _sample(text: str, name: str, labels: dict[str, str]) -> float:
+    want = name + (
+        "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
+    )
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def metric(url: str, name: str, workers: int = 1, **labels: str) -> float:
+    """A sample from a daemon's /metrics (0 if absent), summed over its workers.
+
+    With several workers each scrape is answered by one of them (on a new
+    connection the kernel picks one), so scrape until every worker answered.
+    """
+    if workers == 1:
+        return _sample(httpx.get(url + "/metrics", timeout=10).text, name, labels)
+    seen: dict[str, float] = {}
+    for _ in range(200):
+        text = httpx.get(url + "/metrics", timeout=10, headers={"connection": "close"}).text
+        match = re.search(r'router_worker_info\{worker="(\d+)"\}', text)
+        if match:
+            seen[match.group(1)] = _sample(text, name, labels)
+        if len(seen) == workers:
+            return sum(seen.values())
+    raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered /metrics")
+
+
+def upstream_stats(url: str) -> dict:
+    return httpx.get(url + "/__stats", timeout=10).json()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
