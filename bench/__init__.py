@@ -1,0 +1,1 @@
+"""Micro-benchmarks, run from the repo root: ``python -m bench.<name>``."""
