@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 _LIST_SPAN = 3
 
 
+@functools.cache
 def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
     """Arbitrary JSON values (what ``orjson.loads`` can return)."""
     scalars = (
@@ -224,7 +226,10 @@ class _Builder:
         return self._validators[key][1]
 
     def value_ok(self, rules: Mapping[str, Any], ctx: _Ctx, value: Any) -> bool:
-        return bool(self.field_validator(rules, ctx).validate({"f": value}, normalize=False))
+        try:
+            return bool(self.field_validator(rules, ctx).validate({"f": value}, normalize=False))
+        except Exception:  # cerberus raises on some values; not a usable one
+            return False
 
     def broken_rules(self, rules: Mapping[str, Any], ctx: _Ctx, value: Any) -> set[str]:
         validator = self.field_validator(rules, ctx, readonly=True)
@@ -240,7 +245,10 @@ class _Builder:
         return self._whole
 
     def document_ok(self, doc: Any) -> bool:
-        return bool(self.whole().validate(doc, normalize=False))
+        try:
+            return bool(self.whole().validate(doc, normalize=False))
+        except Exception:  # cerberus raises on some documents; not a usable example
+            return False
 
     def document_rejects(self, doc: Any) -> bool:
         try:
@@ -340,6 +348,8 @@ class _Builder:
         optional = [n for n in schema if n not in force and required(n) is not True]
 
         def conflicts(name: Any, present: Mapping[Any, Any]) -> bool:
+            if name in excluded.get(name, ()):  # excludes itself: never present
+                return True
             if any(e in present for e in excluded.get(name, ())):
                 return True
             return any(name in excluded.get(p, ()) for p in present)
@@ -390,6 +400,8 @@ class _Builder:
             for name in schema:
                 if required(name) is True and name not in present and name not in unrequired:
                     reject()  # a combination of excludes the greedy order cannot satisfy
+            if any(name not in present for name in forced):
+                reject()  # a require_any path excluded by a required field
             doc: dict[Any, Any] = {}
             doc.update(draw(extra_keys))
             for name in present:
@@ -424,8 +436,12 @@ class _Builder:
         nonnull: bool = False,
         nonempty: bool = False,
         force: Mapping[str, Any] | None = None,
+        hashable: bool = False,
     ) -> st.SearchStrategy[Any]:
-        """Values that pass ``rules`` (the value-level rules; not required/dependencies)."""
+        """Values that pass ``rules`` (the value-level rules; not required/dependencies).
+
+        ``hashable``: only values that can be dict keys (for ``keysrules``).
+        """
         if rules.get("readonly"):
             raise _Impossible("readonly")
         constraint = rules.get("type")
@@ -434,8 +450,14 @@ class _Builder:
             types = [t for t in types if t == "dict"] if types else ["dict"]
         elif not types:
             types = self.untyped(rules)
+        if hashable:
+            types = [t for t in types if t not in ("list", "dict", "set", "container")]
+            if not types:
+                raise _Impossible("no hashable type")
         if "allowed" in rules:
             strategy = self.allowed(rules, ctx, types)
+            if hashable:
+                strategy = strategy.filter(lambda v: isinstance(v, Hashable))
         else:
             options = []
             for name in types:
@@ -554,7 +576,16 @@ class _Builder:
         lo, hi = _length_bounds(rules)
         if hi is not None and hi < lo:
             raise _Impossible("maxlength < minlength")
-        keys = self.value(rules["keysrules"], ctx) if "keysrules" in rules else st.text(max_size=8)
+        try:
+            keys = (
+                self.value(rules["keysrules"], ctx, nonnull=True, hashable=True)
+                if "keysrules" in rules
+                else st.text(max_size=8)
+            )
+        except _Impossible:
+            if lo:
+                raise
+            return st.just({})
         values = (
             self.value(rules["valuesrules"], ctx)
             if "valuesrules" in rules

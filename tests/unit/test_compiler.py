@@ -553,3 +553,97 @@ def test_catalog_schemas_compile(spec: ValidatorSpec) -> None:
     """The test schemas use only supported rules, so the differential tests bite."""
     compiled = compile_schema(spec.schema, allow_unknown=spec.allow_unknown)
     assert compiled.is_valid is not None, compiled.reasons
+
+
+# --------------------------------------------------------------------------
+# Differential over random schemas: every supported rule, in any combination
+# --------------------------------------------------------------------------
+
+NAMES = ["a", "b", "c", "d"]
+PATTERNS = ["a+", "a|b", "[0-9]{2}", "x$", "", ".*", "(ab)?c"]
+SCALARS = [0, 1, -1, 2.5, True, False, "", "a", "b", "ab", "x", None]
+TYPE_NAMES = ["string", "integer", "float", "number", "boolean", "dict", "list"]
+MAPPING_ONLY = ("dependencies", "excludes")
+
+
+def random_rules(depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    names = st.sampled_from(NAMES)
+    scalars = st.sampled_from(SCALARS)
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "type": st.sampled_from(TYPE_NAMES) | st.lists(st.sampled_from(TYPE_NAMES), max_size=3),
+        "nullable": st.booleans(),
+        "empty": st.booleans(),
+        "allowed": st.lists(st.sampled_from([s for s in SCALARS if s is not None]), max_size=5),
+        "regex": st.sampled_from(PATTERNS),
+        "minlength": st.integers(0, 3),
+        "maxlength": st.integers(0, 3),
+        "min": st.sampled_from([0, 1, 1.5, "b"]),
+        "max": st.sampled_from([0, 2, 2.5, "b"]),
+        "readonly": st.booleans(),
+        "required": st.booleans(),
+        "dependencies": names
+        | st.lists(st.sampled_from([*NAMES, "a.b", "^a", "^^a"]), max_size=2)
+        | st.dictionaries(
+            st.sampled_from([*NAMES, "a.b"]), scalars | st.lists(scalars, max_size=2), max_size=2
+        ),
+        "excludes": names | st.lists(names, max_size=2),
+    }
+    if depth > 0:
+        value_rules = random_rules(depth - 1).map(
+            lambda r: {k: v for k, v in r.items() if k not in MAPPING_ONLY}
+        )
+        optional |= {
+            "schema_dict": st.deferred(lambda: random_schema(depth - 1)),
+            "schema_list": value_rules,
+            "keysrules": value_rules,
+            "valuesrules": value_rules,
+            "allow_unknown": st.booleans(),
+            "require_all": st.booleans(),
+        }
+    return st.fixed_dictionaries({}, optional=optional).map(_place_schema)
+
+
+def _place_schema(rules: dict[str, Any]) -> dict[str, Any]:
+    if "schema_dict" in rules:
+        rules.pop("schema_list", None)
+        rules.update(schema=rules.pop("schema_dict"), type="dict")
+    elif "schema_list" in rules:
+        rules.update(schema=rules.pop("schema_list"), type="list")
+    return rules
+
+
+def random_schema(depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.sampled_from(NAMES), random_rules(depth), max_size=4)
+
+
+RANDOM_DOCUMENTS = st.dictionaries(
+    st.sampled_from(NAMES) | st.text(max_size=2),
+    json_values(max_leaves=6) | st.sampled_from(SCALARS),
+    max_size=5,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(schema=random_schema(2), allow_unknown=st.booleans(), data=st.data())
+def test_differential_random_schemas(
+    schema: dict[str, Any], allow_unknown: bool, data: st.DataObject
+) -> None:
+    try:
+        validator = cerberus.Validator(schema, allow_unknown=allow_unknown)
+    except cerberus.SchemaError:
+        return  # not a schema cerberus accepts (an empty regex list...): nothing to compare
+    compiled = compile_schema(schema, allow_unknown=allow_unknown)
+    assert compiled.is_valid is not None, compiled.reasons
+    note(compiled.source)
+    docs = RANDOM_DOCUMENTS
+    try:
+        docs |= valid_documents(schema, allow_unknown=allow_unknown)
+    except ValueError:
+        event("no valid document")
+    doc = data.draw(docs, label="document")
+    try:
+        expected = bool(validator.validate(doc, normalize=False))
+    except Exception:
+        expected = False
+    event("valid" if expected else "invalid")
+    assert compiled.is_valid(doc) is expected
