@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m bench`` measures the daemon against ceilings in the same run."""
+"""Micro-benchmarks, run from the repo root: ``python -m bench.<name>``."""

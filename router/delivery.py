@@ -131,17 +131,21 @@ class SinkRunner:
                     return
                 self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
                 try:
-                    await self._deliver(batch, attempts=0, first_try=time.time())
+                    delivered = await self._deliver(batch, attempts=0, first_try=time.time())
                 except trio.Cancelled:
                     self.queue.release(batch)
                     raise
+                if not delivered and self._stopping.is_set():
+                    # Shutting down and the upstream fails: leave the rest in the spool.
+                    return
 
-    async def _deliver(self, batch: Sequence[Entry], *, attempts: int, first_try: float) -> None:
+    async def _deliver(self, batch: Sequence[Entry], *, attempts: int, first_try: float) -> bool:
+        """Send a batch until it is delivered or dead-lettered (True), or given back (False)."""
         retry = self.config.retry
         while True:
             if not await self._wait_to_send(len(batch)):
                 self.queue.release(batch)
-                return
+                return False
             attempts += 1
             started = trio.current_time()
             try:
@@ -153,11 +157,15 @@ class SinkRunner:
                     log.info(
                         "sink.batch_split", sink=self.name, events=len(batch), status=exc.status
                     )
-                    await self._deliver(batch[:half], attempts=attempts, first_try=first_try)
-                    await self._deliver(batch[half:], attempts=attempts, first_try=first_try)
-                    return
+                    first = await self._deliver(
+                        batch[:half], attempts=attempts, first_try=first_try
+                    )
+                    second = await self._deliver(
+                        batch[half:], attempts=attempts, first_try=first_try
+                    )
+                    return first and second
                 await self._dead_letter(batch, "rejected", attempts, exc.status, exc.body)
-                return
+                return True
             except SinkUnavailable as exc:
                 error: Exception = exc
                 retry_after = exc.retry_after
@@ -178,7 +186,7 @@ class SinkRunner:
             else:
                 self._record_success(batch, trio.current_time() - started)
                 await self.queue.ack(batch)
-                return
+                return True
             # A retryable failure.
             self._record_failure(error)
             age = time.time() - first_try
@@ -191,7 +199,7 @@ class SinkRunner:
                     status,
                     getattr(error, "body", None) or str(error),
                 )
-                return
+                return True
             self.metrics.sink_retried.labels(self.name).inc(len(batch))
             delay = max(self.backoff.delay(attempts), retry_after or 0.0)
             log.warning(
@@ -207,7 +215,7 @@ class SinkRunner:
             if not await self._sleep_unless_stopping(delay):
                 # Shutting down: the batch stays in the spool for the next start.
                 self.queue.release(batch)
-                return
+                return False
 
     async def _wait_to_send(self, events: int) -> bool:
         """Wait out a pause and the rate limit; False if the sink is stopping meanwhile."""

@@ -566,12 +566,10 @@ class SqliteQueue:
     async def get_batch(self, max_events: int, max_bytes: int, max_wait: float) -> list[Entry]:
         """The next batch: waits for a first event, then up to ``max_wait`` to fill it.
 
-        Returns ``[]`` once the queue is closed: at once if it is durable (what
-        is left stays on disk), after the last event in memory if it is not.
+        Once the queue is closed (shutdown) it hands out what is still in
+        memory, pages nothing more in from disk, and then returns ``[]``.
         """
         async with self._take_lock:
-            if self.closed and self.durable:
-                return []
             while not self._hot:
                 if self.spilled and not self.closed:
                     await self._load_page()
@@ -660,10 +658,14 @@ class SqliteQueue:
         )
 
     def release(self, entries: Sequence[Entry]) -> None:
-        """Put back entries taken but neither delivered nor dead-lettered (shutdown).
+        """Give back entries taken but neither delivered nor dead-lettered (shutdown).
 
-        They are pending again, so a memory buffer flushes them to disk on close.
+        They are pending again. A memory buffer takes them back, to flush them
+        to disk on close; a durable queue has them on disk already and does not
+        hand them out again while it is closing (no retries during shutdown).
         """
         self.in_flight -= len(entries)
+        if self.durable and self.closed:
+            return
         self._hot.extendleft(reversed(entries))
         self._hot_bytes += sum(len(e.payload) for e in entries)

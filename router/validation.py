@@ -3,6 +3,12 @@
 Cerberus is the schema language and the source of every error message.
 :class:`Validators` builds one checker per (vendor, event type) at startup;
 ``check`` returns the list of :class:`FieldError` (empty when valid).
+
+Each schema is also compiled (:mod:`router.compiler`) into a fast predicate
+that decides validity; cerberus runs only when the predicate says invalid,
+to produce its exact error messages. A schema with rules the compiler does
+not support is checked by cerberus alone; ``Validators.statistics()`` says
+which and why.
 """
 
 from __future__ import annotations
@@ -12,28 +18,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import cerberus
+import structlog
 
+from router.compiler import compile_schema
 from router.errors import FieldError
+from router.schema import SchemaValidator
 
-__all__ = ["SchemaValidator", "ValidatorSpec", "Validators", "flatten_errors"]
+__all__ = [
+    "SchemaValidator",
+    "ValidatorSpec",
+    "Validators",
+    "ValidatorsStatistics",
+    "flatten_errors",
+]
+
+log = structlog.get_logger()
 
 #: The event type of a vendor's fallback spec, used for types with no spec of their own.
 ANY_TYPE = "*"
-
-
-class SchemaValidator(cerberus.Validator):
-    """Cerberus with JSON's notion of types: ``true`` is not an integer.
-
-    Cerberus follows Python, where ``bool`` subclasses ``int``, so a stock
-    validator accepts ``"quantity": true`` as an integer. No vendor API does;
-    every event schema is checked with this class instead.
-    """
-
-    types_mapping = {
-        **cerberus.Validator.types_mapping,
-        "integer": cerberus.TypeDefinition("integer", (int,), (bool,)),
-        "float": cerberus.TypeDefinition("float", (float, int), (bool,)),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +63,53 @@ class ValidatorSpec:
 Check = Callable[[Any], list[FieldError]]
 
 
+@dataclass(frozen=True, slots=True)
+class ValidatorsStatistics:
+    """Which specs run compiled and which fell back to cerberus.
+
+    :param compiled: (vendor, event type) of every spec checked by a compiled predicate.
+    :param fallback: (vendor, event type) -> the rules that kept it on cerberus.
+    :param disagreements: How many times cerberus found valid an event the
+        compiled predicate rejected (a compiler bug; each is logged).
+    """
+
+    compiled: tuple[tuple[str, str], ...]
+    fallback: Mapping[tuple[str, str], frozenset[str]]
+    disagreements: int
+
+
 class Validators:
     """All registered validators, by vendor and event type."""
 
     def __init__(self, specs: Iterable[ValidatorSpec]):
         self._checks: dict[tuple[str, str], Check] = {}
         self.specs: dict[tuple[str, str], ValidatorSpec] = {}
+        self._fallback: dict[tuple[str, str], frozenset[str]] = {}
+        self._disagreements = 0
         for spec in specs:
             key = (spec.vendor, spec.event_type)
             self.specs[key] = spec
-            self._checks[key] = _cerberus_check(spec)
+            validator = SchemaValidator(spec.schema, allow_unknown=spec.allow_unknown)
+            compiled = compile_schema(spec.schema, allow_unknown=spec.allow_unknown)
+            if compiled.is_valid is None:
+                self._fallback[key] = compiled.unsupported
+                log.info(
+                    "validation.compiler_fallback",
+                    vendor=spec.vendor,
+                    event_type=spec.event_type,
+                    rules=sorted(compiled.unsupported),
+                    reasons=list(compiled.reasons),
+                )
+                self._checks[key] = _cerberus_check(spec, validator)
+            else:
+                self._checks[key] = self._compiled_check(spec, validator, compiled.is_valid)
+
+    def statistics(self) -> ValidatorsStatistics:
+        return ValidatorsStatistics(
+            compiled=tuple(sorted(k for k in self.specs if k not in self._fallback)),
+            fallback=dict(self._fallback),
+            disagreements=self._disagreements,
+        )
 
     def vendors(self) -> set[str]:
         return {vendor for vendor, _ in self.specs}
@@ -91,17 +130,37 @@ class Validators:
             return [] if isinstance(doc, dict) else [FieldError((), "must be a JSON object")]
         return check(doc)
 
+    def _compiled_check(
+        self, spec: ValidatorSpec, validator: cerberus.Validator, is_valid: Callable[[Any], bool]
+    ) -> Check:
+        require_any = _require_any(spec.require_any)
 
-def _cerberus_check(spec: ValidatorSpec) -> Check:
-    validator = SchemaValidator(spec.schema, allow_unknown=spec.allow_unknown)
-    groups = spec.require_any
+        def check(doc: Any) -> list[FieldError]:
+            if not isinstance(doc, dict):
+                return [FieldError((), "must be a JSON object")]
+            if is_valid(doc):
+                return require_any(doc)
+            # Invalid: cerberus says why, in its own words.
+            if not validator.validate(doc, normalize=False):
+                return flatten_errors(validator.errors)
+            self._disagreements += 1
+            log.error(
+                "validation.compiler_disagrees", vendor=spec.vendor, event_type=spec.event_type
+            )
+            return require_any(doc)
+
+        return check
+
+
+def _cerberus_check(spec: ValidatorSpec, validator: cerberus.Validator) -> Check:
+    require_any = _require_any(spec.require_any)
 
     def check(doc: Any) -> list[FieldError]:
         if not isinstance(doc, dict):
             return [FieldError((), "must be a JSON object")]
         if not validator.validate(doc, normalize=False):
             return flatten_errors(validator.errors)
-        return missing_any(doc, groups)
+        return require_any(doc)
 
     return check
 
@@ -114,6 +173,36 @@ def missing_any(doc: Mapping[str, Any], groups: tuple[tuple[str, ...], ...]) -> 
             # The event as a whole lacks an identity: no single field is to blame.
             errors.append(FieldError((), "at least one of " + ", ".join(group) + " is required"))
     return errors
+
+
+def _require_any(groups: tuple[tuple[str, ...], ...]) -> Callable[[Any], list[FieldError]]:
+    """:func:`missing_any` for fixed ``groups``, with the paths split once."""
+    if not groups:
+        return lambda doc: []
+    split = [(group, tuple(tuple(path.split(".")) for path in group), ()) for group in groups]
+
+    def check(doc: Any) -> list[FieldError]:
+        errors = []
+        for group, paths, field in split:
+            for parts in paths:
+                value = doc
+                for part in parts:
+                    if not isinstance(value, dict):
+                        value = None
+                        break
+                    value = value.get(part)
+                if value not in _ABSENT:
+                    break
+            else:
+                errors.append(
+                    FieldError(field, "at least one of " + ", ".join(group) + " is required")
+                )
+        return errors
+
+    return check
+
+
+_ABSENT = (None, "", [], {})
 
 
 def _present(doc: Any, path: str) -> bool:

@@ -490,13 +490,15 @@ async def test_counts_events_in_vendor_envelopes_and_serves_its_statistics():
 
     from router.testing.upstream import FakeUpstream
 
-    async with FakeUpstream.running(count_events=True) as up:
-        async with httpx.AsyncClient(base_url=up.url) as client:
-            await client.post("/a", json={"messageBody": [1, 2, 3]})
-            await client.post("/b", json={"data": [1, 2]})
-            await client.post("/c", json=[1, 2, 3, 4])
-            await client.post("/d", json={"single": "event"})
-            stats = (await client.get("/__stats")).json()
+    async with (
+        FakeUpstream.running(count_events=True) as up,
+        httpx.AsyncClient(base_url=up.url) as client,
+    ):
+        await client.post("/a", json={"messageBody": [1, 2, 3]})
+        await client.post("/b", json={"data": [1, 2]})
+        await client.post("/c", json=[1, 2, 3, 4])
+        await client.post("/d", json={"single": "event"})
+        stats = (await client.get("/__stats")).json()
     assert stats["events_accepted"] == 3 + 2 + 4 + 1
     assert stats["requests_total"] == 4  # the statistics request is not counted
     assert stats["responses_by_status"] == {"200": 4}
