@@ -18,13 +18,22 @@ import signal
 import socket
 import subprocess
 import uuid
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 
-__all__ = ["REDIS_URL", "RedisServer", "delete_prefix", "new_prefix", "open_test_link"]
+__all__ = [
+    "REDIS_URL",
+    "RedisServer",
+    "delete_prefix",
+    "new_prefix",
+    "open_test_link",
+    "redis_cluster",
+    "redis_sentinel",
+]
 
 REDIS_URL = os.environ.get("ROUTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -91,11 +100,12 @@ class RedisServer:
     SIGKILL and a restart on the same directory lose nothing acknowledged.
     """
 
-    def __init__(self, directory: Path | str, port: int | None = None):
+    def __init__(self, directory: Path | str, port: int | None = None, *, args: Sequence[str] = ()):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = list(args)
         self.process: trio.Process | None = None
         self.binary = shutil.which("redis-server") or "redis-server"
 
@@ -103,6 +113,7 @@ class RedisServer:
         self.process = await trio.lowlevel.open_process(
             [
                 self.binary,
+                *self.args,
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.dir),
@@ -157,3 +168,49 @@ class RedisServer:
         finally:
             with trio.CancelScope(shield=True):
                 await self.stop()
+
+
+@asynccontextmanager
+async def redis_cluster(directory: Path | str, nodes: int = 3) -> AsyncIterator[str]:
+    """A Redis Cluster of ``nodes`` primaries on loopback; yields its ``redis+cluster://`` URL."""
+    directory = Path(directory)
+    async with AsyncExitStack() as stack:
+        servers = []
+        for i in range(nodes):
+            port = free_port()
+            server = RedisServer(
+                directory / f"node{i}",
+                port,
+                args=["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"],
+            )
+            servers.append(await stack.enter_async_context(server.running()))
+        cli = shutil.which("redis-cli") or "redis-cli"
+        await trio.run_process(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in servers),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_stdout=True,
+        )  # fmt: skip
+        with trio.fail_after(15):
+            for server in servers:
+                while True:
+                    done = await trio.run_process(
+                        [cli, "-p", str(server.port), "cluster", "info"], capture_stdout=True
+                    )
+                    if b"cluster_state:ok" in done.stdout:
+                        break
+                    await trio.sleep(0.05)
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in servers)
+
+
+@asynccontextmanager
+async def redis_sentinel(directory: Path | str, service: str = "primary") -> AsyncIterator[str]:
+    """A primary watched by one Sentinel; yields its ``redis+sentinel://`` URL."""
+    directory = Path(directory)
+    async with RedisServer(directory / "primary").running() as primary:
+        port = free_port()
+        conf = directory / "sentinel.conf"
+        conf.write_text(f"sentinel monitor {service} 127.0.0.1 {primary.port} 1\n")
+        async with RedisServer(
+            directory / "sentinel", port, args=[str(conf), "--sentinel"]
+        ).running():
+            yield f"redis+sentinel://127.0.0.1:{port}/{service}"
