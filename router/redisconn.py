@@ -220,6 +220,8 @@ class RedisLink:
     async def wait_until_retry(self) -> None:
         """Sleep until the next call may try Redis again (at once if it is up)."""
         delay = self._retry_at - trio.current_time()
+        if self.client is None:  # (re)connecting: never spin
+            delay = max(delay, self.backoff.initial)
         if delay > 0:
             await trio.sleep(delay)
 

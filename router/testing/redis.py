@@ -13,6 +13,7 @@ for tests that kill and restart Redis, which must never be the shared one.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -87,10 +88,21 @@ async def open_test_link(
             nursery.cancel_scope.cancel()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(*, also: int | None = None) -> int:
+    """A free loopback port; with ``also``, one whose ``port + also`` is free too."""
+    while True:
+        with socket.socket() as sock:
+            if also is None:
+                sock.bind(("127.0.0.1", 0))
+                return sock.getsockname()[1]
+            port = random.randrange(20_000, 65_535 - also)
+            try:
+                sock.bind(("127.0.0.1", port))
+                with socket.socket() as other:
+                    other.bind(("127.0.0.1", port + also))
+            except OSError:
+                continue
+            return port
 
 
 class RedisServer:
@@ -110,7 +122,22 @@ class RedisServer:
         self.binary = shutil.which("redis-server") or "redis-server"
 
     async def start(self, *, within: float = 10) -> RedisServer:
-        self.process = await trio.lowlevel.open_process(
+        with (self.dir / "stderr.log").open("ab") as stderr:
+            self.process = await self._spawn(stderr)
+        with trio.fail_after(within):
+            while not await self.ping():
+                if self.process.returncode is not None:
+                    log = "".join(
+                        (self.dir / name).read_text(errors="replace")[-2000:]
+                        for name in ("stderr.log", "redis.log")
+                        if (self.dir / name).exists()
+                    )
+                    raise RuntimeError(f"redis-server exited:\n{log}")
+                await trio.sleep(0.02)
+        return self
+
+    async def _spawn(self, stderr: Any) -> trio.Process:
+        return await trio.lowlevel.open_process(
             [
                 self.binary,
                 *self.args,
@@ -123,15 +150,8 @@ class RedisServer:
                 "--logfile", str(self.dir / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
         )  # fmt: skip
-        with trio.fail_after(within):
-            while not await self.ping():
-                if self.process.returncode is not None:
-                    log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"redis-server exited:\n{log}")
-                await trio.sleep(0.02)
-        return self
 
     async def ping(self) -> bool:
         try:
@@ -177,7 +197,7 @@ async def redis_cluster(directory: Path | str, nodes: int = 3) -> AsyncIterator[
     async with AsyncExitStack() as stack:
         servers = []
         for i in range(nodes):
-            port = free_port()
+            port = free_port(also=10_000)  # the cluster bus listens on port + 10000
             server = RedisServer(
                 directory / f"node{i}",
                 port,

@@ -94,7 +94,7 @@ async def test_redis_buffer_delivers_reconciles_and_dead_letters(tmp_path, sampl
 # -- shared limits ----------------------------------------------------------------
 
 LIMIT = 100  # events/s, shared by the three daemons
-WARMUP, WINDOW = 0.7, 4.0
+WARMUP, WINDOW = 0.7, 3.0
 
 
 async def test_three_daemons_share_one_limit_within_ten_percent(tmp_path, sample, redis_prefix):
@@ -225,7 +225,7 @@ async def test_two_daemons_share_a_spool_and_kill_9_loses_nothing(tmp_path, redi
             nursery.start_soon(load, a.url, acked, 4, stop, "a")
             nursery.start_soon(load, b.url, acked, 4, stop, "b")
             with trio.fail_after(30):
-                while len(acked) < 1000 or len(upstream.accepted) < 20:  # noqa: ASYNC110
+                while len(acked) < 400 or len(upstream.accepted) < 10:  # noqa: ASYNC110
                     await trio.sleep(0.01)
             a.kill()
             assert await a.wait() == -signal.SIGKILL
@@ -234,16 +234,18 @@ async def test_two_daemons_share_a_spool_and_kill_9_loses_nothing(tmp_path, redi
                 summary = await redis.xpending(stream, GROUP)
             held_by_a = int(summary.consumers.get(default_consumer(dirs[0]).encode(), 0))
             assert held_by_a > 0, "a was killed with nothing in flight"
-            with trio.fail_after(5):
-                while len(acked) < 1500:  # noqa: ASYNC110  b keeps accepting alone
+            after_kill = len(acked)
+            with trio.fail_after(10):
+                while len(acked) < after_kill + 200:  # noqa: ASYNC110  b goes on alone
                     await trio.sleep(0.01)
             stop.set()
             with trio.fail_after(40):
                 await upstream.wait_for(lambda u: set(acked) <= delivered(u))
-            claimed = [e for e in b.events("redis.claimed")]
+                # What a held is claimed by b even if a had sent it before dying.
+                while sum(e["events"] for e in b.events("redis.claimed")) < held_by_a:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
             b.signal(signal.SIGTERM)
             assert await b.wait() == 0
-        assert sum(e["events"] for e in claimed) >= held_by_a
     received = [e["userId"] for r in upstream.accepted for e in r.json()["messageBody"]]
     print(
         f"\nkill -9 of one of two daemons: {len(acked)} acknowledged, {held_by_a} held by the "
@@ -301,7 +303,7 @@ async def test_redis_restart_under_load_loses_nothing_and_service_resumes(tmp_pa
                     for n in range(4):
                         nursery.start_soon(client, n)
                     with trio.fail_after(20):
-                        while len(acked) < 600:  # noqa: ASYNC110
+                        while len(acked) < 300:  # noqa: ASYNC110
                             await trio.sleep(0.01)
                     server.kill()
                     await server.wait()
@@ -312,7 +314,7 @@ async def test_redis_restart_under_load_loses_nothing_and_service_resumes(tmp_pa
                     restarting.set()
                     await server.start()
                     with trio.fail_after(20):  # the daemon reconnects by itself
-                        while len(acked) < before + 600:  # noqa: ASYNC110
+                        while len(acked) < before + 300:  # noqa: ASYNC110
                             await trio.sleep(0.01)
                     stop.set()
                 assert not acked_while_down

@@ -150,3 +150,17 @@ def test_router_check_reports_buffer_redis_without_url(tmp_path, capsys):
     assert main(["check", "-c", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:7: sinks.out.buffer: buffer: redis needs the top-level redis section" in err
+
+
+def test_the_example_in_docs_scaling_is_a_valid_config():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "scaling.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example += "routes: [{from: conscent, to: moloco}]\n"
+    env = {"MOLOCO_URL": "http://127.0.0.1:1", "MOLOCO_API_KEY": "k", "MOLOCO_PLATFORM": "p"}
+    loaded = load_yaml(example, "scaling.md", env)
+    config = load_config(loaded, build_registry(make_plugin_manager(autoload=False)))
+    assert config.redis.claim_idle == 30.0
+    assert config.sinks["moloco"].buffer == "redis"
+    assert config.sinks["moloco"].dedup_window == 3600.0
