@@ -68,6 +68,8 @@ log = structlog.get_logger()
 GROUP = "router"
 #: Longest a single XREADGROUP blocks, so ``close()`` and claims are noticed.
 MAX_BLOCK = 1.0
+#: How many times a batch that is not full looks for more entries within ``max_wait``.
+FILL_LOOKS = 4
 #: Entries per script call or command when acknowledging, claiming or replaying.
 CHUNK = 500
 
@@ -456,12 +458,17 @@ class RedisQueue:
                     deadline = now + max_wait
                 if deadline is not None and now >= deadline:
                     break
-                block = MAX_BLOCK if deadline is None else min(MAX_BLOCK, deadline - now)
-                await self._fill(max_events - len(batch), block)
+                if deadline is None:
+                    await self._fill(max_events - len(batch), MAX_BLOCK)
+                else:
+                    # Filling: look again a few times within max_wait rather than at
+                    # every new entry (a blocking read returns as soon as one arrives).
+                    await trio.sleep(min(deadline - now, max_wait / FILL_LOOKS))
+                    await self._fill(max_events - len(batch), None)
             self.in_flight += len(batch)
             return batch
 
-    async def _fill(self, count: int, block: float) -> None:
+    async def _fill(self, count: int, block: float | None) -> None:
         """Read up to ``count`` entries into the buffer, blocking up to ``block`` seconds."""
         try:
             await self._ensure_group()
@@ -556,8 +563,10 @@ class RedisQueue:
             log.warning("redis.claimed", sink=self.name, events=len(entries), idle_ms=idle_ms)
         return entries
 
-    async def _read_new(self, count: int, block: float) -> list[tuple[Entry, bool]]:
-        block_ms = max(1, round(min(block, self.claim_idle / 2, MAX_BLOCK) * 1000))
+    async def _read_new(self, count: int, block: float | None) -> list[tuple[Entry, bool]]:
+        block_ms = None
+        if block is not None:
+            block_ms = max(1, round(min(block, self.claim_idle / 2, MAX_BLOCK) * 1000))
         if self.closed:
             return []
         found = None
