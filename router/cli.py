@@ -172,12 +172,41 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from router.deadletters import DeadLetters, UnknownSink
 
+    config = _dlq_config(args)
+    if config is not None and config.redis is not None:
+        sink = config.sinks.get(args.sink)
+        if sink is not None and sink.buffer == "redis":
+            from router.redisqueue import SyncDeadLetters
+            from router.spool import StorageError
+
+            try:
+                return _dlq(SyncDeadLetters(config, args.sink), args)
+            except StorageError as exc:
+                print(f"router: {exc}", file=sys.stderr)
+                return EXIT_INVALID_INPUT
+    data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
-        with DeadLetters(_data_dir(args)) as dlq:
+        with DeadLetters(data_dir) as dlq:
             return _dlq(dlq, args)
     except (UnknownSink, FileNotFoundError) as exc:
         print(f"router: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+
+
+def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
+    """The config, which says whether the sink's dead letters are in Redis.
+
+    With ``--data-dir`` and no readable config the spool of that directory is used.
+    """
+    if args.data_dir and not Path(args.config).is_file():
+        return None
+    try:
+        config, _ = load(args.config)
+    except ConfigError:
+        if args.data_dir:
+            return None
+        raise
+    return config
 
 
 def _dlq(dlq: Any, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import cerberus
 
@@ -31,6 +32,7 @@ __all__ = [
     "InboundLimit",
     "LoggingConfig",
     "OutboundLimit",
+    "RedisConfig",
     "RetryConfig",
     "RouteConfig",
     "RouterConfig",
@@ -124,7 +126,7 @@ LOGGING_SCHEMA = {
     "format": {"type": "string", "allowed": ["auto", "json", "console"]},
 }
 
-BACKEND = {"type": "string", "regex": r"memory|rediss?://.+"}
+BACKEND = {"type": "string", "allowed": ["memory", "redis"]}
 ON_BACKEND_ERROR = {"type": "string", "allowed": ["fail_open", "fail_closed"]}
 
 INBOUND_LIMIT_SCHEMA = {
@@ -180,13 +182,6 @@ SINK_CORE_SCHEMA = {
         },
     },
     "buffer": {"type": "string", "allowed": ["disk", "memory", "redis"]},
-    "redis": {
-        "type": "dict",
-        "schema": {
-            "url": {"type": "string", "regex": r"rediss?://.+", "required": True},
-            "claim_idle": DURATION,
-        },
-    },
     "spool": {
         "type": "dict",
         "schema": {
@@ -209,6 +204,26 @@ ROUTE_SCHEMA = {
             "match": {"type": "dict", "keysrules": {"type": "string"}},
         },
     },
+}
+
+REDIS_SCHEMA = {
+    "url": {
+        "type": "string",
+        "required": True,
+        "regex": r"(rediss?://|redis\+sentinel://|redis\+cluster://).+",
+    },
+    "prefix": {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"},
+    "consumer": {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.:-]*"},
+    "claim_idle": DURATION,
+    "connect_timeout": DURATION,
+    "command_timeout": DURATION,
+    "refresh_interval": DURATION,
+    "reconnect": {
+        "type": "dict",
+        "schema": {"initial_backoff": DURATION, "max_backoff": DURATION},
+    },
+    "dead_letters_max": {"type": "integer", "min": 1},
+    "max_connections": {"type": "integer", "min": 2, "max": 10_000},
 }
 
 # Defaults, applied after validation (validation itself never normalizes).
@@ -331,9 +346,31 @@ class SinkConfig:
     spool: SpoolConfig
     dedup_window: float | None
     failing_after: float
-    redis_url: str | None
-    redis_claim_idle: float
     options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """The top-level ``redis`` section, shared by every Redis feature (see docs/scaling.md)."""
+
+    #: ``redis://``/``rediss://`` (one node), ``redis+sentinel://h:p[,h:p]/service``,
+    #: ``redis+cluster://h:p[,h:p]``.
+    url: str
+    #: First part of every key: ``{<prefix>:<sink>}:stream``, ``{<prefix>:rl:<source>}:<key>``.
+    prefix: str = "router"
+    #: This daemon's consumer name in each sink's group (default: host + data dir).
+    consumer: str | None = None
+    #: Entries another daemon took and left unacknowledged this long are claimed.
+    claim_idle: float = 30.0
+    connect_timeout: float = 2.0
+    command_timeout: float = 5.0
+    #: How often the shared queue length (``full()``, gauges) is read from Redis.
+    refresh_interval: float = 0.5
+    reconnect_initial_backoff: float = 0.1
+    reconnect_max_backoff: float = 5.0
+    #: Keep at most about this many dead letters per sink (``None``: all of them).
+    dead_letters_max: int | None = None
+    max_connections: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +392,8 @@ class RouterConfig:
     sinks: Mapping[str, SinkConfig]
     routes: tuple[RouteConfig, ...]
     plugins: Mapping[str, Any]
+    #: The shared Redis of ``buffer: redis`` sinks and ``backend: redis`` limits.
+    redis: RedisConfig | None = None
     #: Every credential in the config, for log redaction.
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
@@ -432,6 +471,7 @@ class _Checker:
             "sinks": {"type": "dict", "keysrules": NAME, "valuesrules": {"type": "dict"}},
             "routes": {"type": "list", "schema": {"type": "dict", "schema": ROUTE_SCHEMA}},
             "plugins": {"type": "dict", "schema": self.plugins_schema()},
+            "redis": {"type": "dict", "schema": REDIS_SCHEMA},
         }
         self.validate(doc, top, ())
         sources = {
@@ -465,7 +505,8 @@ class _Checker:
             sinks={k: v for k, v in sinks.items() if v is not None},
             routes=tuple(routes),
             plugins=_dict(doc.get("plugins")),
-            secrets=frozenset(self.loaded.secrets | _secret_values(doc)),
+            redis=_redis_config(doc.get("redis")),
+            secrets=frozenset(self.loaded.secrets | _secret_values(doc) | _url_password(doc)),
         )
 
     def plugins_schema(self) -> dict[str, Any]:
@@ -549,6 +590,8 @@ class _Checker:
                 (*path, "rate_limit", "key"),
                 f"unknown key {key!r}; use one of {', '.join(known)} or header:<name>",
             )
+        if value.get("backend") == "redis":
+            self.needs_redis((*path, "rate_limit", "backend"), "backend: redis")
         rate = float(value["rate"])
         return InboundLimit(
             rate=rate,
@@ -558,6 +601,14 @@ class _Checker:
             backend=value.get("backend", "memory"),
             on_backend_error=value.get("on_backend_error", "fail_open"),
         )
+
+    def needs_redis(self, path: tuple[Any, ...], what: str) -> None:
+        """``what`` at ``path`` uses Redis: the top-level ``redis.url`` must be set."""
+        redis = _dict(self.loaded.data.get("redis"))
+        if not isinstance(redis.get("url"), str):
+            self.problem(
+                path, f"{what} needs the top-level redis section: redis: {{url: redis://…}}"
+            )
 
     # -- sinks -----------------------------------------------------------------
 
@@ -590,9 +641,10 @@ class _Checker:
         spool = merged["spool"]
         limit = opts.get("rate_limit")
         buffer = merged["buffer"]
-        redis = opts.get("redis") or {}
-        if buffer == "redis" and not redis:
-            self.problem((*path, "buffer"), "buffer: redis needs redis: {url: redis://…}")
+        if buffer == "redis":
+            self.needs_redis((*path, "buffer"), "buffer: redis")
+        if limit and limit.get("backend") == "redis":
+            self.needs_redis((*path, "rate_limit", "backend"), "backend: redis")
         return SinkConfig(
             name=name,
             plugin=plugin,
@@ -623,8 +675,6 @@ class _Checker:
             ),
             dedup_window=parse_duration(opts["dedup"]["window"]) if "dedup" in opts else None,
             failing_after=parse_duration(merged["failing_after"]),
-            redis_url=redis.get("url"),
-            redis_claim_idle=parse_duration(redis.get("claim_idle", 30)),
             options=opts,
         )
 
@@ -694,6 +744,33 @@ class _Checker:
             problem = self.registry.check_requirement(requirement)
             if problem:
                 self.problem(("plugins", "require", i), problem)
+
+
+def _redis_config(value: Any) -> RedisConfig | None:
+    if not isinstance(value, dict):
+        return None
+    reconnect = _dict(value.get("reconnect"))
+    durations = {
+        key: parse_duration(value[key])
+        for key in ("claim_idle", "connect_timeout", "command_timeout", "refresh_interval")
+        if key in value
+    }
+    for key in ("initial_backoff", "max_backoff"):
+        if key in reconnect:
+            durations[f"reconnect_{key}"] = parse_duration(reconnect[key])
+    others = {
+        key: value[key]
+        for key in ("prefix", "consumer", "dead_letters_max", "max_connections")
+        if key in value
+    }
+    return RedisConfig(url=value["url"], **durations, **others)
+
+
+def _url_password(doc: Mapping[str, Any]) -> set[str]:
+    """The password in ``redis.url``, if any, so logs never show it."""
+    url = _dict(doc.get("redis")).get("url")
+    password = urlsplit(url).password if isinstance(url, str) else None
+    return {password} if password else set()
 
 
 def _dict(value: Any) -> dict[str, Any]:

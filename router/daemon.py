@@ -2,7 +2,7 @@
 
 ::
 
-    storage nursery      spool writer (outlives everything that writes to it)
+    storage nursery      spool writer and Redis link (outlive everything that uses them)
     └── delivery nursery one SinkRunner per sink
         └── http nursery hypercorn, signal and shutdown watchers
 
@@ -10,8 +10,10 @@ Shutdown (SIGTERM, SIGINT or ``shutdown_trigger``): hypercorn stops
 accepting and lets in-flight requests finish; then every runner stops taking
 batches and finishes in-flight sends, all within ``server.shutdown_timeout``
 of the signal; then the spool commits what is pending (acks, and the
-leftovers of memory buffers) and closes. A second signal skips the waiting.
-Pending events stay in the spool and resume on the next start.
+leftovers of memory buffers) and closes, and ``buffer: redis`` queues give
+back what they read but did not send. A second signal skips the waiting.
+Pending events stay in the spool (or the Redis stream) and resume on the
+next start.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from router.app import create_app
-from router.config import RouterConfig, SinkConfig
+from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
 from router.errors import DataDirLocked, PluginError
 from router.ingest import SourceRuntime
@@ -108,6 +110,10 @@ class Daemon:
             self.metrics.worker_info(worker)
         self.quarantine: Quarantine | None = None
         self.spool = Spool(self.data_dir / "spool.db")
+        #: Every sink's queue: a SqliteQueue of the spool, or a RedisQueue (``buffer: redis``).
+        self.queues: dict[str, Any] = {}
+        #: The shared Redis, if a sink or a limit uses it (``router.redisconn.RedisLink``).
+        self.redis: Any = None
         self.sinks: dict[str, Sink] = {}
         self.runners: dict[str, SinkRunner] = {}
         self.sources: dict[str, SourceRuntime] = {}
@@ -135,14 +141,22 @@ class Daemon:
                     },
                 )
                 for name, cfg in self.config.sinks.items()
+                if cfg.buffer != "redis"
             ]
         )
+        self.queues = {**self.spool.queues, **self._redis_queues()}
         targets = {}
         for name, sink_config in self.config.sinks.items():
-            queue = self.spool.queues[name]
+            queue = self.queues[name]
             self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
-            runner = SinkRunner(sink_config, self.sinks[name], queue, self.metrics)
+            runner = SinkRunner(
+                sink_config,
+                self.sinks[name],
+                queue,
+                self.metrics,
+                limiter=self._outbound_limiter(sink_config),
+            )
             self.runners[name] = runner
             self.metrics.watch_sink(name, runner.statistics)
             targets[name] = SinkTarget(
@@ -167,8 +181,7 @@ class Daemon:
                     message="no route uses this source: its events are accepted and "
                     "counted in router_events_unrouted_total, nothing else",
                 )
-            limit = source_config.rate_limit
-            limiter = LocalLimiter(limit.rate, limit.burst) if limit else None
+            limiter = self._inbound_limiter(name, source_config.rate_limit)
             self.sources[name] = SourceRuntime(
                 source_config,
                 source,
@@ -198,6 +211,73 @@ class Daemon:
                 SinkRunner(sink_config, self._make_sink(sink_config), queue, self.metrics)
             )
             log.info("daemon.draining", sink=name, path=str(path), pending=queue.pending_events)
+
+    def _redis_link(self) -> Any:
+        """The daemon's RedisLink, made on first use (coredis is imported only then)."""
+        if self.redis is None:
+            from router.redisconn import RedisLink, default_consumer
+
+            redis = self.config.redis  # `router check` guarantees it for Redis users
+            self.redis = RedisLink(
+                redis,
+                # Each worker has its own data dir, so default names differ; a
+                # configured name gets the worker's index for the same reason.
+                consumer=(
+                    f"{redis.consumer}-w{self.worker}"
+                    if redis.consumer and self.worker is not None
+                    else redis.consumer
+                )
+                or default_consumer(self.data_dir),
+                metrics=self.metrics,
+            )
+        return self.redis
+
+    def _redis_queues(self) -> dict[str, Any]:
+        queues = {}
+        for name, cfg in self.config.sinks.items():
+            if cfg.buffer == "redis":
+                from router.redisqueue import RedisQueue
+
+                queues[name] = RedisQueue(
+                    self._redis_link(),
+                    name,
+                    max_events=cfg.spool.max_events,
+                    max_bytes=cfg.spool.max_bytes,
+                    dedup_window=cfg.dedup_window,
+                )
+        return queues
+
+    def _inbound_limiter(self, source: str, limit: InboundLimit | None) -> Any:
+        if limit is None:
+            return None
+        if limit.backend != "redis":
+            return LocalLimiter(limit.rate, limit.burst)
+        from router.redislimit import RedisLimiter
+
+        return RedisLimiter(
+            self._redis_link(),
+            source,
+            limit.rate,
+            limit.burst,
+            on_backend_error=limit.on_backend_error,
+            metrics=self.metrics,
+        )
+
+    def _outbound_limiter(self, config: SinkConfig) -> Any:
+        """A Redis limit for ``backend: redis``; None lets the runner keep a local one."""
+        limit = config.rate_limit
+        if limit is None or limit.backend != "redis":
+            return None
+        from router.redislimit import RedisOutboundLimiter
+
+        return RedisOutboundLimiter(
+            self._redis_link(),
+            config.name,
+            limit.requests_per_second,
+            limit.events_per_second,
+            on_backend_error=limit.on_backend_error,
+            metrics=self.metrics,
+        )
 
     def _make_sink(self, config: SinkConfig) -> Sink:
         cls = self.registry.sinks[config.plugin]
@@ -264,6 +344,11 @@ class Daemon:
             async with trio.open_nursery() as storage:
                 for spool in (self.spool, *self.drain_spools):
                     await storage.start(spool.run)
+                if self.redis is not None:
+                    await storage.start(self.redis.run)
+                    for name, queue in self.queues.items():
+                        if name not in self.spool.queues:  # counted once connected
+                            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
                 try:
                     await self._deliver_and_serve(
                         task_status, shutdown_trigger, handle_signals, sockets
@@ -272,6 +357,8 @@ class Daemon:
                     with trio.CancelScope(shield=True):
                         for spool in (self.spool, *self.drain_spools):
                             await spool.close()
+                        if self.redis is not None:
+                            await self.redis.close()
                     storage.cancel_scope.cancel()
         finally:
             await self.close()

@@ -97,3 +97,6 @@ def configure_logging(
     root.setLevel(logging.WARNING)
     for name in ("hypercorn.error",):
         logging.getLogger(name).setLevel(logging.getLevelName(level.upper()))
+    # coredis logs every failed connection attempt with a traceback; the router
+    # logs Redis outages itself (redis.unavailable, redis.reconnected).
+    logging.getLogger("coredis").setLevel(logging.CRITICAL)

@@ -128,6 +128,19 @@ class Metrics:
             buckets=_DELIVERY,
             registry=r,
         )
+        # -- redis (shared limits and queues)
+        self.ratelimit_backend_errors = Counter(
+            "router_ratelimit_backend_errors_total",
+            "Rate-limit decisions Redis could not make (on_backend_error applied)",
+            ["limit"],
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "router_redis_errors_total",
+            "Redis calls that failed for want of a connection or by timeout",
+            ["operation"],
+            registry=r,
+        )
         self._gauges = {
             name: Gauge(f"router_sink_{name}", doc, ["sink"], registry=r)
             for name, doc in (

@@ -54,9 +54,14 @@ class RunningDaemon:
         return self.daemon.metrics.value(name, **labels)
 
     def reconcile(self, sink: str) -> dict[str, float]:
-        """Counter totals for one sink; ``balance`` is 0 when nothing was lost."""
+        """Counter totals for one sink; ``balance`` is 0 when nothing was lost.
+
+        With ``buffer: redis`` and several daemons, ``pending`` is the shared
+        stream's and the other counters are this daemon's: the balance holds
+        over the sum of every daemon's counters (see docs/scaling.md).
+        """
         m = self.metric
-        queue = self.daemon.spool.queues[sink]
+        queue = self.daemon.queues[sink]
         totals = {
             "recovered": m("router_sink_events_recovered_total", sink=sink),
             "accepted": m("router_sink_events_accepted_total", sink=sink),

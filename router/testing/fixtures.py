@@ -21,3 +21,13 @@ async def fake_upstream():
 
     async with FakeUpstream.running() as upstream:
         yield upstream
+
+
+@pytest.fixture
+async def redis_prefix():
+    """A key prefix for this test on the suite's Redis; its keys are deleted afterwards."""
+    from router.testing.redis import delete_prefix, new_prefix
+
+    prefix = new_prefix()
+    yield prefix
+    await delete_prefix(prefix)

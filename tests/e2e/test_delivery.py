@@ -54,7 +54,7 @@ async def post(client, names, kind="view"):
 async def settle(rd, sink="up", within=30):
     """Wait until the sink has nothing pending; return its reconciled counters."""
     with trio.fail_after(within):
-        while rd.daemon.spool.queues[sink].pending_events:  # noqa: ASYNC110
+        while rd.daemon.queues[sink].pending_events:  # noqa: ASYNC110
             await trio.sleep(0.02)
     accounts = rd.reconcile(sink)
     assert accounts["balance"] == 0, str(accounts)
@@ -219,7 +219,7 @@ async def test_memory_buffer_flushes_to_disk_on_shutdown(tmp_path, sample):
     config = relay("http://127.0.0.1:9", buffer="memory")
     async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
         sent = await post(rd.client, [f"m{i}" for i in range(30)])
-        assert rd.daemon.spool.queues["up"].pending_events == 30
+        assert rd.daemon.queues["up"].pending_events == 30
     async with FakeUpstream.running() as upstream:
         async with running_daemon(
             relay(upstream.url, buffer="memory"), data_dir=tmp_path / "d", plugins=sample
@@ -245,7 +245,7 @@ async def test_a_down_sink_does_not_slow_ingest_or_other_sinks(tmp_path, sample)
                 sent += await post(rd.client, [f"i{i}"])
             await settle(rd, "up")
             assert set(users(healthy)) == set(sent)
-            assert rd.daemon.spool.queues["slow"].pending_events == 30
+            assert rd.daemon.queues["slow"].pending_events == 30
 
 
 async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypatch):
@@ -349,7 +349,7 @@ async def test_spool_full_with_block_answers_503_then_delivers_everything(tmp_pa
                     assert r.headers["retry-after"] == "5"
                     assert "spool of sink 'up' is full" in r.json()["sample_error"]
             assert statuses[202] == 13 and statuses[503] == 17
-            assert rd.daemon.spool.queues["up"].pending_events == 39
+            assert rd.daemon.queues["up"].pending_events == 39
             await upstream.accept()
             accounts = await settle(rd, within=30)
         assert set(users(upstream)) == set(accepted)

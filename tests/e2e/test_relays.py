@@ -159,8 +159,8 @@ async def test_relay(tmp_path, source, destination):
         async with running_daemon(config, registry=registry, data_dir=tmp_path / "d") as rd:
             await post_all(rd.client, source, sent)
             with trio.fail_after(20):
-                while rd.daemon.spool.queues[destination].pending_events or (  # noqa: ASYNC110
-                    rd.daemon.spool.queues["witness"].pending_events
+                while rd.daemon.queues[destination].pending_events or (  # noqa: ASYNC110
+                    rd.daemon.queues["witness"].pending_events
                 ):
                     await trio.sleep(0.02)
             accounts = rd.reconcile(destination)
