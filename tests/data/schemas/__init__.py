@@ -22,7 +22,7 @@ from router.validation import ValidatorSpec
 
 #: Built-in plugins (``router_plugins.<name>``) whose ``router_validators``
 #: hook supplies real vendor specs; add a name when its plugin lands.
-PLUGINS: list[str] = []
+PLUGINS: list[str] = ["conscent", "segmento", "moloco", "endu"]
 
 HERE = Path(__file__).resolve().parent
 
