@@ -42,6 +42,17 @@ class Codec:
         """
         raise NotImplementedError
 
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """Whether ``encode(decode(raw), options) == raw`` for every valid ``raw`` of this vendor.
+
+        When true, a route into a sink of this same vendor (with no filters)
+        queues the event as received, skipping decode, encode and the second
+        validation. Say true only for sink options that cannot change how the
+        vendor's own events are encoded; the round-trip property tests check
+        the claim. Default: false (always translate).
+        """
+        return False
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
         """A canonical event as one raw event of this vendor.
 

@@ -18,8 +18,8 @@ Conventions:
 from __future__ import annotations
 
 import os
+import random
 import time
-import uuid
 from dataclasses import dataclass, field, fields, is_dataclass
 from decimal import Decimal
 from typing import Any
@@ -80,12 +80,26 @@ def now_ms() -> int:
 
 
 def new_event_id() -> str:
-    """A new event id: a UUIDv7 string (time-ordered, 74 random bits)."""
-    ms = now_ms()
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
-    value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
-    return str(uuid.UUID(int=value))
+    """A new event id: a UUIDv7 string (time-ordered, then 74 random bits).
+
+    The random bits come from a PRNG seeded from the OS (and re-seeded in a
+    forked child), not ``os.urandom``: one system call per event cost as much
+    as decoding it. Ids need to be unique, not unguessable.
+    """
+    rand = _random.getrandbits(74)
+    value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76
+    value |= (rand >> 62) << 64 | 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _reseed() -> None:
+    _random.seed(int.from_bytes(os.urandom(32), "big"))
+
+
+_random = random.Random()
+_reseed()
+os.register_at_fork(after_in_child=_reseed)
 
 
 @dataclass(slots=True)

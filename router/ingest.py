@@ -90,6 +90,13 @@ class SourceRuntime:
         self.metrics = metrics
         self.limiter = limiter
         self.events_field = type(source).events_field
+        targets = {t.name: t for route in self.routes for t in route.targets}
+        #: Sinks that take this source's events as received (same vendor, no translation).
+        self._as_is = {name for name, t in targets.items() if t.takes_as_is(self.vendor)}
+        #: Decoding is needed unless every sink takes the events as is and no route filters.
+        self._decode = bool(set(targets) - self._as_is) or any(
+            r.types is not None or r.match for r in self.routes
+        )
 
     # -- the pipeline ------------------------------------------------------------
 
@@ -225,9 +232,13 @@ class SourceRuntime:
 
         received = now_ms()
         ids: list[str | None] = [None] * n
-        events = []
+        events: list[tuple[str, Any, Any]] = []  # (event id, raw, canonical event or None)
         for i, raw in enumerate(raws):
             if i in failed:
+                continue
+            if not self._decode:
+                ids[i] = event_id = new_event_id()
+                events.append((event_id, raw, None))
                 continue
             try:
                 event = self.codec.decode(
@@ -246,7 +257,7 @@ class SourceRuntime:
                 continue
             event.source = self.name
             ids[i] = event.id
-            events.append(event)
+            events.append((event.id, raw, event))
 
         puts, dead = self._route(events)
         await self._store(puts, dead, failed, raws, received)
@@ -269,25 +280,30 @@ class SourceRuntime:
         return text + (f"; and {more} more" if more > 0 else "")
 
     def _route(
-        self, events: list[Any]
+        self, events: list[tuple[str, Any, Any]]
     ) -> tuple[
         dict[SinkTarget, list[tuple[str, bytes]]], dict[SinkTarget, list[tuple[str, bytes, str]]]
     ]:
         puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
         dead: dict[SinkTarget, list[tuple[str, bytes, str]]] = {}
         unrouted = 0
-        for event in events:
+        for event_id, raw, event in events:
             seen: set[str] = set()
             for route in self.routes:
-                if not route.matches(event):
+                # Without an event (nothing to translate), no route has a filter.
+                if event is not None and not route.matches(event):
                     continue
                 for target in route.targets:
                     if target.name in seen:
                         continue
                     seen.add(target.name)
+                    if target.name in self._as_is:
+                        # Same vendor: the round-trip guarantee makes translation a no-op.
+                        puts.setdefault(target, []).append((event_id, orjson.dumps(raw)))
+                        continue
                     outcome = target.encode(event)
                     if isinstance(outcome, Encoded):
-                        puts.setdefault(target, []).append((event.id, outcome.payload))
+                        puts.setdefault(target, []).append((event_id, outcome.payload))
                     else:
                         self.metrics.sink_dead.labels(target.name, outcome.code).inc()
                         log.warning(

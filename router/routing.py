@@ -52,6 +52,21 @@ class SinkTarget:
         self.codec = sink.codec
         self.validators = validators
 
+    def takes_as_is(self, vendor: str) -> bool:
+        """Whether events of ``vendor`` can be queued for this sink exactly as received.
+
+        True for a sink of the same vendor whose codec guarantees that its own
+        events pass through its options unchanged (``Codec.passthrough``), and
+        that does not de-duplicate (dedup keys on the vendor's own event id,
+        which only decoding finds).
+        """
+        return (
+            self.vendor == vendor
+            and self.codec is not None
+            and self.codec.passthrough(self.sink.options)
+            and getattr(self.queue, "dedup_window", None) is None
+        )
+
     def encode(self, event: Event) -> Encoded | Failed:
         """The payload for this sink, or why there can be none."""
         try:

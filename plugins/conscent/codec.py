@@ -106,6 +106,13 @@ class ConscentCodec(Codec):
             extras={VENDOR: own},
         )
 
+    #: Sink options that can change how this vendor's own events are encoded.
+    _REWRITING_OPTIONS = ("type_map",)
+
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """Own events come out unchanged unless a rewriting option is set."""
+        return not any(options.get(key) for key in self._REWRITING_OPTIONS)
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
         own = event.extras.get(VENDOR)
         event_type = _conscent_type(event, options)

@@ -183,6 +183,13 @@ class EnduCodec(Codec):
 
     # -- encode ----------------------------------------------------------------
 
+    #: Sink options that can change how this vendor's own events are encoded.
+    _REWRITING_OPTIONS = ("type_map", "override_ids")
+
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """Own events come out unchanged unless a rewriting option is set."""
+        return not any(options.get(key) for key in self._REWRITING_OPTIONS)
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
         own = event.extras.get(VENDOR)
         out: dict[str, Any] = {

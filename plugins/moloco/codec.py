@@ -220,6 +220,19 @@ class MolocoCodec(Codec):
 
     # ------------------------------------------------------------------ encode
 
+    #: Sink options that can change how this vendor's own events are encoded.
+    _REWRITING_OPTIONS = (
+        "type_map",
+        "channel_type",
+        "currency",
+        "unsupported_currency",
+        "default_item_id",
+    )
+
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """Own events come out unchanged unless a rewriting option is set."""
+        return not any(options.get(key) for key in self._REWRITING_OPTIONS)
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
         mx = event.extras.get(VENDOR) or {}
         wire = mx.get("wire") or {}

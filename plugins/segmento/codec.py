@@ -143,6 +143,13 @@ class SegmentoCodec(Codec):
 
     # ------------------------------------------------------------------ encode
 
+    #: Sink options that can change how this vendor's own events are encoded.
+    _REWRITING_OPTIONS = ("type_map", "visitor_id_from")
+
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """Own events come out unchanged unless a rewriting option is set."""
+        return not any(options.get(key) for key in self._REWRITING_OPTIONS)
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
         name = _segmento_name(event, options)
         fields = event.extras.get(VENDOR)

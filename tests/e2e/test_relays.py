@@ -204,3 +204,41 @@ async def test_relay(tmp_path, source, destination):
 
 def canonical_json(value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+async def test_same_vendor_relay_queues_events_as_received(tmp_path, monkeypatch):
+    """Conscent -> Conscent with no filter skips translation (the codec is never called)."""
+    from router_plugins.conscent.codec import ConscentCodec
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("decode must not run on the direct path")
+
+    monkeypatch.setattr(ConscentCodec, "decode", broken)
+    registry_config = {
+        "sources": {"in": {"plugin": "conscent", "auth": "none"}},
+        "sinks": {
+            "out": {"plugin": "conscent", "url": "", "api_key": "k", "batch": {"max_wait": 0.01}}
+        },
+        "routes": [{"from": "in", "to": "out"}],
+    }
+    async with FakeUpstream.running() as upstream:
+        registry_config["sinks"]["out"]["url"] = upstream.url
+        config, registry = build_config(registry_config)
+        sent = example_events("conscent", registry)
+        async with running_daemon(config, registry=registry, data_dir=tmp_path / "d") as rd:
+            await post_all(rd.client, "conscent", sent)
+            with trio.fail_after(10):
+                await upstream.wait_for(
+                    lambda u: sum(len(r.json()["messageBody"]) for r in u.accepted) == len(sent)
+                )
+        received = [e for r in upstream.accepted for e in r.json()["messageBody"]]
+        assert received == sent
+
+        # A filter needs the canonical type: then the (broken) codec runs, and quarantines.
+        registry_config["routes"][0]["filter"] = {"types": ["purchase"]}
+        config, registry = build_config(registry_config)
+        async with running_daemon(config, registry=registry, data_dir=tmp_path / "e") as rd:
+            r = await rd.client.post("/collect/event", json={"messageBody": sent[:2]})
+            assert r.status_code == 201
+            total, _ = await rd.daemon.quarantine.list("in")
+            assert total == 2

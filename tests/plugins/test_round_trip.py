@@ -19,8 +19,11 @@ from router.registry import build_registry
 from router.testing.strategies import valid_for_spec
 
 REGISTRY = build_registry(make_plugin_manager(autoload=False))
-SPECS = [spec for key, spec in sorted(REGISTRY.validators.specs.items())
-         if key[0] in ("conscent", "segmento", "moloco", "endu")]
+SPECS = [
+    spec
+    for key, spec in sorted(REGISTRY.validators.specs.items())
+    if key[0] in ("conscent", "segmento", "moloco", "endu")
+]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[f"{s.vendor}.{s.event_type}" for s in SPECS])
@@ -34,11 +37,54 @@ def test_hook_router_codecs_round_trip_of_generated_events(spec):
         if REGISTRY.validators.check(spec.vendor, codec.event_type(raw), raw):
             return
         original = copy.deepcopy(raw)
-        event = codec.decode(raw, id="0190d5a0-0000-7000-8000-000000000000",
-                             received_at=1_700_000_000_000, meta={})
+        event = codec.decode(
+            raw, id="0190d5a0-0000-7000-8000-000000000000", received_at=1_700_000_000_000, meta={}
+        )
         assert raw == original, "decode mutated its input"
         assert codec.encode(event, {}) == original
         again = Event.from_dict(event.to_dict())
         assert codec.encode(again, {}) == original
 
     round_trip()
+
+
+#: Realistic sink options for a relay into each vendor that keep its own events as they are.
+PASSTHROUGH_OPTIONS = {
+    "conscent": {
+        "url": "http://x",
+        "api_key": "k",
+        "client_id": "relay",
+        "default_event_location": "PAYWALL",
+    },
+    "segmento": {"url": "http://x", "api_key": "k"},
+    "moloco": {"url": "http://x", "api_key": "k", "platform": "web"},
+    "endu": {
+        "url": "http://x",
+        "api_key": "k",
+        "property_id": "P#1",
+        "organization_id": "o",
+        "user_id_is_c_user_id": True,
+        "fingerprint_from": ["anonymous_id"],
+    },
+}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[f"{s.vendor}.{s.event_type}" for s in SPECS])
+def test_hook_router_codecs_passthrough_claims_hold(spec):
+    """When a codec says its own events pass through a sink unchanged, they do."""
+    codec = REGISTRY.codecs[spec.vendor]
+    options = PASSTHROUGH_OPTIONS[spec.vendor]
+    assert codec.passthrough(options)
+    assert not codec.passthrough({**options, "type_map": {"purchase": "X"}})
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(valid_for_spec(spec))
+    def unchanged(raw):
+        if REGISTRY.validators.check(spec.vendor, codec.event_type(raw), raw):
+            return
+        event = codec.decode(
+            raw, id="0190d5a0-0000-7000-8000-000000000000", received_at=1_700_000_000_000, meta={}
+        )
+        assert codec.encode(event, options) == raw
+
+    unchanged()
