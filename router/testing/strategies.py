@@ -12,9 +12,10 @@
   :class:`~router.ValidatorSpec`, also satisfying its ``require_any`` groups.
 
 Generation is constructive: values are built to pass, not drawn at random
-and filtered. The only filters are local, on rule combinations the builder
+and filtered. The filters left are local, on rule combinations the builder
 does not construct (a ``check_with``, a string ``min``, a ``regex`` with
-length bounds, …): those check the one value against cerberus.
+length bounds, …), which check the one value against cerberus; only a
+schema with dotted or ``^`` dependencies gets a whole-document check.
 
 Values are JSON-realistic: an ``integer`` field gets ints (never the
 ``bool`` cerberus would also accept), floats are finite, strings have no
