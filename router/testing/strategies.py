@@ -12,9 +12,10 @@
   :class:`~router.ValidatorSpec`, also satisfying its ``require_any`` groups.
 
 Generation is constructive: values are built to pass, not drawn at random
-and filtered. The only filters are local, on rule combinations the builder
+and filtered. The filters left are local, on rule combinations the builder
 does not construct (a ``check_with``, a string ``min``, a ``regex`` with
-length bounds, …): those check the one value against cerberus.
+length bounds, …), which check the one value against cerberus; only a
+schema with dotted or ``^`` dependencies gets a whole-document check.
 
 Values are JSON-realistic: an ``integer`` field gets ints (never the
 ``bool`` cerberus would also accept), floats are finite, strings have no
@@ -359,10 +360,10 @@ class _Builder:
         def add(name: Any, present: dict[Any, Any], pins: dict[Any, list[Any]]) -> bool:
             if name in present:
                 return True
-            if name in schema and (name not in values or conflicts(name, present)):
+            if conflicts(name, present):
                 return False
-            if name not in schema and not ctx.allow_unknown:
-                return False
+            if name not in values and (name in schema or not ctx.allow_unknown):
+                return False  # readonly, impossible, or unknown where unknowns are refused
             present[name] = True
             for dep in seq_deps.get(name, ()):
                 if not add(dep, present, pins):
@@ -594,6 +595,11 @@ class _Builder:
             else json_values(max_leaves=3)
         )
         top = lo + 3 if hi is None else min(hi, lo + 3)
+        distinct = self.distinct_keys(rules.get("keysrules"), ctx)
+        if distinct is not None:
+            if distinct < lo:
+                raise _Impossible(f"keysrules allow {distinct} keys, minlength is {lo}")
+            top = min(top, distinct)
         strategy = st.dictionaries(keys, values, min_size=lo, max_size=top)
         if force:
             forced = st.fixed_dictionaries({k: self.unknown_forced(s) for k, s in force.items()})
@@ -601,6 +607,19 @@ class _Builder:
         if rules.get("empty") is True and lo:
             strategy = st.just({}) | strategy
         return strategy
+
+    def distinct_keys(self, rules: Mapping[str, Any] | None, ctx: _Ctx) -> int | None:
+        """How many distinct keys ``keysrules`` allow, when that is small and known."""
+        if rules is None:
+            return None
+        if "allowed" in rules:
+            keys = {a for a in [*rules["allowed"], ""] if isinstance(a, Hashable)}
+            return len({a for a in keys if self.value_ok(rules, ctx, a)})
+        constraint = rules.get("type")
+        types = {constraint} if isinstance(constraint, str) else set(constraint or ())
+        if types and types <= {"boolean"}:
+            return 2
+        return None
 
     # --- require_any ----------------------------------------------------------
 
