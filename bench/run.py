@@ -303,7 +303,11 @@ def run_workload(w: Workload, work: Path, *, workers: int = 1) -> Row:
         def count(name: str, **labels: str) -> float:
             return metric(daemon.url, name, workers, **labels)
 
-        accepted = count("router_sink_events_accepted_total", sink=sink)
+        # Requests the load tool gave up on may still be finishing: wait for a steady count.
+        accepted = -1.0
+        while (now := count("router_sink_events_accepted_total", sink=sink)) != accepted:
+            accepted = now
+            time.sleep(0.3)
         drained = wait_until(
             lambda: count("router_sink_events_delivered_total", sink=sink) >= accepted,
             timeout=180,

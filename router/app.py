@@ -18,13 +18,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from router.errors import IngestError, InternalError, PayloadTooLarge
 from router.errors import MethodNotAllowed as MethodNotAllowedError
+from router.fastpath import IngestDispatcher
 from router.source import IngestRequest, Reply
 
 if TYPE_CHECKING:
     from router.daemon import Daemon
     from router.ingest import SourceRuntime
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi"]
 
 log = structlog.get_logger()
 
@@ -45,6 +46,17 @@ def json_error(status: int, title: str, message: str, headers: dict[str, str] | 
     return to_response(
         Reply(status, {"error": title, "message": message, "status": status}, dict(headers or {}))
     )
+
+
+def create_asgi(daemon: Daemon) -> IngestDispatcher:
+    """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
+    dispatcher = IngestDispatcher(create_app(daemon), daemon.config.server.max_body_bytes)
+    for runtime in daemon.sources.values():
+        for route in type(runtime.source).routes:
+            if route.handler is None:
+                path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
+                dispatcher.add(route.method, path, runtime, route.name)
+    return dispatcher
 
 
 def create_app(daemon: Daemon) -> QuartTrio:

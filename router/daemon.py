@@ -35,7 +35,7 @@ import trio
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
-from router.app import create_app
+from router.app import create_asgi
 from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
 from router.errors import DataDirLocked, PluginError
@@ -374,7 +374,7 @@ class Daemon:
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            app = wrap_app(create_app(self), 1 << 20, None)
+            app = wrap_app(create_asgi(self), 1 << 20, None)
             async with trio.open_nursery() as http:
                 if handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)

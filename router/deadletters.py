@@ -96,9 +96,10 @@ class DeadLetters:
             marks = ",".join("?" * len(chunk))
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                # One queue row (a chunk of one event) per dead letter.
                 self.db.execute(
-                    f"INSERT INTO q_{sink_id} (event_id, payload, enqueued_at) "
-                    f"SELECT event_id, payload, enqueued_at FROM dead_letters "
+                    f"INSERT INTO q_{sink_id} (count, event_ids, payloads, enqueued_at) "
+                    f"SELECT 1, json_array(event_id), payload, enqueued_at FROM dead_letters "
                     f"WHERE id IN ({marks}) ORDER BY id",
                     chunk,
                 )

@@ -37,7 +37,7 @@ from router.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from router.event import new_event_id, now_ms
+from router.event import new_event_ids, now_ms
 from router.routing import Encoded, Route, SinkTarget
 from router.source import Envelope, IngestRequest, IngestResult, Reply
 from router.spool import StorageError
@@ -231,18 +231,19 @@ class SourceRuntime:
             )
 
         received = now_ms()
+        fresh = iter(new_event_ids(n - len(failed)))
         ids: list[str | None] = [None] * n
         events: list[tuple[str, Any, Any]] = []  # (event id, raw, canonical event or None)
         for i, raw in enumerate(raws):
             if i in failed:
                 continue
             if not self._decode:
-                ids[i] = event_id = new_event_id()
+                ids[i] = event_id = next(fresh)
                 events.append((event_id, raw, None))
                 continue
             try:
                 event = self.codec.decode(
-                    raw, id=new_event_id(), received_at=received, meta=envelope.meta
+                    raw, id=next(fresh), received_at=received, meta=envelope.meta
                 )
             except Exception as exc:  # a codec bug quarantines the event, not the request
                 log.error(
@@ -371,21 +372,26 @@ class SourceRuntime:
                 if target is not None:
                     stored[target] = result
 
-        async with trio.open_nursery() as nursery:
-            if failed:
-                nursery.start_soon(
-                    attempt,
-                    self.quarantine.add,
-                    self.name,
-                    received,
-                    [(raws[i], [str(e) for e in errors]) for i, errors in failed.items()],
-                )
-            for target, entries in puts.items():
-                nursery.start_soon(
-                    functools.partial(attempt, target.queue.put, entries, now, target=target)
-                )
-            for target, entries in dead.items():
-                nursery.start_soon(attempt, target.queue.dead_letter_new, entries, now)
+        writes = [
+            functools.partial(attempt, target.queue.put, entries, now, target=target)
+            for target, entries in puts.items()
+        ]
+        writes += [
+            functools.partial(attempt, target.queue.dead_letter_new, entries, now)
+            for target, entries in dead.items()
+        ]
+        if failed:
+            quarantined = [(raws[i], [str(e) for e in errors]) for i, errors in failed.items()]
+            writes.append(
+                functools.partial(attempt, self.quarantine.add, self.name, received, quarantined)
+            )
+        if len(writes) == 1:
+            await writes[0]()  # the common case: no task to spawn
+        else:
+            # Concurrently, so writes to several sinks share one group commit.
+            async with trio.open_nursery() as nursery:
+                for write in writes:
+                    nursery.start_soon(write)
         if failures:
             log.error(
                 "ingest.store_failed", source=self.name, error=str(failures[0]), stage="processing"

@@ -105,8 +105,11 @@ class Route:
             (tuple(path.split(".")), tuple(v) if isinstance(v, list) else (v,))
             for path, v in config.match.items()
         )
+        self.unfiltered = self.types is None and not self.match
 
     def matches(self, event: Event) -> bool:
+        if self.unfiltered:
+            return True
         if self.types is not None and event.type not in self.types:
             return False
         return all(event_field(event, path) in allowed for path, allowed in self.match)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
 import structlog
 import trio
 
@@ -41,7 +42,10 @@ log = structlog.get_logger()
 #: Most events / bytes a sink keeps in memory before spilling to the database.
 HOT_EVENTS = 20_000
 HOT_BYTES = 16 << 20
-#: Rows read per page when a spilled queue catches up.
+#: Most events in one chunk (row) of the queue table.
+CHUNK_EVENTS = 1_000
+#: Events read per page when a spilled queue catches up (whole chunks: the
+#: chunk that crosses the budget is read too, so a page has at least one).
 PAGE_EVENTS = 5_000
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
@@ -126,6 +130,10 @@ CREATE TABLE IF NOT EXISTS dedup (
 """
 
 
+#: Events and payload bytes of a set of chunk rows (payloads are joined by b"\n").
+_COUNTS = "coalesce(sum(count), 0), coalesce(sum(length(payloads) - count + 1), 0)"
+
+
 def _queue_table(sink_id: int) -> str:
     return f"q_{sink_id}"
 
@@ -148,8 +156,8 @@ def sink_ids(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
         (sink_id,) = db.execute("SELECT id FROM sinks WHERE name = ?", (name,)).fetchone()
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {_queue_table(sink_id)} ("
-            "seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, "
-            "payload BLOB NOT NULL, enqueued_at REAL NOT NULL)"
+            "seq INTEGER PRIMARY KEY AUTOINCREMENT, count INTEGER NOT NULL, "
+            "event_ids BLOB NOT NULL, payloads BLOB NOT NULL, enqueued_at REAL NOT NULL)"
         )
         ids[name] = sink_id
     return ids
@@ -192,8 +200,7 @@ class Spool:
             for name, sink_id in ids.items():
                 table = _queue_table(sink_id)
                 count, size, max_seq = self._db.execute(
-                    f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(max(seq), 0) "
-                    f"FROM {table}"
+                    f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
                 ).fetchone()
                 stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
             return stats
@@ -315,23 +322,24 @@ class Spool:
                     if not rows:
                         committed[sink_id] = []
                         continue
-                    table = _queue_table(sink_id)
-                    db.executemany(
-                        f"INSERT INTO {table} (event_id, payload, enqueued_at) VALUES (?,?,?)", rows
-                    )
-                    # Rows of one statement in one write transaction get consecutive seqs.
-                    last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                    first = last - len(rows) + 1
-                    committed[sink_id] = [Entry(first + i, *row) for i, row in enumerate(rows)]
+                    # One row (a chunk) per CHUNK_EVENTS of this sink's events in this commit.
+                    entries = committed[sink_id] = []
+                    for start in range(0, len(rows), CHUNK_EVENTS):
+                        chunk = rows[start : start + CHUNK_EVENTS]
+                        ids, payloads, _ = zip(*chunk, strict=True)
+                        cursor = db.execute(
+                            f"INSERT INTO {_queue_table(sink_id)} (count, event_ids, payloads, "
+                            "enqueued_at) VALUES (?,?,?,?)",
+                            (len(chunk), orjson.dumps(ids), b"\n".join(payloads), chunk[0][2]),
+                        )
+                        seq = cursor.lastrowid
+                        entries += [Entry(seq, *row) for row in chunk]
                 if write.dead:
                     db.executemany(
                         "INSERT INTO dead_letters (sink, event_id, payload, reason, attempts, "
                         "status, response, enqueued_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                        [row[:9] for row in write.dead],
+                        write.dead,
                     )
-                    for row in write.dead:
-                        if row[9] is not None:
-                            write.deletes.setdefault(row[0], []).append(row[9])
                 for sink_id, seqs in write.deletes.items():
                     db.executemany(
                         f"DELETE FROM {_queue_table(sink_id)} WHERE seq = ?", [(s,) for s in seqs]
@@ -361,15 +369,44 @@ class Spool:
 
     # -- reading ---------------------------------------------------------------
 
-    async def read_page(self, sink_id: int, after: Any, limit: int) -> list[Entry]:
-        def read() -> list[Entry]:
+    async def read_page(
+        self, sink_id: int, after: Any, events: int
+    ) -> list[tuple[int, int, list[Entry]]]:
+        """The chunks after ``after`` holding about ``events`` events: ``(seq, count, entries)``.
+
+        Sizes are read first, without the payloads, so memory stays bounded
+        however large the chunks and however long the queue.
+        """
+        table = _queue_table(sink_id)
+
+        def read() -> list[tuple[int, int, list[Entry]]]:
             with self._rlock:
+                last, total = after, 0
+                for seq, count in self._rdb.execute(
+                    f"SELECT seq, count FROM {table} WHERE seq > ? ORDER BY seq LIMIT 1000",
+                    (after,),
+                ):
+                    last, total = seq, total + count
+                    if total >= events:
+                        break
                 rows = self._rdb.execute(
-                    f"SELECT seq, event_id, payload, enqueued_at FROM {_queue_table(sink_id)} "
-                    "WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after, limit),
+                    f"SELECT seq, count, event_ids, payloads, enqueued_at FROM {table} "
+                    "WHERE seq > ? AND seq <= ? ORDER BY seq",
+                    (after, last),
                 ).fetchall()
-            return [Entry(*row) for row in rows]
+            return [
+                (
+                    seq,
+                    count,
+                    [
+                        Entry(seq, event_id, payload, at)
+                        for event_id, payload in zip(
+                            orjson.loads(ids), payloads.split(b"\n"), strict=True
+                        )
+                    ],
+                )
+                for seq, count, ids, payloads, at in rows
+            ]
 
         try:
             return await trio.to_thread.run_sync(read)
@@ -399,9 +436,7 @@ class Spool:
                 ).fetchone()
                 if row and row[0] > committed:
                     count, size = self._rdb.execute(
-                        f"SELECT count(*), coalesce(sum(length(payload)), 0) FROM {table} "
-                        "WHERE seq > ?",
-                        (committed,),
+                        f"SELECT {_COUNTS} FROM {table} WHERE seq > ?", (committed,)
                     ).fetchone()
                     found[queue.sink_id] = (row[0], count, size)
         return found
@@ -447,6 +482,9 @@ class SqliteQueue:
         self._hot: deque[Entry] = deque()
         self._hot_bytes = 0
         self._memory_seq = 0
+        #: Events of each chunk in memory or in flight not yet delivered or
+        #: dead-lettered; the chunk's row is deleted when it reaches zero.
+        self._chunk_left: dict[int, int] = {}
         self._changed = trio.Event()
         self._take_lock = trio.Lock()
         self.closed = False
@@ -486,6 +524,9 @@ class SqliteQueue:
         Returns how many were stored: fewer if de-duplication skipped some.
         """
         if self.durable:
+            # A chunk row joins payloads with newlines, which JSON from orjson never holds.
+            if any(b"\n" in payload for _, payload in entries):
+                raise ValueError("a spooled payload must be JSON without raw newlines")
             rows = [(event_id, payload, now) for event_id, payload in entries]
             write = _Write(inserts={self.sink_id: rows})
             if self.dedup_window is not None:
@@ -514,16 +555,20 @@ class SqliteQueue:
             self._hot.extend(entries)
             self._hot_bytes += size
         else:
+            # All the entries of one commit are one chunk (one row, one seq).
             contiguous = entries[0].seq == self.committed_upto + 1
             self.committed_upto = entries[-1].seq
             if (
                 not self.spilled
                 and contiguous
-                and len(self._hot) < HOT_EVENTS
-                and self._hot_bytes < HOT_BYTES
+                and len(self._hot) + len(entries) <= HOT_EVENTS
+                and self._hot_bytes + size <= HOT_BYTES
             ):
                 self._hot.extend(entries)
                 self._hot_bytes += size
+                left = self._chunk_left
+                for entry in entries:  # one commit may span several chunks
+                    left[entry.seq] = left.get(entry.seq, 0) + 1
                 self.loaded_upto = self.committed_upto
             else:
                 self.spilled = True
@@ -551,14 +596,16 @@ class SqliteQueue:
     # -- reading -----------------------------------------------------------------
 
     async def _load_page(self) -> None:
-        rows = await self.spool.read_page(self.sink_id, self.loaded_upto, PAGE_EVENTS)
-        if rows:
-            self._hot.extend(rows)
-            self._hot_bytes += sum(len(e.payload) for e in rows)
-            self.loaded_upto = rows[-1].seq
-        if len(rows) < PAGE_EVENTS and self.loaded_upto >= self.committed_upto:
+        chunks = await self.spool.read_page(self.sink_id, self.loaded_upto, PAGE_EVENTS)
+        for seq, count, entries in chunks:
+            self._hot.extend(entries)
+            self._hot_bytes += sum(len(e.payload) for e in entries)
+            self._chunk_left[seq] = count
+        if chunks:
+            self.loaded_upto = chunks[-1][0]
+        if self.loaded_upto >= self.committed_upto:
             self.spilled = False
-        elif not rows:
+        elif not chunks:
             # Counted rows that are not there (deleted by `dlq purge` or a race): resync.
             self.loaded_upto = self.committed_upto
             self.spilled = False
@@ -602,17 +649,27 @@ class SqliteQueue:
 
     # -- finishing ----------------------------------------------------------------
 
-    def _settle(self, entries: Sequence[Entry]) -> None:
+    def _settle(self, entries: Sequence[Entry]) -> list[int]:
+        """Count entries as done; return the chunks (row seqs) now done as a whole."""
         self.in_flight -= len(entries)
         self.pending_events -= len(entries)
         self.pending_bytes -= sum(len(e.payload) for e in entries)
+        finished = []
+        left = self._chunk_left
+        for entry in entries:
+            seq = entry.seq
+            if seq > 0:
+                left[seq] -= 1
+                if not left[seq]:
+                    del left[seq]
+                    finished.append(seq)
+        return finished
 
     async def ack(self, entries: Sequence[Entry]) -> None:
-        """The entries were delivered: delete them (group-committed)."""
-        self._settle(entries)
-        stored = [e.seq for e in entries if e.seq > 0]
-        if stored:
-            await self.spool.submit(_Write(deletes={self.sink_id: stored}))
+        """The entries were delivered: delete each chunk whose events are all done."""
+        finished = self._settle(entries)
+        if finished:
+            await self.spool.submit(_Write(deletes={self.sink_id: finished}))
 
     async def dead_letter(
         self,
@@ -624,10 +681,11 @@ class SqliteQueue:
         response: str | None = None,
     ) -> None:
         """Move entries to the dead letters with why they failed."""
-        self._settle(entries)
+        finished = self._settle(entries)
         now = time.time()
         await self.spool.submit(
             _Write(
+                deletes={self.sink_id: finished} if finished else {},
                 dead=[
                     (
                         self.sink_id,
@@ -639,10 +697,9 @@ class SqliteQueue:
                         response,
                         e.enqueued_at,
                         now,
-                        e.seq if e.seq > 0 else None,
                     )
                     for e in entries
-                ]
+                ],
             )
         )
 
@@ -651,7 +708,7 @@ class SqliteQueue:
         await self.spool.submit(
             _Write(
                 dead=[
-                    (self.sink_id, event_id, payload, reason, 0, None, None, now, now, None)
+                    (self.sink_id, event_id, payload, reason, 0, None, None, now, now)
                     for event_id, payload, reason in entries
                 ]
             )

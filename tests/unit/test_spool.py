@@ -70,6 +70,7 @@ async def test_group_commit_shares_one_transaction(opened, monkeypatch):
 async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, monkeypatch):
     monkeypatch.setattr(spool_module, "HOT_EVENTS", 10)
     monkeypatch.setattr(spool_module, "PAGE_EVENTS", 8)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 3)
     spool = await opened()
     queue = spool.queues["a"]
     for i in range(100):
@@ -93,9 +94,11 @@ async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, m
 async def test_pending_events_survive_a_restart_in_order(opened, tmp_path):
     spool = await opened(path=tmp_path / "one.db")
     queue = spool.queues["a"]
-    await queue.put([(f"e{i}", b"p" * i) for i in range(10)], 0.0)
+    # Three commits, so three chunks (rows): e0-e2, e3-e4, e5-e9.
+    for ids in (range(3), range(3, 5), range(5, 10)):
+        await queue.put([(f"e{i}", b"p" * i) for i in ids], 0.0)
     first = await queue.get_batch(3, 1 << 20, 0)
-    await queue.ack(first)
+    await queue.ack(first)  # the whole first chunk: its row is deleted
     in_flight = await queue.get_batch(2, 1 << 20, 0)  # taken, never acked: a crash
     assert [e.event_id for e in in_flight] == ["e3", "e4"]
     await spool.close()
@@ -109,6 +112,25 @@ async def test_pending_events_survive_a_restart_in_order(opened, tmp_path):
     assert [e.event_id for e in got] == [f"e{i}" for i in range(3, 10)]
 
 
+async def test_a_partly_delivered_chunk_comes_back_whole_after_a_crash(opened, tmp_path):
+    """At least once: a chunk's row goes only when all of its events are done."""
+    spool = await opened(path=tmp_path / "two.db")
+    queue = spool.queues["a"]
+    await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)  # one chunk
+    await queue.ack(await queue.get_batch(3, 1 << 20, 0))
+    assert queue.pending_events == 1
+    await spool.close()
+    spool.close_db()
+
+    again = await opened(path=tmp_path / "two.db")
+    queue = again.queues["a"]
+    assert queue.recovered == 4  # e0-e2 will be delivered a second time
+    got = await take_all(queue, 4)
+    assert [e.event_id for e in got] == ["e0", "e1", "e2", "e3"]
+    rows = sqlite3.connect(tmp_path / "two.db").execute("SELECT count(*) FROM q_1").fetchone()
+    assert rows == (0,)
+
+
 async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
     path = tmp_path / "mem.db"
     spool = await opened(sinks=[("m", options(durable=False))], path=path)
@@ -119,7 +141,7 @@ async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path
     queue.release(taken)  # shutdown while in flight: back in the queue
     await spool.close()
     spool.close_db()
-    assert sqlite3.connect(path).execute("SELECT count(*) FROM q_1").fetchone() == (3,)
+    assert sqlite3.connect(path).execute("SELECT sum(count) FROM q_1").fetchone() == (3,)
     again = await opened(sinks=[("m", options(durable=False))], path=path)
     got = await take_all(again.queues["m"], 3)
     assert sorted(e.event_id for e in got) == ["e1", "e2", "e3"]
@@ -189,3 +211,24 @@ async def test_bounds(opened):
     assert queue.full(6, 1) and queue.full(1, 101)
     await queue.put([("e", b"x" * 60)], 0.0)
     assert queue.full(1, 41) and not queue.full(1, 40)
+
+
+async def test_memory_stays_bounded_whatever_the_chunk_sizes(opened, monkeypatch):
+    monkeypatch.setattr(spool_module, "HOT_EVENTS", 10)
+    monkeypatch.setattr(spool_module, "PAGE_EVENTS", 20)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 7)
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("first", b"x")], 0.0)  # in memory; the rest spills
+    await queue.put([(f"e{i:03}", b"x") for i in range(300)], 0.0)  # 43 chunks of <= 7
+    assert queue.spilled
+    peak = 0
+    out = []
+    with trio.fail_after(10):
+        while len(out) < 301:
+            batch = await queue.get_batch(5, 1 << 20, 0)
+            peak = max(peak, queue.statistics()["in_memory"] + len(batch))
+            out += batch
+            await queue.ack(batch)
+    assert peak <= 20 + 7
+    assert [e.event_id for e in out] == ["first"] + [f"e{i:03}" for i in range(300)]

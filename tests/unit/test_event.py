@@ -1,0 +1,71 @@
+"""The canonical event: ids, and the JSON form the file sink and `router translate` use."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from decimal import Decimal
+
+from router.event import (
+    Context,
+    Device,
+    Event,
+    Identity,
+    Item,
+    Money,
+    Wallet,
+    new_event_id,
+    new_event_ids,
+)
+
+
+def test_event_ids_are_unique_uuid7_in_time_order():
+    ids = [new_event_id() for _ in range(20_000)] + new_event_ids(5_000)
+    assert len(set(ids)) == len(ids)
+    for value in (ids[0], ids[-1]):
+        parsed = uuid.UUID(value)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    before = new_event_id()
+    time.sleep(0.002)
+    assert new_event_id()[:13] > before[:13]  # the millisecond prefix sorts by time
+
+
+def test_a_forked_child_draws_other_ids():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, new_event_ids(3)[0].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child != new_event_ids(3)[0]
+    assert child[24:] != new_event_ids(3)[0][24:]
+
+
+def test_to_dict_and_back_keeps_everything():
+    event = Event(
+        id="e1",
+        type="purchase",
+        timestamp=1,
+        received_at=2,
+        vendor="x",
+        source="in",
+        identity=Identity(
+            user_id="u", platform_ids={"discord": "7"}, wallet=Wallet(chain="solana", account="0x0")
+        ),
+        context=Context(channel="app", device=Device(os="ios")),
+        items=[Item(id="i", price=Money(Decimal("12.50"), "EUR"), quantity=2, extra={"k": 1})],
+        revenue=Money(Decimal("25.00"), "EUR"),
+        extras={"x": {"raw": [1, 2]}},
+    )
+    data = event.to_dict()
+    assert data["items"][0]["price"] == {"amount": "12.50", "currency": "EUR"}
+    assert "order_id" not in data and "properties" not in data  # empty or None: left out
+    assert Event.from_dict(data) == event
+
+
+def test_identity_any():
+    assert not Identity().any()
+    assert Identity(wallet=Wallet(chain="c", account="a")).any()
+    assert Identity(platform_ids={"telegram": "1"}).any()
