@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -278,23 +278,37 @@ class Event:
 
 
 def _to_plain(obj: Any) -> Any:
-    if is_dataclass(obj):
-        out = {}
-        for f in fields(obj):
-            value = getattr(obj, f.name)
-            if value is None:
-                continue
+    kind = type(obj)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        if kind is dict:
+            return {k: v if type(v) in _SCALARS else _to_plain(v) for k, v in obj.items()}
+        if kind is list:
+            return [v if type(v) in _SCALARS else _to_plain(v) for v in obj]
+        if kind is Decimal:
+            return str(obj)
+        return obj
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        kind = type(value)
+        if kind in _SCALARS:
+            out[name] = value
+        elif kind is dict or kind is list:
+            if value:
+                out[name] = _to_plain(value)
+        else:
             plain = _to_plain(value)
-            if plain != {} and plain != []:
-                out[f.name] = plain
-        return out
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_plain(v) for v in obj]
-    return obj
+            if plain != {}:  # a nested dataclass with nothing set
+                out[name] = plain
+    return out
+
+
+#: Each dataclass's field names, so serializing does not call ``fields()`` per object.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, float, bool})
 
 
 _MONEY_FIELDS = ("revenue", "total", "shipping", "tax", "discount")
@@ -322,3 +336,7 @@ def _from_plain(cls: type, data: dict[str, Any]) -> Any:
             value = Decimal(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+for _cls in (Event, Identity, Context, Device, Item, Money, Wallet):
+    _FIELD_NAMES[_cls] = tuple(f.name for f in fields(_cls))

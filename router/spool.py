@@ -68,6 +68,9 @@ class Entry(NamedTuple):
     enqueued_at: float
 
 
+_new_entry = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """One dead-lettered event with why it failed."""
@@ -327,13 +330,18 @@ class Spool:
                     for start in range(0, len(rows), CHUNK_EVENTS):
                         chunk = rows[start : start + CHUNK_EVENTS]
                         ids, payloads, _ = zip(*chunk, strict=True)
+                        joined = b"\n".join(payloads)
+                        # Payloads are orjson output, which never holds a raw newline.
+                        if joined.count(b"\n") != len(chunk) - 1:
+                            raise ValueError("a spooled payload must be JSON without raw newlines")
                         cursor = db.execute(
                             f"INSERT INTO {_queue_table(sink_id)} (count, event_ids, payloads, "
                             "enqueued_at) VALUES (?,?,?,?)",
-                            (len(chunk), orjson.dumps(ids), b"\n".join(payloads), chunk[0][2]),
+                            (len(chunk), orjson.dumps(ids), joined, chunk[0][2]),
                         )
                         seq = cursor.lastrowid
-                        entries += [Entry(seq, *row) for row in chunk]
+                        # tuple.__new__ skips the namedtuple's Python-level constructor.
+                        entries += [_new_entry(Entry, (seq, *row)) for row in chunk]
                 if write.dead:
                     db.executemany(
                         "INSERT INTO dead_letters (sink, event_id, payload, reason, attempts, "
@@ -524,9 +532,6 @@ class SqliteQueue:
         Returns how many were stored: fewer if de-duplication skipped some.
         """
         if self.durable:
-            # A chunk row joins payloads with newlines, which JSON from orjson never holds.
-            if any(b"\n" in payload for _, payload in entries):
-                raise ValueError("a spooled payload must be JSON without raw newlines")
             rows = [(event_id, payload, now) for event_id, payload in entries]
             write = _Write(inserts={self.sink_id: rows})
             if self.dedup_window is not None:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -171,6 +172,7 @@ class SegmentoCodec(Codec):
 # ---------------------------------------------------------------------- decoding
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's events often share their second
 def _parse_timestamp(value: Any) -> int | None:
     """``YYYY-MM-DD HH:MM:SS`` (UTC) as ms, or ``None`` if it is no real time (Feb 30)."""
     try:

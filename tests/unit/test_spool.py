@@ -232,3 +232,13 @@ async def test_memory_stays_bounded_whatever_the_chunk_sizes(opened, monkeypatch
             await queue.ack(batch)
     assert peak <= 20 + 7
     assert [e.event_id for e in out] == ["first"] + [f"e{i:03}" for i in range(300)]
+
+
+async def test_a_payload_with_a_raw_newline_is_refused_not_stored(opened):
+    spool = await opened()
+    queue = spool.queues["a"]
+    with pytest.raises(StorageError, match="without raw newlines"):
+        await queue.put([("ok", b"{}"), ("bad", b'{"a":\n1}')], 0.0)
+    assert queue.pending_events == 0
+    await queue.put([("after", b"{}")], 0.0)
+    assert [e.event_id for e in await take_all(queue, 1)] == ["after"]
