@@ -195,3 +195,19 @@ async def test_third_party_plugin_is_discovered_and_serves_its_route(tmp_path, e
     (event,) = [json.loads(line) for line in (tmp_path / "out.ndjson").read_text().splitlines()]
     assert event["type"] == "signup" and event["custom"] is True
     assert event["identity"] == {"user_id": "u9"}
+
+
+async def test_the_readme_command_serves_the_default_config(tmp_path):
+    """`router run` with no arguments, from the repository: /healthz answers 200."""
+    import shutil
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    daemon = DaemonProcess(["run", "--bind", "127.0.0.1:0"], cwd=tmp_path)
+    async with trio.open_nursery() as nursery:
+        await daemon.start(nursery)
+        async with httpx.AsyncClient(base_url=daemon.url) as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).json()["status"] == "ready"
+        daemon.signal(signal.SIGINT)
+        assert await daemon.wait() == 0
+    assert (tmp_path / "data" / "spool.db").exists()
