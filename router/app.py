@@ -14,9 +14,9 @@ import orjson
 import structlog
 from quart import Response, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from router.errors import IngestError, InternalError, PayloadTooLarge
+from router.errors import IngestError, InternalError
 from router.errors import MethodNotAllowed as MethodNotAllowedError
 from router.fastpath import IngestDispatcher
 from router.source import IngestRequest, Reply
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from router.daemon import Daemon
     from router.ingest import SourceRuntime
 
-__all__ = ["create_app", "create_asgi"]
+__all__ = ["create_asgi"]
 
 log = structlog.get_logger()
 
@@ -50,7 +50,7 @@ def json_error(status: int, title: str, message: str, headers: dict[str, str] | 
 
 def create_asgi(daemon: Daemon) -> IngestDispatcher:
     """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
-    dispatcher = IngestDispatcher(create_app(daemon), daemon.config.server.max_body_bytes)
+    dispatcher = IngestDispatcher(_quart_app(daemon), daemon.config.server.max_body_bytes)
     for runtime in daemon.sources.values():
         for route in type(runtime.source).routes:
             if route.handler is None:
@@ -59,8 +59,8 @@ def create_asgi(daemon: Daemon) -> IngestDispatcher:
     return dispatcher
 
 
-def create_app(daemon: Daemon) -> QuartTrio:
-    """The Quart app serving ``daemon``'s sources and status endpoints."""
+def _quart_app(daemon: Daemon) -> QuartTrio:
+    """The Quart app behind the dispatcher: status endpoints, query routes, errors."""
     app = QuartTrio("router")
     app.config["MAX_CONTENT_LENGTH"] = daemon.config.server.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
@@ -73,7 +73,7 @@ def create_app(daemon: Daemon) -> QuartTrio:
             endpoint = f"{runtime.name}:{route.name}"
             endpoints[endpoint] = runtime
             if route.handler is None:
-                view = _ingest_view(runtime, route.name)
+                view = _routed_by_dispatcher(runtime, route.name)
             else:
                 view = _query_view(runtime, getattr(runtime.source, route.handler), route.name)
             app.add_url_rule(path, endpoint, view, methods=[route.method])
@@ -159,33 +159,17 @@ def _ingest_request(body: bytes, runtime: SourceRuntime | None = None) -> Ingest
     )
 
 
-def _ingest_view(runtime: SourceRuntime, route_name: str):
+def _routed_by_dispatcher(runtime: SourceRuntime, route_name: str):
+    """The Quart view of an ingest route: never reached when served by the daemon.
+
+    :class:`IngestDispatcher` answers every request whose method and path
+    match an ingest route before Quart sees it. Quart keeps the rule so its
+    routing answers another method on that path with a 405 in the vendor's
+    shape (``method_not_allowed`` above).
+    """
+
     async def view(**path_params: str) -> Response:
-        histogram = runtime.metrics.request_seconds.labels(runtime.name, route_name)
-        with histogram.time():
-            try:
-                body = await request.get_data(cache=False)
-            except RequestEntityTooLarge:
-                limit = request.max_content_length
-                reply = runtime.error_reply(
-                    _ingest_request(b"", runtime),
-                    PayloadTooLarge(
-                        f"request body is larger than {limit} bytes (server.max_body_bytes)"
-                    ),
-                )
-            else:
-                ingest_request = _ingest_request(body, runtime)
-                with structlog.contextvars.bound_contextvars(request_id=ingest_request.request_id):
-                    reply = await runtime.handle(ingest_request)
-                    log.debug(
-                        "ingest.request",
-                        source=runtime.name,
-                        route=route_name,
-                        status=reply.status,
-                        bytes=len(body),
-                    )
-        runtime.metrics.requests.labels(runtime.name, str(reply.status)).inc()
-        return to_response(reply)
+        raise RuntimeError(f"{route_name} of {runtime.name} is answered by IngestDispatcher")
 
     view.__name__ = f"ingest_{runtime.name}_{route_name}"
     return view

@@ -54,7 +54,7 @@ from coredis.exceptions import (
 
 from router.redisconn import CONNECTIVITY_ERRORS, RedisUnavailable
 from router.retry import Backoff
-from router.spool import DeadLetter, Entry, StorageError
+from router.spool import DeadLetter, Entry, QueueBounds, StorageError
 
 if TYPE_CHECKING:
     from router.config import RouterConfig
@@ -191,8 +191,12 @@ def _changing_counts(queue: RedisQueue):
         queue._count_version += 1
 
 
-class RedisQueue:
-    """One sink's queue in a Redis Stream; see the module docstring."""
+class RedisQueue(QueueBounds):
+    """One sink's queue in a Redis Stream; see the module docstring.
+
+    ``full()`` bounds the *shared* stream: its length as last read from
+    Redis plus what this daemon stored since.
+    """
 
     durable = True
 
@@ -246,17 +250,6 @@ class RedisQueue:
         link.queues.append(self)
 
     # -- state -----------------------------------------------------------------
-
-    def full(self, events: int = 0, size: int = 0) -> bool:
-        """True if ``events`` more events of ``size`` bytes would exceed the bounds.
-
-        Bounds the *shared* stream: its length as last read from Redis plus
-        what this daemon stored since.
-        """
-        return (
-            self.pending_events + events > self.max_events
-            or self.pending_bytes + size > self.max_bytes
-        )
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -450,7 +450,23 @@ class Spool:
         return found
 
 
-class SqliteQueue:
+class QueueBounds:
+    """The ``max_events``/``max_bytes`` bounds of a queue, shared by every queue kind."""
+
+    pending_events: int
+    pending_bytes: int
+    max_events: int
+    max_bytes: int
+
+    def full(self, events: int = 0, size: int = 0) -> bool:
+        """True if ``events`` more events of ``size`` bytes would exceed the bounds."""
+        return (
+            self.pending_events + events > self.max_events
+            or self.pending_bytes + size > self.max_bytes
+        )
+
+
+class SqliteQueue(QueueBounds):
     """One sink's queue in a :class:`Spool`: what its runner takes batches from.
 
     ``pending`` counts every event not yet delivered or dead-lettered,
@@ -498,13 +514,6 @@ class SqliteQueue:
         self.closed = False
 
     # -- state -----------------------------------------------------------------
-
-    def full(self, events: int = 0, size: int = 0) -> bool:
-        """True if ``events`` more events of ``size`` bytes would exceed the bounds."""
-        return (
-            self.pending_events + events > self.max_events
-            or self.pending_bytes + size > self.max_bytes
-        )
 
     def statistics(self) -> dict[str, Any]:
         return {
