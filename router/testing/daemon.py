@@ -67,20 +67,8 @@ class RunningDaemon:
             "accepted": m("router_sink_events_accepted_total", sink=sink),
             "replayed": m("router_sink_events_replayed_total", sink=sink),
             "delivered": m("router_sink_events_delivered_total", sink=sink),
-            "dead_lettered": sum(
-                s.value
-                for metric in self.daemon.metrics.registry.collect()
-                if metric.name == "router_sink_events_dead_lettered"
-                for s in metric.samples
-                if s.name.endswith("_total") and s.labels.get("sink") == sink
-            ),
-            "dropped": sum(
-                s.value
-                for metric in self.daemon.metrics.registry.collect()
-                if metric.name == "router_sink_events_dropped"
-                for s in metric.samples
-                if s.name.endswith("_total") and s.labels.get("sink") == sink
-            ),
+            "dead_lettered": self._all_reasons("router_sink_events_dead_lettered", sink),
+            "dropped": self._all_reasons("router_sink_events_dropped", sink),
             "pending": queue.pending_events,
         }
         totals["balance"] = (
@@ -93,6 +81,16 @@ class RunningDaemon:
             - totals["pending"]
         )
         return totals
+
+    def _all_reasons(self, metric_name: str, sink: str) -> float:
+        """A counter with a ``reason`` label, summed over its reasons for one sink."""
+        return sum(
+            sample.value
+            for metric in self.daemon.metrics.registry.collect()
+            if metric.name == metric_name
+            for sample in metric.samples
+            if sample.name.endswith("_total") and sample.labels.get("sink") == sink
+        )
 
     def stop(self) -> None:
         self.daemon.stop()
