@@ -234,6 +234,8 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
             plugin: file
             path: ${NOT_SET_ANYWHERE}
             batch: {max_events: many}
+          g:
+            plugin: file
         logging: {level: loud}
     """)
     )
@@ -243,7 +245,8 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
         f"{bad}:2: server.shutdown_timout: unknown field",
         f"{bad}:6: sinks.f.path: environment variable ${{NOT_SET_ANYWHERE}} is not set",
         f"{bad}:7: sinks.f.batch.max_events: must be of integer type",
-        f"{bad}:8: logging.level: unallowed value loud",
+        f"{bad}:8: sinks.g.path: required field",
+        f"{bad}:10: logging.level: unallowed value loud",
     ]
 
 
