@@ -30,7 +30,14 @@ class DeadLetters:
     def __init__(self, data_dir: Path | str):
         path = Path(data_dir) / "spool.db"
         if not path.exists():
-            raise FileNotFoundError(f"no spool at {path}: has a daemon run with this data dir?")
+            workers = sorted(p.parent.name for p in Path(data_dir).glob("worker-*/spool.db"))
+            hint = (
+                f"; with server.workers > 1 each worker has its own: --data-dir "
+                f"{Path(data_dir) / workers[0]} ({', '.join(workers)})"
+                if workers
+                else ": has a daemon run with this data dir?"
+            )
+            raise FileNotFoundError(f"no spool at {path}{hint}")
         self.db: sqlite3.Connection = connect(path)
 
     def __enter__(self) -> DeadLetters:

@@ -98,3 +98,15 @@ async def test_two_workers_share_the_port_and_a_smaller_group_drains_their_spool
             daemon.signal(signal.SIGTERM)
             assert await daemon.wait() == 0
         assert daemon.events("daemon.draining"), "worker 0 should drain worker-1's spool"
+
+
+def test_dlq_points_at_the_workers_spools(tmp_path, capsys):
+    from router.cli import main
+    from router.spool import connect
+
+    for i in (0, 1):
+        (tmp_path / f"worker-{i}").mkdir()
+        connect(tmp_path / f"worker-{i}" / "spool.db").close()
+    assert main(["dlq", "list", "out", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"--data-dir {tmp_path / 'worker-0'} (worker-0, worker-1)" in err
