@@ -28,6 +28,11 @@ from router.testing.upstream import (
 TIMEOUT = 10
 
 
+#: A short read timeout, but time enough to connect on a loaded machine
+#: (a 0.2 s connect timeout once fired before the read one could).
+READ_ONLY_TIMEOUT = httpx.Timeout(10, read=0.2)
+
+
 async def statuses(client: httpx.AsyncClient, url: str, n: int) -> list[int]:
     return [(await client.post(url, content=b"x")).status_code for _ in range(n)]
 
@@ -165,7 +170,7 @@ async def test_delay_answers_late():
 
 async def test_delay_longer_than_client_timeout_times_out():
     async with FakeUpstream.running(default=Delay(60)) as upstream:
-        async with httpx.AsyncClient(timeout=0.2) as client:
+        async with httpx.AsyncClient(timeout=READ_ONLY_TIMEOUT) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.post(upstream.url + "/", content=b"x")
         [request] = upstream.requests
@@ -195,7 +200,7 @@ async def test_hold_keeps_the_request_in_flight_until_released():
 async def test_hang_never_answers():
     async with FakeUpstream.running() as upstream:
         upstream.script(Hang())
-        async with httpx.AsyncClient(timeout=0.2) as client:
+        async with httpx.AsyncClient(timeout=READ_ONLY_TIMEOUT) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.post(upstream.url + "/", content=b"x")
             # The next request gets a new connection and the default reply.
