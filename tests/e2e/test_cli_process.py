@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,9 @@ ROOT = Path(__file__).parents[2]
 def example_plugin(tmp_path_factory) -> Path:
     """contrib/example-plugin installed into its own directory (not into the venv)."""
     target = tmp_path_factory.mktemp("site")
+    # Build from a copy: pip leaves a build/ directory in the source it builds.
+    source = tmp_path_factory.mktemp("src") / "example-plugin"
+    shutil.copytree(ROOT / "contrib" / "example-plugin", source)
     subprocess.run(
         [
             sys.executable,
@@ -33,7 +37,7 @@ def example_plugin(tmp_path_factory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(ROOT / "contrib" / "example-plugin"),
+            str(source),
         ],
         check=True,
         capture_output=True,
@@ -199,8 +203,6 @@ async def test_third_party_plugin_is_discovered_and_serves_its_route(tmp_path, e
 
 async def test_the_readme_command_serves_the_default_config(tmp_path):
     """`router run` with no arguments, from the repository: /healthz answers 200."""
-    import shutil
-
     shutil.copytree(ROOT / "config", tmp_path / "config")
     daemon = DaemonProcess(["run", "--bind", "127.0.0.1:0"], cwd=tmp_path)
     async with trio.open_nursery() as nursery:
