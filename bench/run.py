@@ -41,6 +41,7 @@ from bench.procs import (
     metric,
     python,
     ready_line,
+    rss_peak_mib,
     upstream_stats,
     wait_until,
 )
@@ -275,17 +276,7 @@ def run_workload(w: Workload, work: Path, *, workers: int = 1) -> Row:
     up = upstream() if w.sink != "file" else None
     data = Path(tempfile.mkdtemp(prefix=f"w{w.name[0]}-{workers}-", dir=work))
     config = daemon_config(data, w.source, w.sink, up.url if up else "")
-    args = python(
-        "-m",
-        "router",
-        "run",
-        "-c",
-        str(config),
-        "--bind",
-        "127.0.0.1:0",
-        "--data-dir",
-        str(data / "data"),
-    )
+    args = router_run_args(config, data)
     if workers > 1:
         args += ["--workers", str(workers)]
     daemon = Child(args, daemon_ready)
@@ -315,7 +306,7 @@ def run_workload(w: Workload, work: Path, *, workers: int = 1) -> Row:
         finished = time.monotonic()
         delivered = count("router_sink_events_delivered_total", sink=sink)
         pids = daemon.children_pids() if workers > 1 else [daemon.proc.pid]
-        rss = max(_rss_peak(pid) for pid in pids)
+        rss = max(rss_peak_mib(pid) for pid in pids)
         row = Row(
             f"{w.name}" + (f" --workers {workers}" if workers > 1 else ""),
             rps=result.rps,
@@ -349,15 +340,19 @@ def run_workload(w: Workload, work: Path, *, workers: int = 1) -> Row:
             up.stop()
 
 
-def _rss_peak(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
+def router_run_args(config: Path, data: Path) -> list[str]:
+    """``router run`` on ``config`` with its spool under ``data``, on a free port."""
+    return python(
+        "-m",
+        "router",
+        "run",
+        "-c",
+        str(config),
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(data / "data"),
+    )
 
 
 async def _prefill(path: Path, sink: str, events: int) -> None:
@@ -385,17 +380,7 @@ def million_spool(work: Path, body: Path, events: int) -> Row:
     filled = time.monotonic() - started
     config = daemon_config(data, "conscent", "conscent", "http://127.0.0.1:9")  # refused
     daemon = Child(
-        python(
-            "-m",
-            "router",
-            "run",
-            "-c",
-            str(config),
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(data / "data"),
-        ),
+        router_run_args(config, data),
         daemon_ready,
         timeout=120,
     )
@@ -404,7 +389,7 @@ def million_spool(work: Path, body: Path, events: int) -> Row:
         result = load(daemon.url, "/collect/event", body, 3, 8)
         time.sleep(2)
         pending = metric(daemon.url, "router_sink_events_queued", sink="conscent_out")
-        rss = _rss_peak(daemon.proc.pid)
+        rss = rss_peak_mib(daemon.proc.pid)
     finally:
         daemon.stop()
     return Row(
