@@ -11,12 +11,11 @@ from collections import Counter
 import orjson
 import pytest
 import trio
+from sample_traffic import FAST_RETRY, post, settle, users
 
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import Close, Delay, FakeUpstream, Reply, Reset
-
-FAST_RETRY = {"initial_backoff": 0.02, "max_backoff": 0.3, "max_attempts": 1000}
 
 
 def relay(url: str, **sink) -> dict:
@@ -36,29 +35,6 @@ def relay(url: str, **sink) -> dict:
         },
         "routes": [{"from": "in", "to": "up"}],
     }
-
-
-def users(upstream: FakeUpstream) -> Counter:
-    """How many times each event (by user) reached the upstream with a 2xx."""
-    return Counter(e["user"] for r in upstream.accepted for e in r.json()["events"])
-
-
-async def post(client, names, kind="view"):
-    r = await client.post(
-        "/sample/events", json={"events": [{"kind": kind, "user": n} for n in names]}
-    )
-    assert r.status_code == 202, r.text
-    return list(names)
-
-
-async def settle(rd, sink="up", within=30):
-    """Wait until the sink has nothing pending; return its reconciled counters."""
-    with trio.fail_after(within):
-        while rd.daemon.queues[sink].pending_events:  # noqa: ASYNC110
-            await trio.sleep(0.02)
-    accounts = rd.reconcile(sink)
-    assert accounts["balance"] == 0, str(accounts)
-    return accounts
 
 
 async def test_upstream_500s_then_recovers_nothing_lost(tmp_path, sample):

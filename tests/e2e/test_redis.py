@@ -6,16 +6,19 @@ except the restart test, which kills and restarts a redis-server of its own.
 
 from __future__ import annotations
 
+import functools
 import signal
 import textwrap
 import uuid
 from collections import Counter
 
 import coredis
-import httpx
 import orjson
 import pytest
 import trio
+from conscent_traffic import delivered, load
+from sample_traffic import FAST_RETRY, post, users
+from sample_traffic import settle as settle_within
 
 from router.cli import main
 from router.redisconn import default_consumer
@@ -27,7 +30,9 @@ from router.testing.upstream import Delay, FakeUpstream, Reply
 
 pytestmark = pytest.mark.redis
 
-FAST_RETRY = {"initial_backoff": 0.02, "max_backoff": 0.3, "max_attempts": 1000}
+
+# These tests wait at most 20 s for a sink to settle.
+settle = functools.partial(settle_within, within=20)
 
 
 def redis_relay(upstream_url: str, prefix: str, *, url: str = REDIS_URL, redis=None, **sink):
@@ -49,27 +54,6 @@ def redis_relay(upstream_url: str, prefix: str, *, url: str = REDIS_URL, redis=N
         },
         "routes": [{"from": "in", "to": "up"}],
     }
-
-
-def users(upstream: FakeUpstream) -> Counter:
-    return Counter(e["user"] for r in upstream.accepted for e in r.json()["events"])
-
-
-async def post(client, names, kind="view"):
-    r = await client.post(
-        "/sample/events", json={"events": [{"kind": kind, "user": n} for n in names]}
-    )
-    assert r.status_code == 202, r.text
-    return list(names)
-
-
-async def settle(rd, sink="up", within=20):
-    with trio.fail_after(within):
-        while rd.daemon.queues[sink].pending_events:  # noqa: ASYNC110
-            await trio.sleep(0.02)
-    accounts = rd.reconcile(sink)
-    assert accounts["balance"] == 0, str(accounts)
-    return accounts
 
 
 async def test_redis_buffer_delivers_reconciles_and_dead_letters(tmp_path, sample, redis_prefix):
@@ -166,45 +150,6 @@ def conscent_config(tmp_path, name: str, upstream_url: str, prefix: str) -> str:
         """)
     )
     return str(path)
-
-
-def ping(user: str) -> dict:
-    return {
-        "clientId": "c",
-        "eventType": "PING",
-        "eventLocation": "PAGE",
-        "anonId": str(uuid.uuid4()),
-        "pingId": str(uuid.uuid4()),
-        "active": 1,
-        "userId": user,
-    }
-
-
-def delivered(upstream: FakeUpstream) -> set[str]:
-    return {e["userId"] for r in upstream.accepted for e in r.json()["messageBody"]}
-
-
-async def load(url: str, acked: list[str], clients: int, stop: trio.Event, prefix: str):
-    """Post 5-event batches until ``stop``; record what got a 2xx."""
-
-    async def client(n: int) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-            i = 0
-            while not stop.is_set():
-                names = [f"{prefix}{n}-{i}-{j}" for j in range(5)]
-                i += 1
-                try:
-                    r = await http.post(
-                        "/collect/event", json={"messageBody": [ping(u) for u in names]}
-                    )
-                except httpx.TransportError:
-                    return  # the daemon died under us: not acknowledged
-                if r.status_code == 201:
-                    acked.extend(names)
-
-    async with trio.open_nursery() as nursery:
-        for n in range(clients):
-            nursery.start_soon(client, n)
 
 
 async def test_two_daemons_share_a_spool_and_kill_9_loses_nothing(tmp_path, redis_prefix):

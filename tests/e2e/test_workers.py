@@ -7,18 +7,10 @@ import textwrap
 
 import httpx
 import trio
+from conscent_traffic import delivered, ping
 
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream
-
-PING = {
-    "clientId": "c",
-    "eventType": "PING",
-    "eventLocation": "PAGE",
-    "anonId": "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90",
-    "pingId": "5f0c7a1e-2b3d-4c5e-8f9a-0b1c2d3e4f5a",
-    "active": 1,
-}
 
 
 def config(tmp_path, url: str) -> str:
@@ -41,19 +33,13 @@ def config(tmp_path, url: str) -> str:
     return str(path)
 
 
-def delivered(upstream) -> set[str]:
-    return {e["userId"] for r in upstream.accepted for e in r.json()["messageBody"]}
-
-
 async def post_many(url: str, n: int, prefix: str) -> list[str]:
     sent = []
     limits = httpx.Limits(max_keepalive_connections=0)  # new connections spread over workers
     async with httpx.AsyncClient(base_url=url, limits=limits) as client:
         for i in range(n):
             user = f"{prefix}{i}"
-            r = await client.post(
-                "/collect/event", json={"messageBody": [{**PING, "userId": user}]}
-            )
+            r = await client.post("/collect/event", json={"messageBody": [ping(user)]})
             assert r.status_code == 201
             sent.append(user)
     return sent

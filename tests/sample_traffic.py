@@ -1,0 +1,34 @@
+"""Traffic of the test vendor "sample" (tests/sample_plugin.py) for end-to-end tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import trio
+
+from router.testing.upstream import FakeUpstream
+
+FAST_RETRY = {"initial_backoff": 0.02, "max_backoff": 0.3, "max_attempts": 1000}
+
+
+def users(upstream: FakeUpstream) -> Counter:
+    """How many times each event (by user) reached the upstream with a 2xx."""
+    return Counter(e["user"] for r in upstream.accepted for e in r.json()["events"])
+
+
+async def post(client, names, kind="view"):
+    r = await client.post(
+        "/sample/events", json={"events": [{"kind": kind, "user": n} for n in names]}
+    )
+    assert r.status_code == 202, r.text
+    return list(names)
+
+
+async def settle(rd, sink="up", within=30):
+    """Wait until the sink has nothing pending; return its reconciled counters."""
+    with trio.fail_after(within):
+        while rd.daemon.queues[sink].pending_events:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+    accounts = rd.reconcile(sink)
+    assert accounts["balance"] == 0, str(accounts)
+    return accounts
