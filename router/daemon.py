@@ -150,6 +150,9 @@ class Daemon:
             queue = self.queues[name]
             self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
+            # Only a Redis queue can store a write whose reply was lost; others never call it.
+            stored = self.metrics.sink_stored_unacknowledged.labels(name)
+            queue.on_stored_unacknowledged = stored.inc
             runner = SinkRunner(
                 sink_config,
                 self.sinks[name],

@@ -2,7 +2,8 @@
 
 Names follow ``router_<what>_<unit>_total``. Counters reconcile per sink::
 
-    recovered + accepted + replayed = delivered + dead_lettered + dropped + pending
+    recovered + accepted + replayed + stored_unacknowledged
+        = delivered + dead_lettered + dropped + pending
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class Metrics:
         self.sink_replayed = Counter(
             "router_sink_events_replayed_total",
             "Dead letters put back into the queue while running",
+            ["sink"],
+            registry=r,
+        )
+        self.sink_stored_unacknowledged = Counter(
+            "router_sink_events_stored_unacknowledged_total",
+            "Events Redis stored although the client was told to retry (reply lost)",
             ["sink"],
             registry=r,
         )

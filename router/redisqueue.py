@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -80,13 +81,14 @@ local window = tonumber(ARGV[1])
 local stored, size = 0, 0
 for i = 3, #ARGV, 2 do
   local n = (i - 1) / 2
-  if not window or redis.call('SET', KEYS[2 + n], '1', 'NX', 'PX', window) then
+  if not window or redis.call('SET', KEYS[3 + n], '1', 'NX', 'PX', window) then
     redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', ARGV[2])
     stored = stored + 1
     size = size + #ARGV[i + 1]
   end
 end
 if size > 0 then redis.call('INCRBY', KEYS[2], size) end
+redis.call('SET', KEYS[3], stored, 'PX', 3600000)
 return {stored, size}
 """
 
@@ -232,6 +234,11 @@ class RedisQueue(QueueBounds):
         self.claimed = 0
         #: Called with the number of dead letters replayed into the stream (``dlq replay``).
         self.on_replayed: Callable[[int], None] | None = None
+        #: Called with the number of events a put stored although its caller was
+        #: told it failed (the reply was lost); they will be delivered.
+        self.on_stored_unacknowledged: Callable[[int], None] | None = None
+        #: Tokens of puts whose outcome is unknown, resolved in upkeep().
+        self._unconfirmed: list[str] = []
         self.closed = False
         self._opened = False
         self._own_pending_done = False
@@ -355,6 +362,8 @@ class RedisQueue(QueueBounds):
                 self._stale_refreshes = 0
             else:
                 self._stale_refreshes += 1
+            if self._unconfirmed:
+                await self._resolve_unconfirmed()
             now = trio.current_time()
             if self._held and now >= self._next_heartbeat:
                 await self._heartbeat()
@@ -363,6 +372,21 @@ class RedisQueue(QueueBounds):
             pass  # logged once by the link
         except RedisError as exc:
             log.warning("redis.upkeep_failed", sink=self.name, error=str(exc))
+
+    async def _resolve_unconfirmed(self) -> None:
+        """Count the events of puts that were stored although their reply was lost."""
+        tokens, self._unconfirmed = self._unconfirmed, []
+        keys = [self.link.key(self.name, "put", token) for token in tokens]
+        try:
+            values = await self._call("confirm", lambda c: c.mget(keys))
+        except BaseException:
+            self._unconfirmed = tokens + self._unconfirmed
+            raise
+        stored = sum(int(value) for value in values if value is not None)
+        if stored:
+            log.warning("redis.stored_unacknowledged", sink=self.name, events=stored)
+            if self.on_stored_unacknowledged is not None:
+                self.on_stored_unacknowledged(stored)
 
     async def _heartbeat(self) -> None:
         held = list(self._held)
@@ -385,7 +409,10 @@ class RedisQueue(QueueBounds):
         """
         if not entries:
             return 0
-        keys = [self.stream, self.bytes_key]
+        # The script also records how many it stored under a token, so a put whose
+        # reply is lost (Redis died mid-call) can be resolved later: see upkeep().
+        token = uuid.uuid4().hex
+        keys = [self.stream, self.bytes_key, self.link.key(self.name, "put", token)]
         window = ""
         if self.dedup_window is not None:
             window = str(max(1, round(self.dedup_window * 1000)))
@@ -397,6 +424,11 @@ class RedisQueue(QueueBounds):
             try:
                 await self._ensure_group()
                 stored, size = await self._call("put", lambda c: self.link.eval(c, PUT, keys, args))
+            except RedisUnavailable as exc:
+                if exc.__cause__ is not None:
+                    # Sent, and the reply was lost: it may have been stored.
+                    self._unconfirmed.append(token)
+                raise
             except RedisError as exc:
                 raise StorageError(f"redis: could not store the events: {exc}") from exc
             self.pending_events += int(stored)

@@ -66,6 +66,7 @@ class RunningDaemon:
             "recovered": m("router_sink_events_recovered_total", sink=sink),
             "accepted": m("router_sink_events_accepted_total", sink=sink),
             "replayed": m("router_sink_events_replayed_total", sink=sink),
+            "stored_unacknowledged": m("router_sink_events_stored_unacknowledged_total", sink=sink),
             "delivered": m("router_sink_events_delivered_total", sink=sink),
             "dead_lettered": self._all_reasons("router_sink_events_dead_lettered", sink),
             "dropped": self._all_reasons("router_sink_events_dropped", sink),
@@ -75,6 +76,7 @@ class RunningDaemon:
             totals["recovered"]
             + totals["accepted"]
             + totals["replayed"]
+            + totals["stored_unacknowledged"]
             - totals["delivered"]
             - totals["dead_lettered"]
             - totals["dropped"]

@@ -237,3 +237,68 @@ async def test_redis_down_put_raises_storage_error_and_readers_wait(tmp_path):
         with trio.move_on_after(0.3) as waited:
             await queue.get_batch(1, 1 << 20, 0)
         assert waited.cancelled_caught
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy to Redis that, when armed, forwards one request and swallows its reply.
+
+    The request runs in Redis; the client sees its connection die: a write
+    whose outcome it cannot know.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.url = ""
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async def handle(client: trio.SocketStream) -> None:
+            server = await trio.open_tcp_stream("127.0.0.1", 6379)
+            async with client, server, trio.open_nursery() as nursery:
+
+                async def upstream() -> None:
+                    async for data in client:
+                        await server.send_all(data)
+                    nursery.cancel_scope.cancel()
+
+                async def downstream() -> None:
+                    async for data in server:
+                        if self.armed:
+                            self.armed = False
+                            nursery.cancel_scope.cancel()  # the reply is lost
+                            return
+                        await client.send_all(data)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(upstream)
+                nursery.start_soon(downstream)
+
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.url = f"redis://127.0.0.1:{listeners[0].socket.getsockname()[1]}/0"
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, handle, listeners)
+            task_status.started()
+
+
+async def test_a_put_stored_although_its_reply_was_lost_is_counted(redis_prefix):
+    proxy = ReplyDroppingProxy()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        async with open_test_link(redis_prefix, url=proxy.url, command_timeout=2) as (link, start):
+            queue = RedisQueue(link, "lost")
+            counted: list[int] = []
+            queue.on_stored_unacknowledged = counted.append
+            await start()
+            await queue.put([("before", b"1")], 0.0)
+            proxy.armed = True
+            with pytest.raises(StorageError):
+                await queue.put([("a", b"1"), ("b", b"2"), ("c", b"3")], 0.0)
+            # The events are in the stream although the caller was told they are not.
+            assert await raw(lambda c: c.xlen(queue.stream)) == 4
+            with trio.fail_after(10):
+                while not counted:  # resolved by the queue's upkeep once Redis answers
+                    await link.wait_until_retry()
+                    await queue.upkeep()
+            assert counted == [3]
+            got = await take(queue, 4)
+            assert [e.event_id for e in got] == ["before", "a", "b", "c"]
+        nursery.cancel_scope.cancel()
