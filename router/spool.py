@@ -35,7 +35,7 @@ import orjson
 import structlog
 import trio
 
-__all__ = ["DeadLetter", "Entry", "Spool", "SpoolFull", "SqliteQueue", "StorageError"]
+__all__ = ["DeadLetter", "Entry", "Spool", "SqliteQueue", "StorageError"]
 
 log = structlog.get_logger()
 
@@ -53,10 +53,6 @@ WATCH_INTERVAL = 1.0
 
 class StorageError(Exception):
     """The spool could not store or read events (disk full, corrupt database…)."""
-
-
-class SpoolFull(Exception):
-    """A sink's spool is at its ``max_events``/``max_bytes`` bound."""
 
 
 class Entry(NamedTuple):

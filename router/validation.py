@@ -167,16 +167,15 @@ def _cerberus_check(spec: ValidatorSpec, validator: cerberus.Validator) -> Check
 
 def missing_any(doc: Mapping[str, Any], groups: tuple[tuple[str, ...], ...]) -> list[FieldError]:
     """One error per ``require_any`` group with no non-empty path in ``doc``."""
-    errors = []
-    for group in groups:
-        if not any(_present(doc, path) for path in group):
-            # The event as a whole lacks an identity: no single field is to blame.
-            errors.append(FieldError((), "at least one of " + ", ".join(group) + " is required"))
-    return errors
+    return _require_any(groups)(doc)
 
 
 def _require_any(groups: tuple[tuple[str, ...], ...]) -> Callable[[Any], list[FieldError]]:
-    """:func:`missing_any` for fixed ``groups``, with the paths split once."""
+    """The ``require_any`` check for fixed ``groups``, with the paths split once.
+
+    The event as a whole lacks an identity: no single field is to blame, so
+    each error has an empty path.
+    """
     if not groups:
         return lambda doc: []
     split = [(group, tuple(tuple(path.split(".")) for path in group), ()) for group in groups]
@@ -203,15 +202,6 @@ def _require_any(groups: tuple[tuple[str, ...], ...]) -> Callable[[Any], list[Fi
 
 
 _ABSENT = (None, "", [], {})
-
-
-def _present(doc: Any, path: str) -> bool:
-    value = doc
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return False
-        value = value.get(part)
-    return value not in (None, "", [], {})
 
 
 def flatten_errors(tree: Mapping[Any, Any], prefix: tuple[str | int, ...] = ()) -> list[FieldError]:
