@@ -94,8 +94,8 @@ class SourceRuntime:
         #: Sinks that take this source's events as received (same vendor, no translation).
         self._as_is = {name for name, t in targets.items() if t.takes_as_is(self.vendor)}
         #: Decoding is needed unless every sink takes the events as is and no route filters.
-        self._decode = bool(set(targets) - self._as_is) or any(
-            r.types is not None or r.match for r in self.routes
+        self._decode = bool(set(targets) - self._as_is) or not all(
+            route.unfiltered for route in self.routes
         )
 
     # -- the pipeline ------------------------------------------------------------
