@@ -25,7 +25,7 @@ from router.config import (
     read_config_file,
 )
 from router.errors import ConfigError, DataDirLocked, PluginError
-from router.log import configure_logging
+from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
 
@@ -68,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["data_dir"] = Path(args.data_dir)
     if overrides:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     if config.server.workers > 1:
         from router.workers import run_workers
