@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -416,7 +417,9 @@ class Daemon:
         hc.bind = [self.config.server.bind]
         hc.graceful_timeout = self.config.server.shutdown_timeout
         hc.accesslog = "-" if self.config.server.access_log else None
-        hc.errorlog = None
+        # Through the root handler (JSON, redacted): an exception that escapes the
+        # application is logged, not dropped. Its level is set by configure_logging.
+        hc.errorlog = logging.getLogger("hypercorn.error")
         await worker_serve(
             app,
             hc,

@@ -199,8 +199,9 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    for name in ("hypercorn.error",):
-        logging.getLogger(name).setLevel(logging.getLevelName(level.upper()))
+    # Warnings and errors only: hypercorn's info lines ("Running on …") are not events.
+    hypercorn_level = max(logging.WARNING, logging.getLevelName(level.upper()))
+    logging.getLogger("hypercorn.error").setLevel(hypercorn_level)
     # coredis logs every failed connection attempt with a traceback; the router
     # logs Redis outages itself (redis.unavailable, redis.reconnected).
     logging.getLogger("coredis").setLevel(logging.CRITICAL)
