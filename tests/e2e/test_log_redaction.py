@@ -20,9 +20,11 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import leaky_plugin
 import pytest
 import trio
 
+from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
 
@@ -246,3 +248,29 @@ async def test_no_secret_in_any_console_log_line_of_workers(tmp_path):
     text = "\n".join(plain)
     for expected in ("http.unhandled_error", "ingest.plugin_error", "Traceback", "worker="):
         assert expected in text, expected
+
+
+async def test_readyz_shows_a_sinks_last_error_without_its_key(tmp_path):
+    config = {
+        "sources": {"in": {"plugin": "leaky", "auth": "none"}},
+        "sinks": {
+            "up": {
+                "plugin": "leaky",
+                "url": "http://127.0.0.1:1",
+                "signature": "${LEAKY_SIGNATURE}",
+                "batch": {"max_wait": 0.01},
+                "retry": {"initial_backoff": 0.01, "max_backoff": 0.05},
+            }
+        },
+        "routes": [{"from": "in", "to": "up"}],
+    }
+    async with running_daemon(
+        config, data_dir=tmp_path / "d", plugins=[("leaky", leaky_plugin)], env=ENV
+    ) as rd:
+        r = await rd.client.post("/leaky/events", json=leaky("raise"))
+        assert r.status_code == 202
+        with trio.fail_after(10):
+            while not rd.daemon.runners["up"].last_error:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        last_error = (await rd.client.get("/readyz")).json()["sinks"]["up"]["last_error"]
+    assert last_error == "leaky sink refused to send with [redacted]"
