@@ -362,16 +362,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
-    stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=stderr)
+            print(problem, file=stderr or sys.stderr)
         return EXIT_CONFIG
     except (PluginError, DataDirLocked) as exc:
-        print(f"error: {exc}", file=stderr)
+        # sys.stderr as it is now: `router run` made it redact the config's secrets.
+        print(f"error: {exc}", file=stderr or sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -13,7 +13,8 @@ can, in the exception's message:
 
 An event of kind ``explode`` makes the codec raise. The sink sends the
 ``signature`` option (declared secret in its schema) in ``x-leaky-signature``
-and raises with it when an event's kind is ``raise``.
+and raises with it when an event's kind is ``raise``, or at construction
+when its ``url`` is ``http://refuse.invalid``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ class LeakySink(Sink):
         "url": {"type": "string", "required": True},
         "signature": {"type": "string", "required": True, "meta": {"secret": True}},
     }
+
+    def __init__(self, name: str, options: Mapping[str, Any], **kw: Any):
+        super().__init__(name, options, **kw)
+        if options["url"] == "http://refuse.invalid":
+            raise ValueError(f"leaky sink will not start with {options['signature']}")
 
     async def send(self, batch: Sequence[bytes]) -> None:
         signature = self.options["signature"]

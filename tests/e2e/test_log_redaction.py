@@ -14,8 +14,10 @@ the access log of a request carrying the key in its query string.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import sys
 import textwrap
 from pathlib import Path
 
@@ -274,3 +276,25 @@ async def test_readyz_shows_a_sinks_last_error_without_its_key(tmp_path):
                 await trio.sleep(0.01)
         last_error = (await rd.client.get("/readyz")).json()["sinks"]["up"]["last_error"]
     assert last_error == "leaky sink refused to send with [redacted]"
+
+
+async def test_a_startup_error_printed_by_router_run_quotes_no_secret(tmp_path):
+    config = tmp_path / "router.yaml"
+    config.write_text(
+        textwrap.dedent("""\
+        sources: {in: {plugin: leaky, auth: none}}
+        sinks: {up: {plugin: leaky, url: "http://refuse.invalid", signature: "${LEAKY_SIGNATURE}"}}
+        routes: [{from: in, to: up}]
+        """)
+    )
+    result = await trio.run_process(
+        [sys.executable, "-m", "router", "run", "-c", str(config), "--bind", "127.0.0.1:0"],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, **plugin_env(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert b"leaky sink will not start with [redacted]" in result.stderr
+    assert_no_secret([result.stdout.decode(), result.stderr.decode()])
