@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import cerberus
 
@@ -281,6 +281,8 @@ class _SafeRepr:
     def __repr__(self) -> str:
         parts = []
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
             value = getattr(self, f.name)
             if f.name in self._hidden and value:
                 shown = REDACTED
@@ -856,7 +858,7 @@ def _url_secrets(doc: Any) -> set[str]:
         except ValueError:
             continue
         if password:
-            found.add(password)
+            found |= {password, unquote(password)}
         found.update(v for k, v in parse_qsl(url.query) if v and SECRET_KEY.search(k))
     return found
 
