@@ -137,6 +137,7 @@ class Daemon:
                         "durable": cfg.buffer != "memory",
                         "max_events": cfg.spool.max_events,
                         "max_bytes": cfg.spool.max_bytes,
+                        "memory_bytes": cfg.spool.memory_bytes,
                         "dedup_window": cfg.dedup_window,
                     },
                 )
