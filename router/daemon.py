@@ -118,6 +118,7 @@ class Daemon:
         self.runners: dict[str, SinkRunner] = {}
         self.sources: dict[str, SourceRuntime] = {}
         self.clients: list[httpx.AsyncClient] = []
+        self.asgi: Any = None
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
@@ -378,7 +379,9 @@ class Daemon:
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            app = wrap_app(create_asgi(self), 1 << 20, None)
+            #: The ASGI app; its ``inflight`` admission bounds request bytes in progress.
+            self.asgi = create_asgi(self)
+            app = wrap_app(self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)
