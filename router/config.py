@@ -102,6 +102,15 @@ class ConfigValidator(cerberus.Validator):
         except ValueError:
             self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
 
+    def _check_with_positive_size(self, field: str, value: Any) -> None:
+        try:
+            size = parse_size(value)
+        except ValueError:
+            self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
+            return
+        if size < 1:
+            self._error(field, "must be a size of at least 1 byte, such as 16MiB")
+
 
 # --------------------------------------------------------------------------
 # The core schema
@@ -109,6 +118,8 @@ class ConfigValidator(cerberus.Validator):
 
 DURATION = {"type": ["number", "string"], "check_with": "duration"}
 SIZE = {"type": ["integer", "string"], "check_with": "size"}
+#: A memory budget: zero would admit nothing.
+BUDGET = {"type": ["integer", "string"], "check_with": "positive_size"}
 NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
 NAMES = {"type": ["string", "list"], "schema": NAME}
 
@@ -116,7 +127,7 @@ SERVER_SCHEMA = {
     "bind": {"type": "string", "regex": r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"},
     "workers": {"type": "integer", "min": 1, "max": 64},
     "max_body_bytes": SIZE,
-    "max_inflight_bytes": SIZE,
+    "max_inflight_bytes": BUDGET,
     "shutdown_timeout": DURATION,
     "data_dir": {"type": "string", "empty": False},
     "access_log": {"type": "boolean"},
@@ -163,7 +174,7 @@ SINK_CORE_SCHEMA = {
         },
     },
     "max_concurrency": {"type": "integer", "min": 1, "max": 1024},
-    "max_inflight_bytes": SIZE,
+    "max_inflight_bytes": BUDGET,
     "timeout": DURATION,
     "retry": {
         "type": "dict",
@@ -189,7 +200,7 @@ SINK_CORE_SCHEMA = {
         "schema": {
             "max_events": {"type": "integer", "min": 1},
             "max_bytes": SIZE,
-            "memory_bytes": SIZE,
+            "memory_bytes": BUDGET,
             "when_full": {"type": "string", "allowed": ["block", "drop_newest"]},
         },
     },
