@@ -123,12 +123,16 @@ class IngestAdmission:
 
         :param headers: the ASGI scope's raw headers.
         """
-        reserved = 0
-        with trio.move_on_after(ADMIT_WAIT) as waited:
-            reserved = await self.budget.acquire(self._size(headers))
-        if waited.cancelled_caught:
-            yield False
-            return
+        size = self._size(headers)
+        try:
+            reserved = self.budget.acquire_nowait(size)
+        except trio.WouldBlock:
+            reserved = 0
+            with trio.move_on_after(ADMIT_WAIT) as waited:
+                reserved = await self.budget.acquire(size)
+            if waited.cancelled_caught:
+                yield False
+                return
         try:
             yield True
         finally:

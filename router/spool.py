@@ -33,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -460,6 +461,10 @@ class Spool:
 
 def _chunks(rows: list[tuple[str, bytes, float]]) -> Iterable[list[tuple[str, bytes, float]]]:
     """``rows`` cut into runs of at most ``CHUNK_EVENTS`` events and ``CHUNK_BYTES``."""
+    if sum(map(len, map(itemgetter(1), rows))) <= CHUNK_BYTES:  # the usual case, small events
+        for start in range(0, len(rows), CHUNK_EVENTS):
+            yield rows[start : start + CHUNK_EVENTS]
+        return
     start, size = 0, 0
     for i, row in enumerate(rows):
         n = len(row[1])
