@@ -104,6 +104,15 @@ class ConfigValidator(cerberus.Validator):
         except ValueError:
             self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
 
+    def _check_with_positive_size(self, field: str, value: Any) -> None:
+        try:
+            size = parse_size(value)
+        except ValueError:
+            self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
+            return
+        if size < 1:
+            self._error(field, "must be a size of at least 1 byte, such as 16MiB")
+
 
 # --------------------------------------------------------------------------
 # The core schema
@@ -111,6 +120,8 @@ class ConfigValidator(cerberus.Validator):
 
 DURATION = {"type": ["number", "string"], "check_with": "duration"}
 SIZE = {"type": ["integer", "string"], "check_with": "size"}
+#: A memory budget: zero would admit nothing.
+BUDGET = {"type": ["integer", "string"], "check_with": "positive_size"}
 NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
 NAMES = {"type": ["string", "list"], "schema": NAME}
 
@@ -118,6 +129,7 @@ SERVER_SCHEMA = {
     "bind": {"type": "string", "regex": r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"},
     "workers": {"type": "integer", "min": 1, "max": 64},
     "max_body_bytes": SIZE,
+    "max_inflight_bytes": BUDGET,
     "shutdown_timeout": DURATION,
     "data_dir": {"type": "string", "empty": False},
     "access_log": {"type": "boolean"},
@@ -164,6 +176,7 @@ SINK_CORE_SCHEMA = {
         },
     },
     "max_concurrency": {"type": "integer", "min": 1, "max": 1024},
+    "max_inflight_bytes": BUDGET,
     "timeout": DURATION,
     "retry": {
         "type": "dict",
@@ -189,6 +202,7 @@ SINK_CORE_SCHEMA = {
         "schema": {
             "max_events": {"type": "integer", "min": 1},
             "max_bytes": SIZE,
+            "memory_bytes": BUDGET,
             "when_full": {"type": "string", "allowed": ["block", "drop_newest"]},
         },
     },
@@ -233,6 +247,8 @@ SERVER_DEFAULTS = {
     "bind": "127.0.0.1:8080",
     "workers": 1,
     "max_body_bytes": 1 << 20,
+    # Request bodies being read or processed at once, per process (docs/delivery.md).
+    "max_inflight_bytes": 16 << 20,
     "shutdown_timeout": 10.0,
     "data_dir": "./data",
     "access_log": False,
@@ -240,10 +256,18 @@ SERVER_DEFAULTS = {
 SINK_DEFAULTS: dict[str, Any] = {
     "batch": {"max_events": 100, "max_bytes": 1 << 20, "max_wait": 0.2},
     "max_concurrency": 4,
+    # Bytes of batches a sink has taken from its queue at once, across max_concurrency.
+    "max_inflight_bytes": 16 << 20,
     "timeout": 10.0,
     "retry": {"max_attempts": 20, "max_age": 86400.0, "initial_backoff": 0.2, "max_backoff": 60.0},
     "buffer": "disk",
-    "spool": {"max_events": 1_000_000, "max_bytes": 1 << 30, "when_full": "block"},
+    "spool": {
+        "max_events": 1_000_000,
+        "max_bytes": 1 << 30,
+        # Pending events a durable queue keeps in memory: hot window, or one page in.
+        "memory_bytes": 16 << 20,
+        "when_full": "block",
+    },
     "failing_after": 60.0,
 }
 
@@ -302,6 +326,7 @@ class ServerConfig:
     shutdown_timeout: float
     data_dir: Path
     access_log: bool
+    max_inflight_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +393,7 @@ class SpoolConfig:
     max_events: int
     max_bytes: int
     when_full: str
+    memory_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +420,7 @@ class SinkConfig(_SafeRepr):
     dedup_window: float | None
     failing_after: float
     options: Mapping[str, Any]
+    max_inflight_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -576,6 +603,7 @@ class _Checker:
                 shutdown_timeout=parse_duration(server["shutdown_timeout"]),
                 data_dir=Path(server["data_dir"]),
                 access_log=server["access_log"],
+                max_inflight_bytes=parse_size(server["max_inflight_bytes"]),
             ),
             logging=LoggingConfig(**_dict(doc.get("logging"))),
             sources={k: v for k, v in sources.items() if v is not None},
@@ -751,11 +779,15 @@ class _Checker:
             else None,
             buffer=buffer,
             spool=SpoolConfig(
-                spool["max_events"], parse_size(spool["max_bytes"]), spool["when_full"]
+                spool["max_events"],
+                parse_size(spool["max_bytes"]),
+                spool["when_full"],
+                parse_size(spool["memory_bytes"]),
             ),
             dedup_window=parse_duration(opts["dedup"]["window"]) if "dedup" in opts else None,
             failing_after=parse_duration(merged["failing_after"]),
             options=opts,
+            max_inflight_bytes=parse_size(merged["max_inflight_bytes"]),
         )
 
     # -- routes ----------------------------------------------------------------

@@ -120,6 +120,7 @@ class Daemon:
         self.runners: dict[str, SinkRunner] = {}
         self.sources: dict[str, SourceRuntime] = {}
         self.clients: list[httpx.AsyncClient] = []
+        self.asgi: Any = None
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
@@ -141,6 +142,7 @@ class Daemon:
                         "durable": cfg.buffer != "memory",
                         "max_events": cfg.spool.max_events,
                         "max_bytes": cfg.spool.max_bytes,
+                        "memory_bytes": cfg.spool.memory_bytes,
                         "dedup_window": cfg.dedup_window,
                     },
                 )
@@ -381,7 +383,9 @@ class Daemon:
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            app = wrap_app(create_asgi(self), 1 << 20, None)
+            #: The ASGI app; its ``inflight`` admission bounds request bytes in progress.
+            self.asgi = create_asgi(self)
+            app = wrap_app(self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)

@@ -35,7 +35,8 @@ class FileSink(Sink):
         self._file = await trio.open_file(path, "ab")
 
     async def send(self, batch: Sequence[bytes]) -> None:
-        await self._file.write(b"\n".join(batch) + b"\n")
+        # One copy of the batch, not two (join, then + b"\n"): events may be large.
+        await self._file.write(b"\n".join([*batch, b""]))
         await self._file.flush()
         if self.options.get("fsync"):
             await trio.to_thread.run_sync(os.fsync, self._file.fileno())

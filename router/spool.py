@@ -8,10 +8,15 @@ module adds the batching and the in-memory window around it.
   task commits everything submitted meanwhile in one transaction (inserts,
   acknowledgements and dead letters together) in a worker thread, then wakes
   every waiter. A client is acknowledged only after its events are committed.
-- **Bounded memory.** Each sink keeps at most ``HOT_EVENTS``/``HOT_BYTES`` of
-  its pending events in memory; beyond that the queue is *spilled* and its
-  runner pages events in from the database in ``seq`` order. Memory stays flat
-  however long a sink is down.
+- **Bounded memory.** Each sink keeps at most ``HOT_EVENTS`` events and
+  ``memory_bytes`` (``spool.memory_bytes``) of its pending events in memory;
+  beyond that the queue is *spilled* and its runner pages events in from the
+  database in ``seq`` order, one page of at most ``PAGE_EVENTS`` events and
+  ``memory_bytes`` at a time, and only once the previous page is handed out.
+  Rows hold at most ``CHUNK_EVENTS`` events and ``CHUNK_BYTES``, so a page
+  overshoots its budget by less than one chunk (or one event larger than
+  ``CHUNK_BYTES``). Memory stays flat however long a sink is down and however
+  large its events.
 - **Monotonic seqs.** Each sink has its own table with an AUTOINCREMENT key,
   so ``seq`` never goes back, even when the table empties or ``router dlq
   replay`` inserts rows from another process (found by :meth:`Spool.watch`).
@@ -28,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,13 +45,17 @@ __all__ = ["DeadLetter", "Entry", "Spool", "SqliteQueue", "StorageError"]
 
 log = structlog.get_logger()
 
-#: Most events / bytes a sink keeps in memory before spilling to the database.
+#: Most events / bytes a sink keeps in memory before spilling to the database
+#: (the bytes are the default of ``spool.memory_bytes``).
 HOT_EVENTS = 20_000
 HOT_BYTES = 16 << 20
-#: Most events in one chunk (row) of the queue table.
+#: Most events / payload bytes in one chunk (row) of the queue table; an event
+#: larger than ``CHUNK_BYTES`` is a chunk of its own.
 CHUNK_EVENTS = 1_000
-#: Events read per page when a spilled queue catches up (whole chunks: the
-#: chunk that crosses the budget is read too, so a page has at least one).
+CHUNK_BYTES = 1 << 20
+#: Events read per page when a spilled queue catches up; a page also stops at
+#: the queue's ``memory_bytes`` (whole chunks: the chunk that crosses either
+#: budget is read too, so a page has at least one).
 PAGE_EVENTS = 5_000
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
@@ -321,10 +331,10 @@ class Spool:
                     if not rows:
                         committed[sink_id] = []
                         continue
-                    # One row (a chunk) per CHUNK_EVENTS of this sink's events in this commit.
+                    # One row (a chunk) per CHUNK_EVENTS or CHUNK_BYTES of this sink's
+                    # events in this commit, so that paging in is bounded in bytes.
                     entries = committed[sink_id] = []
-                    for start in range(0, len(rows), CHUNK_EVENTS):
-                        chunk = rows[start : start + CHUNK_EVENTS]
+                    for chunk in _chunks(rows):
                         ids, payloads, _ = zip(*chunk, strict=True)
                         joined = b"\n".join(payloads)
                         # Payloads are orjson output, which never holds a raw newline.
@@ -374,24 +384,27 @@ class Spool:
     # -- reading ---------------------------------------------------------------
 
     async def read_page(
-        self, sink_id: int, after: Any, events: int
+        self, sink_id: int, after: Any, events: int, size: int
     ) -> list[tuple[int, int, list[Entry]]]:
-        """The chunks after ``after`` holding about ``events`` events: ``(seq, count, entries)``.
+        """The chunks after ``after`` holding about ``events`` events or ``size`` payload
+        bytes, whichever comes first: ``(seq, count, entries)``.
 
-        Sizes are read first, without the payloads, so memory stays bounded
-        however large the chunks and however long the queue.
+        Whole chunks are read, at least one. Counts and sizes are read first,
+        without the payloads (``length()`` of a blob does not read it), so
+        memory stays bounded however large the chunks and however long the queue.
         """
         table = _queue_table(sink_id)
 
         def read() -> list[tuple[int, int, list[Entry]]]:
             with self._rlock:
-                last, total = after, 0
-                for seq, count in self._rdb.execute(
-                    f"SELECT seq, count FROM {table} WHERE seq > ? ORDER BY seq LIMIT 1000",
+                last, total, total_bytes = after, 0, 0
+                for seq, count, length in self._rdb.execute(
+                    f"SELECT seq, count, length(payloads) FROM {table} "
+                    "WHERE seq > ? ORDER BY seq LIMIT 1000",
                     (after,),
                 ):
-                    last, total = seq, total + count
-                    if total >= events:
+                    last, total, total_bytes = seq, total + count, total_bytes + length
+                    if total >= events or total_bytes >= size:
                         break
                 rows = self._rdb.execute(
                     f"SELECT seq, count, event_ids, payloads, enqueued_at FROM {table} "
@@ -446,6 +459,23 @@ class Spool:
         return found
 
 
+def _chunks(rows: list[tuple[str, bytes, float]]) -> Iterable[list[tuple[str, bytes, float]]]:
+    """``rows`` cut into runs of at most ``CHUNK_EVENTS`` events and ``CHUNK_BYTES``."""
+    if sum(map(len, map(itemgetter(1), rows))) <= CHUNK_BYTES:  # the usual case, small events
+        for start in range(0, len(rows), CHUNK_EVENTS):
+            yield rows[start : start + CHUNK_EVENTS]
+        return
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        n = len(row[1])
+        if i > start and (i - start >= CHUNK_EVENTS or size + n > CHUNK_BYTES):
+            yield rows[start:i]
+            start, size = i, 0
+        size += n
+    if start < len(rows):
+        yield rows[start:]
+
+
 class QueueBounds:
     """The ``max_events``/``max_bytes`` bounds of a queue, shared by every queue kind."""
 
@@ -481,6 +511,7 @@ class SqliteQueue(QueueBounds):
         durable: bool = True,
         max_events: int = 1_000_000,
         max_bytes: int = 1 << 30,
+        memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
     ):
         self.spool = spool
@@ -489,6 +520,8 @@ class SqliteQueue(QueueBounds):
         self.durable = durable
         self.max_events = max_events
         self.max_bytes = max_bytes
+        #: Most payload bytes of a durable queue in memory: the hot window, or one page.
+        self.memory_bytes = memory_bytes
         self.dedup_window = dedup_window
         self.pending_events = count
         self.pending_bytes = size
@@ -517,6 +550,7 @@ class SqliteQueue(QueueBounds):
             "pending_bytes": self.pending_bytes,
             "in_flight": self.in_flight,
             "in_memory": len(self._hot),
+            "in_memory_bytes": self._hot_bytes,
             "spilled": self.spilled,
         }
 
@@ -572,7 +606,7 @@ class SqliteQueue(QueueBounds):
                 not self.spilled
                 and contiguous
                 and len(self._hot) + len(entries) <= HOT_EVENTS
-                and self._hot_bytes + size <= HOT_BYTES
+                and self._hot_bytes + size <= self.memory_bytes
             ):
                 self._hot.extend(entries)
                 self._hot_bytes += size
@@ -606,7 +640,10 @@ class SqliteQueue(QueueBounds):
     # -- reading -----------------------------------------------------------------
 
     async def _load_page(self) -> None:
-        chunks = await self.spool.read_page(self.sink_id, self.loaded_upto, PAGE_EVENTS)
+        # Called only when the hot window is empty, so memory holds one page at most.
+        chunks = await self.spool.read_page(
+            self.sink_id, self.loaded_upto, PAGE_EVENTS, self.memory_bytes
+        )
         for seq, count, entries in chunks:
             self._hot.extend(entries)
             self._hot_bytes += sum(len(e.payload) for e in entries)

@@ -253,3 +253,24 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
 def test_router_check_missing_file(tmp_path, capsys):
     assert main(["check", "-c", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read: No such file or directory" in capsys.readouterr().err
+
+
+def test_memory_bounds_are_sizes_with_defaults(sample):
+    config = check(GOOD, {"SAMPLE_KEY": "k"}, sample)
+    assert config.server.max_inflight_bytes == 16 << 20
+    assert config.sinks["out"].max_inflight_bytes == 16 << 20
+    assert config.sinks["out"].spool.memory_bytes == 16 << 20
+    text = GOOD.replace("  shutdown_timeout: 5s\n", "  max_inflight_bytes: 64MiB\n").replace(
+        "    batch: {max_events: 50, max_wait: 250ms}\n",
+        "    max_inflight_bytes: 4MiB\n    spool: {memory_bytes: 2MiB}\n",
+    )
+    config = check(text, {"SAMPLE_KEY": "k"}, sample)
+    assert config.server.max_inflight_bytes == 64 << 20
+    assert config.sinks["out"].max_inflight_bytes == 4 << 20
+    assert config.sinks["out"].spool.memory_bytes == 2 << 20
+    got = problems(text.replace("2MiB}", "lots}"), {"SAMPLE_KEY": "k"}, sample)
+    assert any("sinks.out.spool.memory_bytes: must be a size such" in p for p in got), got
+    got = problems(text.replace("64MiB", "0"), {"SAMPLE_KEY": "k"}, sample)
+    assert got == [
+        "router.yaml:4: server.max_inflight_bytes: must be a size of at least 1 byte, such as 16MiB"
+    ]
