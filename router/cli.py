@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if overrides:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
+    _make_data_dir(config.server.data_dir)
     if config.server.workers > 1:
         from router.workers import run_workers
 
@@ -94,6 +95,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     sockets = listen(config.server.bind)
     trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain, sockets=sockets))
     return 0
+
+
+def _make_data_dir(path: Path) -> None:
+    """Create the data dir. :raises UsageError: if it cannot be (a file, no permission…)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise UsageError(
+            f"cannot use {path} as the data dir: {why} (set server.data_dir or --data-dir)"
+        ) from exc
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -199,6 +199,9 @@ def test_every_user_mistake_exits_2(tmp_path):
         ],
         "no quarantine there": ["quarantine", "list", "--data-dir", str(tmp_path / "nowhere")],
         "unknown vendor": ["validate", "--vendor", "nosuch", str(events)],
+        "data dir is a file": [
+            "run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(events),
+        ],
     }  # fmt: skip
     for mistake, args in mistakes.items():
         code, _, err = router(*args)
