@@ -35,7 +35,7 @@ from router.config import (
     read_config_file,
 )
 from router.errors import ConfigError, RouterError, UsageError
-from router.log import configure_logging
+from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
 
@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["data_dir"] = Path(args.data_dir)
     if overrides:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     _make_data_dir(config.server.data_dir)
     if config.server.workers > 1:
@@ -463,12 +464,12 @@ def report(exc: BaseException, stderr: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
-    stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (Exception, KeyboardInterrupt) as exc:
-        return report(exc, stderr)
+        # sys.stderr as it is now: `router run` made it redact the config's secrets.
+        return report(exc, stderr or sys.stderr)
 
 
 if __name__ == "__main__":
