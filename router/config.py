@@ -10,6 +10,8 @@ reported at once as ``FILE:LINE: key.path: message``.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,12 +45,14 @@ __all__ = [
     "SourceConfig",
     "SpoolConfig",
     "load_config",
+    "parse_bind",
     "parse_duration",
     "parse_size",
     "read_config_file",
 ]
 
-DEFAULT_CONFIG = "config/router.yaml"
+#: The config ``router run`` uses without ``-c`` (``config/router.yaml`` is a copy).
+DEFAULT_CONFIG = str(importlib.resources.files("router").joinpath("default.yaml"))
 
 # --------------------------------------------------------------------------
 # Units
@@ -89,8 +93,44 @@ def parse_size(value: Any) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``(host, port)`` from ``HOST:PORT``: an IPv4 address, a host name or ``[IPv6]``.
+
+    :raises ValueError: saying what a valid address looks like.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} of {value!r} is not a number from 0 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{host} in {value!r} is not an IPv6 address") from None
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port}")
+    if not _HOSTNAME.match(host):
+        raise ValueError(f"{host!r} in {value!r} is not an IP address or host name")
+    return host, int(port)
+
+
 class ConfigValidator(cerberus.Validator):
-    """Cerberus with the config's own checks: ``duration`` and ``size``."""
+    """Cerberus with the config's own checks: ``duration``, ``size`` and ``bind``."""
+
+    def _check_with_bind(self, field: str, value: Any) -> None:
+        if not isinstance(value, str):
+            return  # the type rule reports it
+        try:
+            parse_bind(value)
+        except ValueError as exc:
+            self._error(field, str(exc))
 
     def _check_with_duration(self, field: str, value: Any) -> None:
         try:
@@ -126,7 +166,7 @@ NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
 NAMES = {"type": ["string", "list"], "schema": NAME}
 
 SERVER_SCHEMA = {
-    "bind": {"type": "string", "regex": r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"},
+    "bind": {"type": "string", "check_with": "bind"},
     "workers": {"type": "integer", "min": 1, "max": 64},
     "max_body_bytes": SIZE,
     "max_inflight_bytes": BUDGET,
@@ -486,8 +526,14 @@ class RouterConfig(_SafeRepr):
 # --------------------------------------------------------------------------
 
 
-def read_config_file(path: str | Path, env: Mapping[str, str] | None = None) -> Loaded:
-    """Parse a config file; raise ConfigError if it is unreadable (YAML errors come later)."""
+def read_config_file(path: str | Path | None, env: Mapping[str, str] | None = None) -> Loaded:
+    """Parse a config file (``None``: the default config); raise ConfigError if it is unreadable.
+
+    YAML errors are reported later, with the schema's.
+    """
+    if path is None:
+        text = importlib.resources.files("router").joinpath("default.yaml").read_text("utf-8")
+        return load_yaml(text, DEFAULT_CONFIG, env)
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -668,7 +714,7 @@ class _Checker:
         path = (*path, "auth")
         if value == "none" or value is None:
             return None
-        if isinstance(value, str):
+        if not isinstance(value, dict):
             self.problem(path, "must be 'none' or a mapping with keys (e.g. keys: [${API_KEY}])")
             return None
         schema = {
@@ -692,17 +738,25 @@ class _Checker:
             return None
         key = value.get("key", "remote_addr")
         known = ("remote_addr", "credential", *cls.rate_limit_keys)
-        if key not in known and not key.startswith("header:"):
+        if isinstance(key, str) and key not in known and not key.startswith("header:"):
             self.problem(
                 (*path, "rate_limit", "key"),
                 f"unknown key {key!r}; use one of {', '.join(known)} or header:<name>",
             )
         if value.get("backend") == "redis":
             self.needs_redis((*path, "rate_limit", "backend"), "backend: redis")
-        rate = float(value["rate"])
+        rate, burst = value["rate"], value.get("burst")
+        # A wrong-typed value was reported by the schema; there is no limit to build.
+        if (
+            not _is_number(rate)
+            or not (burst is None or _is_int(burst))
+            or not isinstance(key, str)
+        ):
+            return None
+        rate = float(rate)
         return InboundLimit(
             rate=rate,
-            burst=int(value.get("burst", max(1, round(rate)))),
+            burst=burst if burst is not None else max(1, round(rate)),
             key=key,
             unit=value.get("unit", "requests"),
             backend=value.get("backend", "memory"),
@@ -803,7 +857,8 @@ class _Checker:
             for key, known, kind in (("from", sources, "source"), ("to", sinks, "sink")):
                 given = route.get(key)
                 given = [given] if isinstance(given, str) else given
-                names[key] = tuple(n for n in given or () if isinstance(n, str))
+                given = given if isinstance(given, list) else ()
+                names[key] = tuple(n for n in given if isinstance(n, str))
                 for j, n in enumerate(names[key]):
                     if n not in known:
                         where = (
@@ -812,14 +867,15 @@ class _Checker:
                             else ("routes", i, key, j)
                         )
                         self.problem(where, f"no {kind} named {n!r}")
-            flt = route.get("filter") or {}
+            flt = _dict(route.get("filter"))
             types = flt.get("types")
+            types = [t for t in types if isinstance(t, str)] if isinstance(types, list) else None
             out.append(
                 RouteConfig(
                     names["from"],
                     names["to"],
                     frozenset(types) if types else None,
-                    flt.get("match") or {},
+                    _dict(flt.get("match")),
                 )
             )
         return out
@@ -850,7 +906,8 @@ class _Checker:
 
     def check_required_plugins(self, doc: Mapping[str, Any]) -> None:
         plugins = _dict(doc.get("plugins"))
-        for i, requirement in enumerate(plugins.get("require") or ()):
+        required = plugins.get("require")
+        for i, requirement in enumerate(required if isinstance(required, list) else ()):
             if not isinstance(requirement, str):
                 continue
             problem = self.registry.check_requirement(requirement)
@@ -927,6 +984,14 @@ def _declared_secrets(doc: Any, schema: Mapping[str, Any]) -> set[str]:
                 if isinstance(rules["schema"].get("schema"), Mapping):
                     found |= _declared_secrets(item, rules["schema"]["schema"])
     return found
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dict(value: Any) -> dict[str, Any]:

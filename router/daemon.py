@@ -300,11 +300,13 @@ class Daemon:
         self.clients.append(client)
         codec = self.registry.codecs.get(cls.vendor) if cls.vendor else None
         try:
-            return cls(config.name, config.options, client=client, codec=codec)
+            sink = cls(config.name, config.options, client=client, codec=codec)
         except Exception as exc:
             raise PluginError(
                 config.plugin, f"{cls.__name__}()", f"{type(exc).__name__}: {exc}"
             ) from exc
+        sink.data_dir = self.data_dir
+        return sink
 
     async def close(self) -> None:
         with trio.CancelScope(shield=True):

@@ -6,6 +6,8 @@
     ├── ConfigError          the config is wrong; lists every problem with file, line, key
     ├── PluginError          a plugin failed to import or raised in a startup hook
     ├── DataDirLocked        another daemon holds the data directory
+    ├── UsageError           a command-line argument is wrong (bad --bind, unreadable input file)
+    ├── ListenError          the daemon cannot listen on its address (port in use, unknown host)
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
     │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
@@ -37,6 +39,7 @@ __all__ = [
     "Forbidden",
     "IngestError",
     "InternalError",
+    "ListenError",
     "MethodNotAllowed",
     "NotFound",
     "Overloaded",
@@ -49,6 +52,7 @@ __all__ = [
     "SinkUnavailable",
     "Unauthorized",
     "Untranslatable",
+    "UsageError",
     "ValidationFailed",
 ]
 
@@ -91,6 +95,14 @@ class PluginError(RouterError):
 
 class DataDirLocked(RouterError):
     """Another router process is using the data directory."""
+
+
+class UsageError(RouterError):
+    """A command-line argument is wrong; the message says what to give instead."""
+
+
+class ListenError(RouterError):
+    """The daemon cannot listen on its bind address (``server.bind`` or ``--bind``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 Registered like any other plugin (see ``BUILTIN_PLUGINS``). Useful as the
 default destination, for audits, and for checking what the router accepted.
+A relative ``path`` is under the daemon's data dir, so ``--data-dir`` moves it
+and each worker of ``--workers N`` writes its own file.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class FileSink(Sink):
 
     async def open(self) -> None:
         path = Path(self.options["path"])
+        if not path.is_absolute() and self.data_dir is not None:
+            path = self.data_dir / path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = await trio.open_file(path, "ab")
 

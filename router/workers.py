@@ -20,9 +20,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
+import errno
 import multiprocessing
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -32,13 +34,42 @@ import structlog
 
 from router.config import RouterConfig
 from router.daemon import lock_data_dir
+from router.errors import ListenError
 
-__all__ = ["adopted_dirs", "run_workers", "worker_dir"]
+__all__ = ["adopted_dirs", "listen", "run_workers", "worker_dir"]
 
 log = structlog.get_logger()
 
 #: A worker that dies sooner than this after starting is not restarted at once.
 RESTART_BACKOFF = 1.0
+
+
+_WHY_NOT = {
+    errno.EADDRINUSE: "address already in use (another router or program is using it; "
+    "pick another with --bind)",
+    errno.EADDRNOTAVAIL: "address not available (not an address of this machine; "
+    "use 127.0.0.1 or 0.0.0.0)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges; pick another with --bind)",
+}
+
+
+def listen(bind: str) -> Any:
+    """Bound, listening hypercorn ``Sockets`` for ``HOST:PORT``.
+
+    :raises ListenError: saying why not (port in use, unknown host…) and what to do.
+    """
+    hc = hypercorn.config.Config()
+    hc.bind = [bind]
+    try:
+        sockets = hc.create_sockets()
+        for sock in sockets.insecure_sockets:
+            sock.listen(hc.backlog)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {bind}: unknown host ({exc.strerror})") from exc
+    except OSError as exc:
+        why = _WHY_NOT.get(exc.errno, exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {bind}: {why}") from exc
+    return sockets
 
 
 def worker_dir(data_dir: Path, index: int) -> Path:
@@ -113,11 +144,7 @@ def _worker_main(config_path: str, overrides: dict[str, Any], index: int, socket
 def run_workers(config_path: str, config: RouterConfig) -> int:
     """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code."""
     server = config.server
-    hc = hypercorn.config.Config()
-    hc.bind = [server.bind]
-    sockets = hc.create_sockets()
-    for sock in sockets.insecure_sockets:
-        sock.listen(hc.backlog)
+    sockets = listen(server.bind)
     overrides = {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir}
     context = multiprocessing.get_context("spawn")
     stopping = False
