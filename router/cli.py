@@ -1,13 +1,14 @@
 """The ``router`` command line. Each command is one function; ``main`` dispatches.
 
 Exit codes: 0 success, 1 a command found problems in its input (``translate``,
-``validate``), 2 a config or plugin error (nothing was started).
+``validate``), 2 a config, plugin or storage error (nothing was started).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from router.config import (
     load_config,
     read_config_file,
 )
-from router.errors import ConfigError, DataDirLocked, PluginError
+from router.errors import ConfigError, DataDirLocked, PluginError, StorageError
 from router.log import configure_logging
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
@@ -191,6 +192,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     except (UnknownSink, FileNotFoundError) as exc:
         print(f"router: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except sqlite3.Error as exc:  # the spool failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        spool = data_dir / "spool.db"
+        raise StorageError(describe(spool, exc, what="spool")) from exc
 
 
 def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
@@ -255,6 +261,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             print(f"{total} quarantined events", file=sys.stderr)
         else:
             print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
+    except sqlite3.Error as exc:  # the database failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        raise StorageError(describe(path, exc, what="quarantine")) from exc
     finally:
         store.close()
     return 0
@@ -370,6 +380,9 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> 
             print(problem, file=stderr)
         return EXIT_CONFIG
     except (PluginError, DataDirLocked) as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_CONFIG
+    except StorageError as exc:  # one line naming the file and the fix (router.storage)
         print(f"error: {exc}", file=stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

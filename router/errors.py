@@ -6,6 +6,9 @@
     ├── ConfigError          the config is wrong; lists every problem with file, line, key
     ├── PluginError          a plugin failed to import or raised in a startup hook
     ├── DataDirLocked        another daemon holds the data directory
+    ├── StorageError         events could not be stored or read (disk full, Redis down…): 503
+    │   └── StorageUnusable      a data directory or database file cannot be used at all;
+    │                            names the file and what to do (``router run`` exits 2)
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
     │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
@@ -47,6 +50,8 @@ __all__ = [
     "SinkError",
     "SinkRejected",
     "SinkUnavailable",
+    "StorageError",
+    "StorageUnusable",
     "Unauthorized",
     "Untranslatable",
     "ValidationFailed",
@@ -91,6 +96,21 @@ class PluginError(RouterError):
 
 class DataDirLocked(RouterError):
     """Another router process is using the data directory."""
+
+
+class StorageError(RouterError):
+    """Events could not be stored or read: the spool, the quarantine or Redis failed."""
+
+
+class StorageUnusable(StorageError):
+    """A data directory or database file cannot be used; the message names it and the fix.
+
+    ``path`` is the file or directory at fault.
+    """
+
+    def __init__(self, path: object, message: str):
+        self.path = str(path)
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -393,7 +393,8 @@ class SourceRuntime:
                 for write in writes:
                     nursery.start_soon(write)
         if failures:
-            log.error(
+            # Debug: the store logs once when writes start failing, not once per request.
+            log.debug(
                 "ingest.store_failed", source=self.name, error=str(failures[0]), stage="processing"
             )
             raise Overloaded(
