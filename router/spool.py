@@ -304,15 +304,19 @@ class Spool:
         self._closed = True
         self._work.set()
         if not self._pending_empty():
+            flushed = sum(len(rows) for rows in self._pending.inserts.values())
             await self._commit_pending()
-        if not self._pending_empty():
-            log.error(
-                "spool.close_failed",
-                path=str(self.path),
-                error=self.health.error,
-                message="acknowledgements not written; those events are delivered again on "
-                "the next start",
-            )
+            if self._failures:
+                # Nothing left to retry with: say what the failed last commit costs.
+                log.error(
+                    "spool.close_failed",
+                    path=str(self.path),
+                    error=self.health.error or str(next(iter(self._failures.values()))),
+                    memory_events_lost=flushed,
+                    acks_unwritten=sum(len(s) for s in self._kept.deletes.values()),
+                    message="unwritten acks mean those events are delivered again on the "
+                    "next start",
+                )
 
     def close_db(self) -> None:
         for db in (self._db, self._rdb):
