@@ -68,6 +68,17 @@ def _file_system(path: Path) -> str | None:
     return None
 
 
+def _unwritable(path: Path) -> bool:
+    """True if the database or its write-ahead log exists and cannot be written.
+
+    ``access()`` sees what permission bits do not for root: ``chattr +i``.
+    """
+    if not path.exists():
+        return path.parent.is_dir() and not os.access(path.parent, os.W_OK)
+    wal = path.with_name(path.name + "-wal")
+    return any(p.exists() and not os.access(p, os.W_OK) for p in (path, wal))
+
+
 def _kind(path: Path, exc: BaseException) -> str:
     """What went wrong: full, read-only, denied, isdir, notadb, corrupt or other."""
     if isinstance(exc, sqlite3.Error):
@@ -81,7 +92,7 @@ def _kind(path: Path, exc: BaseException) -> str:
         if code == _SQLITE_FULL:
             return "full"
         if code in (_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_PERM, 0):
-            return _file_system(path) or ("denied" if code != _SQLITE_IOERR else "other")
+            return _file_system(path) or ("denied" if _unwritable(path) else "other")
         return "other"
     if isinstance(exc, OSError):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -128,7 +139,7 @@ def describe(path: Path | str, exc: BaseException, *, what: str, fix: str = DATA
     if kind == "read-only":
         return f"{path} is on a read-only file system ({detail}): remount it read-write, or {fix}"
     if kind == "denied":
-        return f"{path} is not writable ({detail}): fix its permissions, or {fix}"
+        return f"{path} is not writable ({detail}): make it writable, or {fix}"
     return f"cannot use {path} ({detail}): check the file and its directory, or {fix}"
 
 

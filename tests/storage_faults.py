@@ -61,3 +61,13 @@ def sqlite_file(path: Path, rows: int = 200) -> Path:
     db.commit()
     db.close()
     return path
+
+
+@contextmanager
+def immutable(*paths: Path) -> Iterator[None]:
+    """``chattr +i`` on ``paths`` (ext4): even root's open descriptors cannot write them."""
+    try:
+        subprocess.run(["chattr", "+i", *map(str, paths)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, paths)], check=True, capture_output=True)

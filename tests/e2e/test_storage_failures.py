@@ -11,7 +11,7 @@ import structlog
 import trio
 from conscent_traffic import ping
 from sample_traffic import FAST_RETRY, post, settle, users
-from storage_faults import fill, tmpfs
+from storage_faults import fill, immutable, tmpfs
 
 import router.daemon
 import router.spool
@@ -108,6 +108,29 @@ async def test_a_disk_that_fills_while_serving_answers_503_and_loses_nothing(
             db.execute(f"SELECT count(*) FROM {t}").fetchone() == (0,) for t in tables
         )
         db.close()
+
+
+async def test_a_spool_that_becomes_unwritable_while_serving(tmp_path, sample, monkeypatch):
+    monkeypatch.setattr(router.spool, "PROBE_INTERVAL", 0.05)
+    async with FakeUpstream.running() as upstream:
+        cfg = config(upstream.url, str(tmp_path / "out.ndjson"))
+        async with running_daemon(cfg, data_dir=tmp_path / "data", plugins=sample) as rd:
+            sent = await post(rd.client, ["before"])
+            await settle(rd)
+            spool = tmp_path / "data" / "spool.db"
+            with immutable(spool, spool.with_name("spool.db-wal")):
+                for i in range(3):
+                    r = await rd.client.post(
+                        "/sample/events", json={"events": [{"kind": "view", "user": f"x{i}"}]}
+                    )
+                    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+                r = await rd.client.get("/readyz")
+                assert r.status_code == 503
+                assert r.json()["reason"].startswith(f"{spool} is not writable")
+            await wait_until(lambda: rd.daemon.readiness()[0])
+            sent += await post(rd.client, ["after"])
+            await settle(rd)
+        assert set(users(upstream)) == set(sent)
 
 
 async def test_a_file_sink_on_a_full_disk_retries_whole_batches(tmp_path, sample, sample_config):
