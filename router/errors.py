@@ -101,6 +101,10 @@ class DataDirLocked(RouterError):
 class StorageError(RouterError):
     """Events could not be stored or read: the spool, the quarantine or Redis failed."""
 
+    #: True if the store has logged this failure already (once per change of
+    #: state), so a request that meets it need not log it again.
+    reported = False
+
 
 class StorageUnusable(StorageError):
     """A data directory or database file cannot be used; the message names it and the fix.

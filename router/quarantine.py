@@ -75,7 +75,7 @@ class Quarantine:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
-            db.execute("SELECT count(*) FROM quarantine").fetchone()
+            db.execute("SELECT seq FROM quarantine LIMIT 1").fetchone()  # readable at all?
             if probe:
                 probe_write(db)
 
@@ -96,7 +96,9 @@ class Quarantine:
         try:
             await trio.to_thread.run_sync(self._add, rows)
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(self.health.failed(exc)) from exc
+            error = StorageError(self.health.failed(exc))
+            error.reported = True
+            raise error from exc
         self.health.ok()
 
     async def probe(self) -> None:

@@ -353,7 +353,9 @@ class Spool:
             return {}
         failure = self._failures.get(batch_no)
         if isinstance(failure, StorageError):
-            raise StorageError(str(failure)) from failure
+            error = StorageError(str(failure))
+            error.reported = failure.reported
+            raise error from failure
         if failure is not None:
             raise StorageError(f"could not write the spool {self.path}: {failure}") from failure
         return self._skipped.get(batch_no, {})
@@ -372,6 +374,7 @@ class Spool:
         except Exception as exc:  # sqlite3.Error, OSError: reported to every waiter
             if isinstance(exc, sqlite3.Error | OSError):
                 exc = StorageError(self.health.failed(exc))
+                exc.reported = True
             else:
                 log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
             self._failures = {batch_no: exc}

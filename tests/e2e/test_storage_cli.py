@@ -122,6 +122,7 @@ def test_a_data_dir_below_a_file_cannot_be_created(tmp_path):
     assert f"{tmp_path}/plain is a file" in line
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_startup(tmp_path):
     with tmpfs(tmp_path / "fs", "1m") as fs:
         existing = fs / "existing"
@@ -134,6 +135,7 @@ def test_a_full_disk_at_startup(tmp_path):
             assert "free space on its disk, or point server.data_dir (--data-dir)" in line
 
 
+@pytest.mark.slow
 def test_a_read_only_data_dir_at_startup(tmp_path):
     with tmpfs(tmp_path / "fs", "1m") as fs:
         existing = fs / "existing"

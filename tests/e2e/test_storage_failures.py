@@ -92,6 +92,7 @@ async def test_a_disk_that_fills_while_serving_answers_503_and_loses_nothing(
                     assert body["storage_errors"] == [body["reason"]]
                 failed = [e for e in logs if e["event"] == "storage.write_failed"]
                 assert [e["path"] for e in failed] == [str(spool_path)]  # once, not per request
+                assert not [e for e in logs if e["log_level"] == "error" and e is not failed[0]]
                 # Space comes back: readiness sees it without any request (a probe write).
                 filler.unlink()
                 await wait_until(lambda: rd.daemon.readiness()[0])
