@@ -85,7 +85,7 @@ async def test_a_disk_that_fills_while_serving_answers_503_and_loses_nothing(
                         "statusCode": 503,
                     }
                     r = await rd.client.get("/readyz")
-                    assert r.status_code == 503
+                    assert r.status_code == 503 and r.headers["retry-after"] == "1"
                     body = r.json()
                     assert body["status"] == "storage_failing"
                     assert body["reason"].startswith(f"no space left to write {spool_path} ")
