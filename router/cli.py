@@ -26,7 +26,7 @@ from router.config import (
     read_config_file,
 )
 from router.errors import ConfigError, DataDirLocked, PluginError, StorageError
-from router.log import configure_logging
+from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
 
@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["data_dir"] = Path(args.data_dir)
     if overrides:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     if config.server.workers > 1:
         from router.workers import run_workers
@@ -371,19 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
-    stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=stderr)
+            print(problem, file=stderr or sys.stderr)
         return EXIT_CONFIG
     except (PluginError, DataDirLocked) as exc:
-        print(f"error: {exc}", file=stderr)
+        # sys.stderr as it is now: `router run` made it redact the config's secrets.
+        print(f"error: {exc}", file=stderr or sys.stderr)
         return EXIT_CONFIG
     except StorageError as exc:  # one line naming the file and the fix (router.storage)
-        print(f"error: {exc}", file=stderr)
+        print(f"error: {exc}", file=stderr or sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -9,16 +9,18 @@ reported at once as ``FILE:LINE: key.path: message``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import cerberus
 
 from router.errors import ConfigError, ConfigProblem
+from router.log import REDACTED, Redactor
 from router.validation import flatten_errors
 from router.yamlsource import Loaded, dotted, load_yaml
 
@@ -245,12 +247,51 @@ SINK_DEFAULTS: dict[str, Any] = {
     "failing_after": 60.0,
 }
 
-#: Option names whose values are credentials: never logged.
-SECRET_KEY = re.compile(r"(?i)(api_?key|authkey|keys|token|secret|password|client_ids)$")
+#: Option names whose values are credentials: never logged. A plugin marks
+#: other options as credentials in its schemas with ``"meta": {"secret": True}``.
+SECRET_KEY = re.compile(
+    r"(?i)(api_?key|authkey|auth_?token|(access|private|secret|signing)_?key|keys|tokens?"
+    r"|secrets?|password|passwd|credentials?|client_ids)$"
+)
 
 # --------------------------------------------------------------------------
 # The validated config
 # --------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo replaced by ``[redacted]``."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", f":{REDACTED}@", 1) if password else url
+
+
+class _SafeRepr:
+    """A dataclass ``repr`` that hides credentials: a config object may end up in a log.
+
+    Fields named in ``_hidden`` (credentials, and option maps that hold them)
+    show as ``[redacted]``; ``url`` fields lose their password.
+    """
+
+    __slots__ = ()
+    _hidden: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name in self._hidden and value:
+                shown = REDACTED
+            elif f.name == "url" and isinstance(value, str):
+                shown = repr(redact_url(value))
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +310,11 @@ class LoggingConfig:
     format: str = "auto"
 
 
-@dataclass(frozen=True, slots=True)
-class AuthConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class AuthConfig(_SafeRepr):
     """A source's ``auth`` option. ``keys`` are compared with the ``header``'s value."""
+
+    _hidden = frozenset({"keys", "options"})
 
     keys: tuple[str, ...]
     header: str | None
@@ -290,8 +333,10 @@ class InboundLimit:
     on_backend_error: str
 
 
-@dataclass(frozen=True, slots=True)
-class SourceConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class SourceConfig(_SafeRepr):
+    _hidden = frozenset({"options"})
+
     name: str
     plugin: str
     auth: AuthConfig | None
@@ -333,8 +378,10 @@ class OutboundLimit:
     on_backend_error: str
 
 
-@dataclass(frozen=True, slots=True)
-class SinkConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class SinkConfig(_SafeRepr):
+    _hidden = frozenset({"options"})
+
     name: str
     plugin: str
     batch: BatchConfig
@@ -349,8 +396,8 @@ class SinkConfig:
     options: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RedisConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class RedisConfig(_SafeRepr):
     """The top-level ``redis`` section, shared by every Redis feature (see docs/scaling.md)."""
 
     #: ``redis://``/``rediss://`` (one node), ``redis+sentinel://h:p[,h:p]/service``,
@@ -381,9 +428,11 @@ class RouteConfig:
     match: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class RouterConfig:
+@dataclass(frozen=True, repr=False)
+class RouterConfig(_SafeRepr):
     """The whole validated config. Built by :func:`load_config`."""
+
+    _hidden = frozenset({"plugins", "secrets"})
 
     file: str
     server: ServerConfig
@@ -432,12 +481,35 @@ def load_config(loaded: Loaded, registry: Registry) -> RouterConfig:
 
     :raises ConfigError: listing every problem, each with file, line and key.
     """
-    if not isinstance(loaded.data, dict):
-        problems = list(loaded.problems)
-        if loaded.data is not None or not problems:
-            problems.append(ConfigProblem(loaded.file, 1, "", "the config must be a mapping"))
-        raise ConfigError(problems)
-    return _Checker(loaded, registry).check()
+    try:
+        if not isinstance(loaded.data, dict):
+            problems = list(loaded.problems)
+            if loaded.data is not None or not problems:
+                problems.append(ConfigProblem(loaded.file, 1, "", "the config must be a mapping"))
+            raise ConfigError(problems)
+        return _Checker(loaded, registry).check()
+    except ConfigError as exc:
+        # `router check` prints these before any logging exists; a message may quote a value.
+        redactor = Redactor(config_secrets(loaded))
+        if not redactor:
+            raise
+        raise ConfigError(
+            [
+                dataclasses.replace(
+                    p, key=redactor.redact(p.key), message=redactor.redact(p.message)
+                )
+                for p in exc.problems
+            ]
+        ) from None
+
+
+def config_secrets(loaded: Loaded) -> set[str]:
+    """The credentials of a parsed config that can be found without its plugins' schemas.
+
+    Values from ``${VAR}``, of options whose name matches :data:`SECRET_KEY`,
+    and the passwords and credential query parameters of URLs.
+    """
+    return loaded.secrets | _secret_values(loaded.data) | _url_secrets(loaded.data)
 
 
 class _Checker:
@@ -445,6 +517,8 @@ class _Checker:
         self.loaded = loaded
         self.registry = registry
         self.problems: list[ConfigProblem] = list(loaded.problems)
+        #: Values of options that a plugin's schema marks ``"meta": {"secret": True}``.
+        self.declared_secrets: set[str] = set()
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         # A value whose ${VAR} is undefined was already reported; its other errors are noise.
@@ -474,6 +548,9 @@ class _Checker:
             "redis": {"type": "dict", "schema": REDIS_SCHEMA},
         }
         self.validate(doc, top, ())
+        plugins = _dict(doc.get("plugins"))
+        for name, plugin_schema in self.registry.config_schemas.items():
+            self.declared_secrets |= _declared_secrets(plugins.get(name), plugin_schema)
         sources = {
             name: self.source(name, opts)
             for name, opts in _dict(doc.get("sources")).items()
@@ -506,7 +583,7 @@ class _Checker:
             routes=tuple(routes),
             plugins=_dict(doc.get("plugins")),
             redis=_redis_config(doc.get("redis")),
-            secrets=frozenset(self.loaded.secrets | _secret_values(doc) | _url_password(doc)),
+            secrets=frozenset(config_secrets(self.loaded) | self.declared_secrets),
         )
 
     def plugins_schema(self) -> dict[str, Any]:
@@ -541,6 +618,8 @@ class _Checker:
                 self.problem((*path, "plugin"), "required field")
             return None
         schema = {**SOURCE_CORE_SCHEMA, **cls.options_schema}
+        self.declared_secrets |= _declared_secrets(opts, cls.options_schema)
+        self.declared_secrets |= _declared_secrets(opts.get("auth"), cls.auth_schema)
         ok = self.validate(opts, schema, path)
         auth = self.auth(path, opts.get("auth"), cls)
         limit = self.inbound_limit(path, opts.get("rate_limit"), cls)
@@ -626,6 +705,7 @@ class _Checker:
             elif "plugin" not in opts:
                 self.problem((*path, "plugin"), "required field")
             return None
+        self.declared_secrets |= _declared_secrets(opts, cls.options_schema)
         if not self.validate(opts, {**SINK_CORE_SCHEMA, **cls.options_schema}, path):
             return None
         merged = _merge(_merge(SINK_DEFAULTS, cls.delivery_defaults), opts)
@@ -766,11 +846,55 @@ def _redis_config(value: Any) -> RedisConfig | None:
     return RedisConfig(url=value["url"], **durations, **others)
 
 
-def _url_password(doc: Mapping[str, Any]) -> set[str]:
-    """The password in ``redis.url``, if any, so logs never show it."""
-    url = _dict(doc.get("redis")).get("url")
-    password = urlsplit(url).password if isinstance(url, str) else None
-    return {password} if password else set()
+def _url_secrets(doc: Any) -> set[str]:
+    """Passwords and credential query parameters of every URL in the config (``redis.url``…)."""
+    found: set[str] = set()
+    for value in _strings(doc):
+        if "://" not in value:
+            continue
+        try:
+            url = urlsplit(value.strip())
+            password = url.password
+        except ValueError:
+            continue
+        if password:
+            found |= {password, unquote(password)}
+        found.update(v for k, v in parse_qsl(url.query) if v and SECRET_KEY.search(k))
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string (and number, as text) in a parsed YAML document."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [str(value)]
+    return []
+
+
+def _declared_secrets(doc: Any, schema: Mapping[str, Any]) -> set[str]:
+    """Values in ``doc`` of the options ``schema`` marks ``"meta": {"secret": True}``."""
+    found: set[str] = set()
+    if not isinstance(doc, dict):
+        return found
+    for key, rules in schema.items():
+        if key not in doc or not isinstance(rules, Mapping):
+            continue
+        meta = rules.get("meta")
+        if isinstance(meta, Mapping) and meta.get("secret"):
+            found.update(_strings(doc[key]))
+        elif isinstance(rules.get("schema"), Mapping):
+            value = doc[key]
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                found |= _declared_secrets(item, rules["schema"])
+                if isinstance(rules["schema"].get("schema"), Mapping):
+                    found |= _declared_secrets(item, rules["schema"]["schema"])
+    return found
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -798,8 +922,8 @@ def _secret_values(doc: Any) -> set[str]:
         elif isinstance(value, list):
             for v in value:
                 walk(v, secret)
-        elif secret and isinstance(value, str) and value:
-            found.add(value)
+        elif secret:
+            found.update(_strings(value))
 
     walk(doc, False)
     return found

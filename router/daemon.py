@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
 from router.errors import DataDirLocked, PluginError, RouterError, StorageUnusable
 from router.ingest import SourceRuntime
+from router.log import Redactor
 from router.metrics import Metrics
 from router.quarantine import Quarantine
 from router.ratelimit import GCRA, Decision
@@ -131,6 +133,8 @@ class Daemon:
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
+        #: /readyz is unauthenticated, and a sink's last error may quote its key.
+        self._redactor = Redactor(config.secrets)
 
     # -- building ----------------------------------------------------------------
 
@@ -344,7 +348,7 @@ class Daemon:
             sinks[name] = {
                 "pending": stats["pending_events"],
                 "failing_for": round(failing_for, 3),
-                "last_error": stats["last_error"],
+                "last_error": self._redactor.redact(stats["last_error"] or "") or None,
             }
             if failing_for > runner.config.failing_after:
                 failing.append(name)
@@ -352,7 +356,7 @@ class Daemon:
         if self.ready and failing:
             status = "degraded"
         detail: dict[str, Any] = {"status": status, "failing_sinks": failing, "sinks": sinks}
-        storage = self.storage_errors()
+        storage = [self._redactor.redact(line) for line in self.storage_errors()]
         if storage:
             detail["storage_errors"] = storage
             if self.ready:
@@ -469,7 +473,9 @@ class Daemon:
         hc.bind = [self.config.server.bind]
         hc.graceful_timeout = self.config.server.shutdown_timeout
         hc.accesslog = "-" if self.config.server.access_log else None
-        hc.errorlog = None
+        # Through the root handler (JSON, redacted): an exception that escapes the
+        # application is logged, not dropped. Its level is set by configure_logging.
+        hc.errorlog = logging.getLogger("hypercorn.error")
         await worker_serve(
             app,
             hc,

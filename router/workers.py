@@ -115,11 +115,12 @@ def _serve_worker(config_path: str, overrides: dict[str, Any], index: int, socke
 
     from router.cli import load
     from router.daemon import serve
-    from router.log import configure_logging
+    from router.log import configure_logging, redact_std_streams
 
     config, registry = load(config_path)
     server = dataclasses.replace(config.server, **overrides)
     config = dataclasses.replace(config, server=server)
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
     data_dir = worker_dir(server.data_dir, index)
