@@ -88,7 +88,10 @@ def _quart_app(daemon: Daemon) -> QuartTrio:
     @app.get("/readyz")
     async def readyz() -> Any:
         ready, detail = daemon.readiness()
-        return detail, 200 if ready else 503
+        if ready:
+            return detail, 200
+        # Storage is probed every second: a client may look again that soon.
+        return detail, 503, {"Retry-After": "1"} if "storage_errors" in detail else {}
 
     @app.get("/metrics")
     async def metrics() -> Any:

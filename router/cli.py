@@ -7,7 +7,7 @@ Exit codes, the same in every command:
   found invalid events, ``dlq show`` found no such dead letter).
 - 2: something the user must fix, printed as one line (a config as one
   ``FILE:LINE: key: message`` line per problem): usage, config, plugin,
-  data dir in use, cannot listen, unreadable input file.
+  storage (a full disk, a damaged spool.db), data dir in use, cannot listen, unreadable input file.
 - 70: a bug in the router: one line; ``ROUTER_DEBUG=1`` adds the traceback.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,10 +35,11 @@ from router.config import (
     parse_bind,
     read_config_file,
 )
-from router.errors import ConfigError, RouterError, UsageError
+from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
+from router.storage import make_data_dir
 
 __all__ = ["main"]
 
@@ -83,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
-    _make_data_dir(config.server.data_dir)
+    make_data_dir(config.server.data_dir)
     if config.server.workers > 1:
         from router.workers import run_workers
 
@@ -96,17 +98,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     sockets = listen(config.server.bind)
     trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain, sockets=sockets))
     return 0
-
-
-def _make_data_dir(path: Path) -> None:
-    """Create the data dir. :raises UsageError: if it cannot be (a file, no permission…)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
-        raise UsageError(
-            f"cannot use {path} as the data dir: {why} (set server.data_dir or --data-dir)"
-        ) from exc
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -222,6 +213,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             return _dlq(dlq, args)
     except (UnknownSink, FileNotFoundError) as exc:
         raise UsageError(str(exc.args[0] if exc.args else exc)) from exc
+    except sqlite3.Error as exc:  # the spool failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        spool = data_dir / "spool.db"
+        raise StorageError(describe(spool, exc, what="spool")) from exc
 
 
 def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
@@ -290,6 +286,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             print(f"{total} quarantined events", file=sys.stderr)
         else:
             print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
+    except sqlite3.Error as exc:  # the database failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        raise StorageError(describe(path, exc, what="quarantine")) from exc
     finally:
         store.close()
     return 0

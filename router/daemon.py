@@ -39,7 +39,7 @@ from hypercorn.utils import wrap_app
 from router.app import create_asgi
 from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
-from router.errors import DataDirLocked, PluginError
+from router.errors import DataDirLocked, PluginError, RouterError, StorageUnusable
 from router.ingest import SourceRuntime
 from router.log import Redactor
 from router.metrics import Metrics
@@ -48,7 +48,8 @@ from router.ratelimit import GCRA, Decision
 from router.registry import Registry, call_each
 from router.routing import Route, SinkTarget
 from router.sink import Sink
-from router.spool import Spool
+from router.spool import PROBE_INTERVAL, Spool
+from router.storage import describe, make_data_dir
 
 __all__ = ["Daemon", "LocalLimiter", "lock_data_dir", "serve"]
 
@@ -67,10 +68,16 @@ class LocalLimiter:
 
 @contextmanager
 def lock_data_dir(path: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir.
+
+    :raises StorageUnusable: the directory cannot be created or written.
+    """
+    make_data_dir(path)
     lock_path = path / "LOCK"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,8 +87,11 @@ def lock_data_dir(path: Path) -> Iterator[Path]:
                 f"data directory {path} is in use by another router (pid {holder}); "
                 "give each daemon its own --data-dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
         yield path
     finally:
         os.close(fd)
@@ -131,7 +141,7 @@ class Daemon:
 
     async def open(self) -> None:
         """Open storage and build every sink, runner and source (no network I/O)."""
-        self.quarantine = Quarantine(self.data_dir / "quarantine.db")
+        self.quarantine = Quarantine(self.data_dir / "quarantine.db", probe=True)
         for name, sink_config in self.config.sinks.items():
             self.sinks[name] = self._make_sink(sink_config)
         await self.spool.open(
@@ -320,8 +330,20 @@ class Daemon:
 
     # -- state ---------------------------------------------------------------------
 
+    def storage_errors(self) -> list[str]:
+        """One line per database that cannot be written now (its file and the fix)."""
+        stores = [*(s.health for s in (self.spool, *self.drain_spools))]
+        if self.quarantine is not None:
+            stores.append(self.quarantine.health)
+        return [health.error for health in stores if health.error is not None]
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once every sink started and until shutdown; failing sinks are listed."""
+        """Ready once every sink started and until shutdown, unless storage cannot write.
+
+        Failing sinks are listed (``degraded``, still ready: events are spooled);
+        a database that cannot be written makes it unready (``storage_failing``)
+        until a write succeeds again, with ``reason`` naming the file.
+        """
         sinks = {}
         failing = []
         for name, runner in self.runners.items():
@@ -337,7 +359,15 @@ class Daemon:
         status = "ready" if self.ready else ("stopping" if self.stopping.is_set() else "starting")
         if self.ready and failing:
             status = "degraded"
-        return self.ready, {"status": status, "failing_sinks": failing, "sinks": sinks}
+        detail: dict[str, Any] = {"status": status, "failing_sinks": failing, "sinks": sinks}
+        storage = [self._redactor.redact(line) for line in self.storage_errors()]
+        if storage:
+            detail["storage_errors"] = storage
+            if self.ready:
+                detail["status"] = "storage_failing"
+                detail["reason"] = storage[0]
+            return False, detail
+        return self.ready, detail
 
     # -- running -------------------------------------------------------------------
 
@@ -349,12 +379,28 @@ class Daemon:
         handle_signals: bool = False,
         sockets: Any | None = None,
     ) -> None:
-        """Serve until shut down. Reports the bound URLs through ``task_status``."""
+        """Serve until shut down. Reports the bound URLs through ``task_status``.
+
+        A startup error (a RouterError such as PluginError or StorageUnusable)
+        is raised as itself, not inside an exception group.
+        """
+        try:
+            await self._run(task_status, shutdown_trigger, handle_signals, sockets)
+        except BaseExceptionGroup as group:
+            error = _lone_error(group)
+            if error is None:
+                raise
+            raise error from None
+
+    async def _run(
+        self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
+    ) -> None:
         await self.open()
         try:
             async with trio.open_nursery() as storage:
                 for spool in (self.spool, *self.drain_spools):
                     await storage.start(spool.run)
+                storage.start_soon(self._probe_quarantine)
                 if self.redis is not None:
                     await storage.start(self.redis.run)
                     for name, queue in self.queues.items():
@@ -374,6 +420,13 @@ class Daemon:
         finally:
             await self.close()
             log.info("daemon.stopped")
+
+    async def _probe_quarantine(self) -> None:
+        """While the quarantine cannot be written, try a write now and then (readiness)."""
+        while True:
+            await trio.sleep(PROBE_INTERVAL)
+            if self.quarantine is not None and self.quarantine.health.error is not None:
+                await self.quarantine.probe()
 
     async def _deliver_and_serve(
         self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
@@ -472,6 +525,23 @@ class Daemon:
             except Exception as exc:  # a plugin's shutdown must not block the others
                 failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
         return failures
+
+
+def _lone_error(group: BaseExceptionGroup) -> RouterError | None:
+    """The group's only exception if it is a RouterError (a startup error), else None."""
+    leaves = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if len(leaves) == 1 and isinstance(leaves[0], RouterError):
+        return leaves[0]
+    return None
 
 
 async def serve(

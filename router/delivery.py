@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
-from router.errors import PluginError, SinkRejected, SinkUnavailable
+from router.errors import PluginError, SinkRejected, SinkUnavailable, StorageError
 from router.inflight import ByteBudget
 from router.ratelimit import OutboundLimiter
 from router.retry import Backoff
@@ -87,6 +87,8 @@ class SinkRunner:
         """Open the sink, run the workers until :meth:`stop`, then close the sink."""
         try:
             await self.sink.open()
+        except StorageError:  # already names the file and the fix (the file sink)
+            raise
         except Exception as exc:
             raise PluginError(
                 self.config.plugin,

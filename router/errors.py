@@ -8,6 +8,9 @@
     ├── DataDirLocked        another daemon holds the data directory
     ├── UsageError           a command-line argument is wrong (bad --bind, unreadable input file)
     ├── ListenError          the daemon cannot listen on its address (port in use, unknown host)
+    ├── StorageError         events could not be stored or read (disk full, Redis down…): 503
+    │   └── StorageUnusable      a data directory or database file cannot be used at all;
+    │                            names the file and what to do (``router run`` exits 2)
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
     │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
@@ -50,6 +53,8 @@ __all__ = [
     "SinkError",
     "SinkRejected",
     "SinkUnavailable",
+    "StorageError",
+    "StorageUnusable",
     "Unauthorized",
     "Untranslatable",
     "UsageError",
@@ -103,6 +108,25 @@ class UsageError(RouterError):
 
 class ListenError(RouterError):
     """The daemon cannot listen on its bind address (``server.bind`` or ``--bind``)."""
+
+
+class StorageError(RouterError):
+    """Events could not be stored or read: the spool, the quarantine or Redis failed."""
+
+    #: True if the store has logged this failure already (once per change of
+    #: state), so a request that meets it need not log it again.
+    reported = False
+
+
+class StorageUnusable(StorageError):
+    """A data directory or database file cannot be used; the message names it and the fix.
+
+    ``path`` is the file or directory at fault.
+    """
+
+    def __init__(self, path: object, message: str):
+        self.path = str(path)
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

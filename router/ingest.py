@@ -393,8 +393,13 @@ class SourceRuntime:
                 for write in writes:
                     nursery.start_soon(write)
         if failures:
-            log.error(
-                "ingest.store_failed", source=self.name, error=str(failures[0]), stage="processing"
+            # The spool and the quarantine log once when writes start failing, not per request.
+            unreported = [e for e in failures if not getattr(e, "reported", False)]
+            (log.error if unreported else log.debug)(
+                "ingest.store_failed",
+                source=self.name,
+                error=str((unreported or failures)[0]),
+                stage="processing",
             )
             raise Overloaded(
                 "could not store the events; retry later",

@@ -41,6 +41,16 @@ import orjson
 import structlog
 import trio
 
+from router.errors import StorageError, StorageUnusable
+from router.storage import (
+    PROBE_SCHEMA,
+    WriteHealth,
+    describe,
+    make_data_dir,
+    open_sqlite,
+    probe_write,
+)
+
 __all__ = ["DeadLetter", "Entry", "Spool", "SqliteQueue", "StorageError"]
 
 log = structlog.get_logger()
@@ -59,10 +69,8 @@ CHUNK_BYTES = 1 << 20
 PAGE_EVENTS = 5_000
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
-
-
-class StorageError(Exception):
-    """The spool could not store or read events (disk full, corrupt database…)."""
+#: While writes fail, how often the writer tries again (a probe write if idle).
+PROBE_INTERVAL = 1.0
 
 
 class Entry(NamedTuple):
@@ -117,7 +125,8 @@ class _Write:
     dedup: dict[int, float] = field(default_factory=dict)
 
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS sinks (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -137,10 +146,21 @@ CREATE TABLE IF NOT EXISTS dedup (
     PRIMARY KEY (sink, event_id)
 ) WITHOUT ROWID;
 """
+    + PROBE_SCHEMA
+)
 
 
 #: Events and payload bytes of a set of chunk rows (payloads are joined by b"\n").
 _COUNTS = "coalesce(sum(count), 0), coalesce(sum(length(payloads) - count + 1), 0)"
+
+
+def _merge(into: _Write, write: _Write) -> None:
+    for sink_id, rows in write.inserts.items():
+        into.inserts.setdefault(sink_id, []).extend(rows)
+    for sink_id, seqs in write.deletes.items():
+        into.deletes.setdefault(sink_id, []).extend(seqs)
+    into.dead.extend(write.dead)
+    into.dedup.update(write.dedup)
 
 
 def _queue_table(sink_id: int) -> str:
@@ -148,13 +168,19 @@ def _queue_table(sink_id: int) -> str:
 
 
 def connect(path: Path | str, *, sync: str = "FULL") -> sqlite3.Connection:
-    """A connection in WAL mode, usable from worker threads one at a time."""
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={sync}")
-    db.execute("PRAGMA busy_timeout=30000")
-    db.executescript(_SCHEMA)
-    return db
+    """A connection in WAL mode, usable from worker threads one at a time.
+
+    :raises StorageUnusable: naming the file and the fix (not a database, a
+        directory, read-only, no space…).
+    """
+
+    def setup(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={sync}")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.executescript(_SCHEMA)
+
+    return open_sqlite(path, setup, what="spool")
 
 
 def sink_ids(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
@@ -181,6 +207,12 @@ class Spool:
         self.queues: dict[str, SqliteQueue] = {}
         self._pending = _Write()
         self._waiters: list[trio.Event] = []
+        #: Acks and dead letters of delivered batches: kept for the next commit
+        #: when one fails, their callers waiting (see :meth:`submit`).
+        self._kept = _Write()
+        self._kept_waiters: list[trio.Event] = []
+        #: Whether the database can be written now (``/readyz``).
+        self.health = WriteHealth(self.path, "spool")
         self._failures: dict[int, BaseException] = {}
         self._skipped: dict[int, dict[int, set[str]]] = {}
         self._work = trio.Event()
@@ -201,17 +233,23 @@ class Spool:
         """
 
         def load() -> dict[str, tuple[int, int, int, int]]:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_data_dir(self.path.parent)
             self._db = connect(self.path, sync=self.sync)
             self._rdb = connect(self.path, sync=self.sync)
-            ids = sink_ids(self._db, [name for name, _ in sinks])
-            stats = {}
-            for name, sink_id in ids.items():
-                table = _queue_table(sink_id)
-                count, size, max_seq = self._db.execute(
-                    f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
-                ).fetchone()
-                stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+            try:
+                ids = sink_ids(self._db, [name for name, _ in sinks])
+                stats = {}
+                for name, sink_id in ids.items():
+                    table = _queue_table(sink_id)
+                    count, size, max_seq = self._db.execute(
+                        f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
+                    ).fetchone()
+                    stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+                # Refuse to start on a disk that cannot take a write rather than 503 every request.
+                probe_write(self._db)
+            except (sqlite3.Error, OSError) as exc:
+                self.close_db()
+                raise StorageUnusable(self.path, describe(self.path, exc, what="spool")) from exc
             return stats
 
         stats = await trio.to_thread.run_sync(load)
@@ -231,7 +269,14 @@ class Spool:
             nursery.start_soon(self._watch_loop)
             task_status.started()
             while True:
-                await self._work.wait()
+                if self.health.error is not None and not self._closed:
+                    with trio.move_on_after(PROBE_INTERVAL) as probe:
+                        await self._work.wait()
+                    if probe.cancelled_caught:
+                        await self._probe()
+                        continue
+                else:
+                    await self._work.wait()
                 self._work = trio.Event()
                 if self._pending_empty():
                     if self._closed:
@@ -239,6 +284,22 @@ class Spool:
                     continue
                 await self._commit_pending()
             nursery.cancel_scope.cancel()
+
+    async def _probe(self) -> None:
+        """While writes fail: retry the kept acks alone, or write a probe row."""
+        if not self._pending_empty():
+            await self._commit_pending()
+            return
+        try:
+            await trio.to_thread.run_sync(self._locked, probe_write)
+        except (sqlite3.Error, OSError) as exc:
+            self.health.failed(exc)
+        else:
+            self.health.ok()
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._wlock:
+            return fn(self._db)
 
     async def close(self) -> None:
         """Flush non-durable queues to disk, commit what is pending, stop the writer."""
@@ -253,7 +314,19 @@ class Spool:
         self._closed = True
         self._work.set()
         if not self._pending_empty():
+            flushed = sum(len(rows) for rows in self._pending.inserts.values())
             await self._commit_pending()
+            if self._failures:
+                # Nothing left to retry with: say what the failed last commit costs.
+                log.error(
+                    "spool.close_failed",
+                    path=str(self.path),
+                    error=self.health.error or str(next(iter(self._failures.values()))),
+                    memory_events_lost=flushed,
+                    acks_unwritten=sum(len(s) for s in self._kept.deletes.values()),
+                    message="unwritten acks mean those events are delivered again on the "
+                    "next start",
+                )
 
     def close_db(self) -> None:
         for db in (self._db, self._rdb):
@@ -263,50 +336,71 @@ class Spool:
     # -- group commit -----------------------------------------------------------
 
     def _pending_empty(self) -> bool:
-        p = self._pending
-        return not (p.inserts or p.deletes or p.dead)
+        p, k = self._pending, self._kept
+        return not (p.inserts or p.deletes or p.dead or k.deletes or k.dead)
 
-    async def submit(self, write: _Write) -> dict[int, set[str]]:
+    async def submit(self, write: _Write, *, keep: bool = False) -> dict[int, set[str]]:
         """Queue a write for the next group commit and wait until it is durable.
 
         Returns the event ids de-duplication skipped in that commit, per sink id.
+
+        :param keep: for the acks and dead letters of delivered batches: if the
+            commit fails (disk full), the write is kept for the next one and
+            this call waits for it instead of raising, so a full disk neither
+            stops delivery with an error nor loses what was delivered.
+        :raises StorageError: the commit failed (``keep=False``).
         """
         if self._closed:
             raise StorageError("the spool is closed")
-        p = self._pending
-        for sink_id, rows in write.inserts.items():
-            p.inserts.setdefault(sink_id, []).extend(rows)
-        for sink_id, seqs in write.deletes.items():
-            p.deletes.setdefault(sink_id, []).extend(seqs)
-        p.dead.extend(write.dead)
-        p.dedup.update(write.dedup)
+        p = self._kept if keep else self._pending
+        _merge(p, write)
         done = trio.Event()
-        self._waiters.append(done)
+        (self._kept_waiters if keep else self._waiters).append(done)
         batch_no = self._batch_no
         self._work.set()
         await done.wait()
+        if keep:
+            return {}
         failure = self._failures.get(batch_no)
+        if isinstance(failure, StorageError):
+            error = StorageError(str(failure))
+            error.reported = failure.reported
+            raise error from failure
         if failure is not None:
-            raise StorageError(f"could not write the spool: {failure}") from failure
+            raise StorageError(f"could not write the spool {self.path}: {failure}") from failure
         return self._skipped.get(batch_no, {})
 
     async def _commit_pending(self) -> None:
         write, self._pending = self._pending, _Write()
         waiters, self._waiters = self._waiters, []
+        kept, self._kept = self._kept, _Write()
+        kept_waiters, self._kept_waiters = self._kept_waiters, []
         batch_no = self._batch_no
         self._batch_no += 1
+        combined = _Write(dict(write.inserts), dict(write.deletes), list(write.dead), write.dedup)
+        _merge(combined, kept)
         try:
-            committed, skipped = await trio.to_thread.run_sync(self._commit, write)
+            committed, skipped = await trio.to_thread.run_sync(self._commit, combined)
         except Exception as exc:  # sqlite3.Error, OSError: reported to every waiter
-            log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
+            if isinstance(exc, sqlite3.Error | OSError):
+                exc = StorageError(self.health.failed(exc))
+                exc.reported = True
+            else:
+                log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
             self._failures = {batch_no: exc}
             self._skipped = {}
+            # Kept writes go first into the next commit; their callers go on waiting.
+            _merge(kept, self._kept)
+            self._kept = kept
+            self._kept_waiters = kept_waiters + self._kept_waiters
+            kept_waiters = []
         else:
+            self.health.ok()
             self._failures = {}
             self._skipped = {batch_no: skipped} if skipped else {}
             for sink_id, entries in committed.items():
                 self._queue_by_id(sink_id).on_committed(entries)
-        for waiter in waiters:
+        for waiter in (*waiters, *kept_waiters):
             waiter.set()
 
     def _queue_by_id(self, sink_id: int) -> SqliteQueue:
@@ -716,7 +810,7 @@ class SqliteQueue(QueueBounds):
         """The entries were delivered: delete each chunk whose events are all done."""
         finished = self._settle(entries)
         if finished:
-            await self.spool.submit(_Write(deletes={self.sink_id: finished}))
+            await self.spool.submit(_Write(deletes={self.sink_id: finished}), keep=True)
 
     async def dead_letter(
         self,
@@ -747,7 +841,8 @@ class SqliteQueue(QueueBounds):
                     )
                     for e in entries
                 ],
-            )
+            ),
+            keep=True,
         )
 
     async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
