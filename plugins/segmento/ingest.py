@@ -49,6 +49,51 @@ class SegmentoSource(Source):
     options_schema = {
         "failed_per_page": {"type": "integer", "min": 1, "max": MAX_PER_PAGE},
     }
+    event_type_field = "event_name"
+    accepted_schema = {
+        "type": "object",
+        "required": ["status", "hasError", "message", "data"],
+        "properties": {
+            "status": {"const": "success"},
+            "hasError": {"const": False},
+            "message": {"type": "string"},
+            "data": {
+                "type": "object",
+                "required": ["accepted", "failed", "failed_events"],
+                "properties": {
+                    "accepted": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                    "failed_events": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["index", "event_name", "reason"],
+                            "properties": {
+                                "index": {"type": "integer", "minimum": 0},
+                                "event_name": {},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+    error_schema = {
+        "type": "object",
+        "required": ["status", "hasError", "code", "message", "errors"],
+        "properties": {
+            "status": {"const": "fail"},
+            "hasError": {"const": True},
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            # Field (``data[2].event_properties.product_id``) -> its messages.
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         if not isinstance(body, dict):
