@@ -35,12 +35,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from router.errors import BadRequest, FieldError, ValidationFailed
+from router.source import Envelope, IngestRequest, IngestResult, Reply, Source
 from router.validation import ANY_TYPE, ValidatorSpec
 
 if TYPE_CHECKING:
     from router.ingest import SourceRuntime
 
-__all__ = ["build_document", "event_schema", "events_schema", "json_schema"]
+__all__ = ["build_document", "event_schema", "events_schema", "infer_schema", "json_schema"]
 
 #: Cerberus type names and the JSON Schema types they stand for; the others
 #: (``binary``, ``date``, ``datetime``, ``set``) never come out of JSON.
@@ -423,7 +425,6 @@ def _path(path: str) -> tuple[str, list[dict[str, Any]]]:
 
 def _responses(runtime: SourceRuntime) -> dict[str, Any]:
     source = runtime.source
-    cls = type(source)
     limited = runtime.config.rate_limit is not None
     headers: dict[str, Any] = {}
     if limited:
@@ -451,17 +452,101 @@ def _responses(runtime: SourceRuntime) -> dict[str, Any]:
     for status, why in source.error_statuses().items():
         statuses[status] = f"{statuses[status]}; {why}" if status in statuses else why
 
+    accepted_status, accepted_schema, error_schema = _reply_shapes(source)
     success: dict[str, Any] = {"description": "accepted", "headers": dict(headers)}
-    if cls.accepted_schema is not None:
-        success["content"] = {"application/json": {"schema": dict(cls.accepted_schema)}}
-    responses: dict[str, Any] = {str(cls.accepted_status): success}
+    if accepted_schema is not None:
+        success["content"] = {"application/json": {"schema": accepted_schema}}
+    responses: dict[str, Any] = {str(accepted_status): success}
     for status in sorted(statuses):
         reply: dict[str, Any] = {
             "description": statuses[status],
-            "content": {"application/json": {"schema": dict(cls.error_schema)}},
+            "content": {"application/json": {"schema": error_schema}},
         }
         extra = {**headers, **(retry_after if status in (429, 503) else {})}
         if extra:
             reply["headers"] = extra
         responses[str(status)] = reply
     return responses
+
+
+def _reply_shapes(source: Source) -> tuple[int, dict[str, Any] | None, dict[str, Any]]:
+    """Success status, success body schema and error body schema of a source.
+
+    What the Source class declares, else what its :meth:`~Source.accepted`
+    and :meth:`~Source.error` return for sample requests; a method that
+    raises on them leaves the generic default (200, any object; the core's
+    ``{"error", "message"}``).
+    """
+    cls = type(source)
+    request = IngestRequest("POST", "/", {}, b"{}", request_id="openapi")
+    status, accepted = cls.accepted_status, cls.accepted_schema
+    if status is None or accepted is None:
+        try:
+            reply = source.accepted(request, IngestResult(Envelope([{}]), ["0"], {}))
+        except Exception:
+            reply = Reply(200, {})
+        status = status or reply.status
+        if accepted is None and reply.body not in (b"", ""):
+            accepted = infer_schema(reply.body) if not isinstance(reply.body, bytes | str) else {}
+    error = cls.error_schema
+    if error is None:
+        samples = [
+            BadRequest("a sample error"),
+            ValidationFailed(
+                "a sample field error", errors=[(0, FieldError(("field",), "a sample message"))]
+            ),
+        ]
+        try:
+            error = _merge([infer_schema(source.error(request, e).body) for e in samples])
+        except Exception:
+            error = infer_schema({"error": "", "message": ""})
+    return status, None if accepted is None else dict(accepted), dict(error)
+
+
+def infer_schema(value: Any) -> dict[str, Any]:
+    """A JSON Schema of values shaped like ``value`` (its types and keys, not its contents)."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, Mapping):
+        return {
+            "type": "object",
+            "required": list(value),
+            "properties": {str(k): infer_schema(v) for k, v in value.items()},
+        }
+    if isinstance(value, list | tuple):
+        items = _merge([infer_schema(v) for v in value]) if value else {}
+        return {"type": "array", "items": items} if items else {"type": "array"}
+    return {}
+
+
+def _merge(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """A schema that every one of ``schemas`` fits: keys required by all, types united."""
+    if not schemas:
+        return {}
+    types = {s.get("type") for s in schemas}
+    if len(types) != 1 or None in types:
+        return {}
+    merged = dict(schemas[0])
+    if types == {"object"}:
+        names = [k for s in schemas for k in s["properties"]]
+        merged["properties"] = {
+            name: _merge([s["properties"][name] for s in schemas if name in s["properties"]])
+            for name in dict.fromkeys(names)
+        }
+        merged["required"] = [
+            k for k in schemas[0]["required"] if all(k in s["required"] for s in schemas)
+        ]
+    elif types == {"array"}:
+        items = [s["items"] for s in schemas if "items" in s]
+        merged.pop("items", None)
+        if len(items) == len(schemas):
+            merged["items"] = _merge(items)
+    return merged

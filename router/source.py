@@ -136,16 +136,14 @@ class Source:
     event_type_field: ClassVar[str | None] = None
     #: ``"bearer"`` when the credential header is ``Authorization: Bearer <key>``.
     credential_scheme: ClassVar[str | None] = None
-    #: The status of the reply of :meth:`accepted`.
-    accepted_status: ClassVar[int] = 200
-    #: JSON Schema of the body :meth:`accepted` returns; ``None`` for an empty body.
-    accepted_schema: ClassVar[Mapping[str, Any] | None] = {"type": "object"}
-    #: JSON Schema of the body :meth:`error` returns, for every status.
-    error_schema: ClassVar[Mapping[str, Any]] = {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-    }
+    #: The status of the reply of :meth:`accepted`; ``None``: that of a sample reply.
+    accepted_status: ClassVar[int | None] = None
+    #: JSON Schema of the body :meth:`accepted` returns; ``None``: inferred
+    #: from a sample reply (an empty body is documented as no content).
+    accepted_schema: ClassVar[Mapping[str, Any] | None] = None
+    #: JSON Schema of the body :meth:`error` returns, for every status;
+    #: ``None``: inferred from sample replies (with and without field errors).
+    error_schema: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine):
         self.name = name

@@ -45,7 +45,6 @@ class EnduSource(Source):
     rate_limit_keys = ("property_id", "organization_id")
     event_type_field = "event_type"
     credential_scheme = "bearer"
-    accepted_schema = None  # "All responses are empty HTTP 200"
     error_schema = {
         "type": "object",
         "required": ["success", "error"],
