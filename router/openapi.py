@@ -60,6 +60,8 @@ _SCALARS = {"string", "integer", "number", "boolean"}
 _NOTHING: dict[str, Any] = {"not": {}}
 #: A value ``require_any`` counts as present (the ``_ABSENT`` of router.validation).
 _PRESENT: dict[str, Any] = {"not": {"enum": [None, "", [], {}]}}
+#: The alternative to a valid event where invalid ones are quarantined.
+_QUARANTINED = {"description": "an event that fails its schema: quarantined, not refused"}
 _PATH_VARIABLE = re.compile(r"<(?:([a-z]+):)?([A-Za-z_][A-Za-z0-9_]*)>")
 _COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -347,6 +349,12 @@ def build_document(
             cls.event_type_field,
             ref=lambda t, v=vendor: {"$ref": f"#/components/schemas/{_event_component(v, t)}"},
         )
+        one_event = event
+        if runtime.config.on_invalid == "quarantine":
+            # Any event is accepted; the reply says which were quarantined.
+            one_event = {"anyOf": [event, {**_QUARANTINED}]}
+            if cls.events_field is None:
+                one_event["anyOf"][1]["type"] = "object"
         security = None
         auth = runtime.config.auth
         if auth is not None and auth.keys and auth.header:
@@ -365,7 +373,7 @@ def build_document(
                 "requestBody": {
                     "required": True,
                     "description": f"at most {max_body_bytes} bytes (server.max_body_bytes)",
-                    "content": {"application/json": {"schema": source.request_schema(event)}},
+                    "content": {"application/json": {"schema": source.request_schema(one_event)}},
                 },
                 "responses": _responses(runtime),
             }
