@@ -4,8 +4,9 @@ The daemon runs as ``python -m router run`` on a random loopback port, once
 with the shipped default config and once with credentials, a rate limit and
 moved paths. Each route gets a bounded number of positive and negative
 examples (derandomized, so CI sees the same ones every run), checked for: no
-5xx, only documented statuses and content types, and bodies that match their
-documented schemas. The daemon must not log an unhandled error meanwhile.
+5xx, only documented statuses, content types and headers, bodies that match
+their documented schemas, schema-valid requests accepted and schema-invalid
+ones refused. The daemon must not log an error meanwhile.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
     positive_data_acceptance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -44,6 +46,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
     # The document is exact: what it allows is accepted, what it forbids refused.
     positive_data_acceptance,
     negative_data_rejection,
@@ -52,7 +55,7 @@ CHECKS = [
 #: of the envelopes, bounded so the module stays well under a minute. For a
 #: longer hunt, ROUTER_FUZZ_EXAMPLES=500 draws that many with fresh seeds.
 HUNT = os.environ.get("ROUTER_FUZZ_EXAMPLES")
-EXAMPLES = int(HUNT or 20)
+EXAMPLES = int(HUNT or 15)
 
 KEYS = {"moloco": "mk-fuzz-0123", "segmento": "sk-fuzz-4567", "endu": "ek-fuzz-89ab"}
 AUTH = {
@@ -151,8 +154,14 @@ def daemons(tmp_path_factory) -> Iterator[dict[str, Daemon]]:
             daemon.stop()
 
 
+_SCHEMAS: dict[str, Any] = {}
+
+
 def load(daemon: Daemon) -> Any:
-    return schemathesis.openapi.from_url(daemon.url + "/openapi.json")
+    """The daemon's document as schemathesis sees it, loaded once per daemon."""
+    if daemon.url not in _SCHEMAS:
+        _SCHEMAS[daemon.url] = schemathesis.openapi.from_url(daemon.url + "/openapi.json")
+    return _SCHEMAS[daemon.url]
 
 
 @pytest.mark.parametrize(("config", "path"), [(c, p) for c, paths in ROUTES.items() for p in paths])
