@@ -41,6 +41,7 @@ from router.validation import ANY_TYPE, ValidatorSpec
 
 if TYPE_CHECKING:
     from router.ingest import SourceRuntime
+    from router.source import IngestRoute
 
 __all__ = ["build_document", "event_schema", "events_schema", "infer_schema", "json_schema"]
 
@@ -362,10 +363,13 @@ def build_document(
             security_schemes[scheme_name] = _security_scheme(auth.header, cls.credential_scheme)
             security = [{scheme_name: []}]
         for route in cls.routes:
-            if route.handler is not None:
-                continue
             path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
             openapi_path, parameters = _path(path)
+            if route.handler is not None:
+                query = _query_operation(runtime, route, parameters, security)
+                if query is not None:
+                    paths.setdefault(openapi_path, {})[route.method.lower()] = query
+                continue
             operation: dict[str, Any] = {
                 "operationId": _component(f"{runtime.name}.{route.name}"),
                 "summary": f"{route.name} ({runtime.vendor}) of source {runtime.name}",
@@ -429,6 +433,37 @@ def _path(path: str) -> tuple[str, list[dict[str, Any]]]:
         for match in _PATH_VARIABLE.finditer(path)
     ]
     return _PATH_VARIABLE.sub(lambda m: "{" + m.group(2) + "}", path), parameters
+
+
+def _query_operation(
+    runtime: SourceRuntime,
+    route: IngestRoute,
+    parameters: list[dict[str, Any]],
+    security: list[dict[str, list[str]]] | None,
+) -> dict[str, Any] | None:
+    """A read-only route as its Source describes it, with the core's part added."""
+    described = runtime.source.query_operation(route)
+    if described is None:
+        return None
+    operation: dict[str, Any] = {
+        "operationId": _component(f"{runtime.name}.{route.name}"),
+        "summary": f"{route.name} ({runtime.vendor}) of source {runtime.name}",
+        "tags": [runtime.name],
+        **described,
+    }
+    operation["parameters"] = [*parameters, *described.get("parameters", ())]
+    responses = dict(described.get("responses", {}))
+    error = {"content": {"application/json": {"schema": _reply_shapes(runtime.source)[2]}}}
+    extra = {500: "never expected: a bug in the router or a plugin"}
+    auth = runtime.config.auth
+    if security is not None and auth is not None:
+        operation["security"] = security
+        extra[401] = f"no credential in the {auth.header} header"
+        extra[403] = f"a wrong credential in the {auth.header} header"
+    for status, why in extra.items():
+        responses.setdefault(str(status), {"description": why, **error})
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
 
 
 def _responses(runtime: SourceRuntime) -> dict[str, Any]:

@@ -194,6 +194,15 @@ class Source:
         """
         return {}
 
+    def query_operation(self, route: IngestRoute) -> Mapping[str, Any] | None:
+        """OpenAPI operation fields of a read-only route (one with a ``handler``).
+
+        ``parameters`` and the ``responses`` its handler answers with; the
+        core adds the credential's security and its 401/403 and 500.
+        ``None`` (the default) leaves the route out of ``/openapi.json``.
+        """
+        return None
+
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
         """Check credentials carried in the body, after :meth:`split`.
 

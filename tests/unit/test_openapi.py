@@ -192,6 +192,7 @@ async def test_default_config_document(tmp_path, monkeypatch) -> None:
     assert set(doc["paths"]) == {
         "/collect/event",
         "/api/v5/segmento/user-events",
+        "/api/v5/segmento/user-events/failed",
         "/rmp/event/v1/platforms/{platform}/userevents",
         "/api/events/record",
     }
@@ -216,6 +217,10 @@ async def test_default_config_document(tmp_path, monkeypatch) -> None:
         "description": "an event that fails its schema: quarantined, not refused"
     }
     assert "anyOf" not in body["properties"]["messageBody"]["items"]
+    # Segmento's read-only listing, with its paging parameters.
+    listing = doc["paths"]["/api/v5/segmento/user-events/failed"]["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["page", "per_page"]
+    assert set(listing["responses"]) == {"200", "400", "500"}
     # Endu's success is an empty 200: no content.
     assert "content" not in doc["paths"]["/api/events/record"]["post"]["responses"]["200"]
 
