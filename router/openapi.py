@@ -12,7 +12,9 @@ The cerberus translation is exact for ``type``, ``required``, ``nullable``,
 ``empty``, ``allowed``, ``forbidden``, ``min``/``max``,
 ``minlength``/``maxlength``, ``schema`` (dict and list), ``keysrules``,
 ``valuesrules``, ``allow_unknown``, ``require_all``, ``items``, ``contains``,
-``readonly``, plain ``dependencies`` and ``excludes``, and ``require_any``.
+``readonly``, plain ``dependencies`` and ``excludes`` (with the ``required``
+fields they relax), explicit ``empty: True`` (which lifts the length, regex
+and allowed rules from an empty value), and ``require_any``.
 Approximated, because JSON Schema cannot say it:
 
 * ``integer`` also admits ``1.0`` (JSON Schema counts it as an integer; the
@@ -21,8 +23,7 @@ Approximated, because JSON Schema cannot say it:
   newline Python's ``$`` lets through is refused; ``\\d``/``\\w`` are ASCII;
 * ``anyof``/``oneof``/``allof``/``noneof`` branches are checked besides the
   field's other rules, not merged with them (a branch cannot override them);
-* an ``excludes`` pair that is also ``required`` is documented as required;
-  dotted or ``^`` paths in ``dependencies`` are left out;
+* dotted or ``^`` paths in ``dependencies`` are left out;
 * ``allowed`` compares as JSON, so ``true`` does not match an allowed ``1``;
 * rules with no JSON Schema meaning (``check_with``, normalization rules) are
   left out, and a source without ``event_type_field`` gets every type's
@@ -151,9 +152,24 @@ def _mapping(
             dependent_schemas.setdefault(name, {"allOf": []})["allOf"].append(
                 {"not": {"anyOf": [{"required": [other]} for other in others]}}
             )
+    # Cerberus: a present required field that excludes another required one
+    # makes that one optional.
+    excluded_by: dict[str, list[str]] = {}
+    for name in required:
+        excludes = schema[name].get("excludes")
+        for other in [excludes] if isinstance(excludes, str) else list(excludes or ()):
+            if other in required:
+                excluded_by.setdefault(other, []).append(name)
     out: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
-        out["required"] = required
+        out["required"] = [name for name in required if name not in excluded_by]
+        if not out["required"]:
+            del out["required"]
+    if excluded_by:
+        out["allOf"] = [
+            {"anyOf": [{"required": [name]}, *({"required": [f]} for f in by)]}
+            for name, by in excluded_by.items()
+        ]
     if allow_unknown is False:
         out["additionalProperties"] = False
     elif isinstance(allow_unknown, Mapping):
@@ -217,15 +233,18 @@ def _field(rules: Mapping[str, Any], allow_unknown: bool | Mapping[str, Any]) ->
             return {"type": "null"} if rules.get("nullable") else dict(_NOTHING)
         out["type"] = types[0] if len(types) == 1 else types
 
+    # What cerberus skips for an empty value when the field says ``empty: True``.
+    sized: dict[str, Any] = {}
+    sized_parts: list[dict[str, Any]] = []
     if "allowed" in rules:
         allowed = list(rules["allowed"])
         if types is not None and set(types) <= _SCALARS:
-            out["enum"] = allowed
+            sized["enum"] = allowed
         elif types == ["array"]:
-            out["items"] = {"enum": allowed}
+            sized["items"] = {"enum": allowed}
         else:
             # Cerberus checks the members of a list (and the keys of a dict) instead.
-            parts.append(
+            sized_parts.append(
                 {
                     "anyOf": [
                         {"type": "array", "items": {"enum": allowed}},
@@ -235,41 +254,53 @@ def _field(rules: Mapping[str, Any], allow_unknown: bool | Mapping[str, Any]) ->
                 }
             )
     if "forbidden" in rules:
-        parts.append({"not": {"enum": list(rules["forbidden"])}})
-    if rules.get("empty") is False:
-        out.update(minLength=1, minItems=1, minProperties=1)
+        sized_parts.append({"not": {"enum": list(rules["forbidden"])}})
     if "minlength" in rules:
         n = rules["minlength"]
-        for keyword in ("minLength", "minItems", "minProperties"):
-            out[keyword] = max(n, out.get(keyword, 0))
+        sized.update(minLength=n, minItems=n, minProperties=n)
     if "maxlength" in rules:
         n = rules["maxlength"]
-        out.update(maxLength=n, maxItems=n, maxProperties=n)
+        sized.update(maxLength=n, maxItems=n, maxProperties=n)
+    if isinstance(rules.get("regex"), str):
+        sized["pattern"] = _ecma_pattern(rules["regex"])
+    if isinstance(rules.get("items"), Sequence) and not isinstance(rules["items"], str):
+        items = [_field(r, allow_unknown) for r in rules["items"] if isinstance(r, Mapping)]
+        sized.update(prefixItems=items, minItems=len(items), maxItems=len(items))
+    if rules.get("empty") is True and (sized or sized_parts):
+        if sized_parts:
+            sized["allOf"] = sized_parts
+        parts.append({"anyOf": [{"enum": ["", [], {}]}, sized]})
+    else:
+        out.update(sized)
+        parts.extend(sized_parts)
+    if rules.get("empty") is False:
+        for keyword in ("minLength", "minItems", "minProperties"):
+            out[keyword] = max(1, out.get(keyword, 0))
     if "min" in rules and _is_number(rules["min"]):
         out["minimum"] = rules["min"]
     if "max" in rules and _is_number(rules["max"]):
         out["maximum"] = rules["max"]
-    if isinstance(rules.get("regex"), str):
-        out["pattern"] = _ecma_pattern(rules["regex"])
 
     nested_unknown = rules.get("allow_unknown", allow_unknown)
     sub = rules.get("schema")
     if isinstance(sub, Mapping):
         as_list = types == ["array"] or (types is None and _is_rule_set(sub))
         if as_list:
-            out["items"] = _field(sub, nested_unknown)
+            items = _field(sub, nested_unknown)
+            if "items" in out:  # the members' ``allowed`` too
+                parts.append({"items": items})
+            else:
+                out["items"] = items
         else:
             mapping = _mapping(sub, nested_unknown, bool(rules.get("require_all")))
             mapping.pop("type")
+            parts.extend(mapping.pop("allOf", ()))
             out.update(mapping)
     if isinstance(rules.get("keysrules"), Mapping):
         out["propertyNames"] = _field(rules["keysrules"], allow_unknown)
     if isinstance(rules.get("valuesrules"), Mapping):
         # In a subschema of its own, so it covers the named properties too.
         parts.append({"additionalProperties": _field(rules["valuesrules"], allow_unknown)})
-    if isinstance(rules.get("items"), Sequence) and not isinstance(rules["items"], str):
-        items = [_field(r, allow_unknown) for r in rules["items"] if isinstance(r, Mapping)]
-        out.update(prefixItems=items, minItems=len(items), maxItems=len(items))
     if "contains" in rules:
         wanted = rules["contains"]
         wanted = wanted if isinstance(wanted, list | tuple) else [wanted]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,19 @@ SPECS = [
     for spec in importlib.import_module(f"router_plugins.{plugin}").router_validators()
 ]
 IDS = [f"{s.vendor}.{s.event_type}" for s in SPECS]
+
+
+def _catalog_specs() -> list[ValidatorSpec]:
+    """The schemas of tests/data/schemas, which use rules no vendor does (yet)."""
+    path = ROOT / "tests" / "data" / "schemas" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("_router_test_schemas", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.test_specs())
+
+
+CATALOG = _catalog_specs()
 SLOW_OK = [HealthCheck.too_slow]
 
 #: Rules the translation approximates (see router.openapi): an invalid
@@ -44,7 +58,7 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     return _VALIDATORS[key][1]
 
 
-_EVENT_SCHEMAS = {id(spec): event_schema(spec) for spec in SPECS}
+_EVENT_SCHEMAS = {id(spec): event_schema(spec) for spec in [*SPECS, *CATALOG]}
 
 
 def codec_of(vendor: str) -> Any:
@@ -102,6 +116,21 @@ def test_invalid_events_fail_their_json_schema(spec: ValidatorSpec, data: st.Dat
         )
 
 
+@pytest.mark.parametrize("spec", CATALOG, ids=[f"{s.vendor}.{s.event_type}" for s in CATALOG])
+@settings(max_examples=8, deadline=None, suppress_health_check=SLOW_OK)
+@given(data=st.data())
+def test_catalog_schemas_translate_exactly(spec: ValidatorSpec, data: st.DataObject) -> None:
+    check = validator(_EVENT_SCHEMAS[id(spec)])
+    valid = data.draw(valid_for_spec(spec))
+    assert [e.message for e in check.iter_errors(valid)] == []
+    invalid = data.draw(invalid_documents(spec.schema, allow_unknown=spec.allow_unknown))
+    note(invalid.reason)
+    if invalid.reason.rsplit(": ", 1)[-1].split(" ", 1)[0] not in APPROXIMATED:
+        assert check.is_valid(invalid.document) == (
+            Validators([spec]).check(spec.vendor, spec.event_type, invalid.document) == []
+        )
+
+
 @pytest.mark.parametrize("vendor", PLUGINS)
 @settings(max_examples=30, deadline=None, suppress_health_check=SLOW_OK)
 @given(doc=json_values())
@@ -124,6 +153,13 @@ def test_arbitrary_json_is_judged_as_the_router_does(vendor: str, doc: Any) -> N
         ({"items": [{"type": "string"}, {"type": "integer"}]}, [["a", 1]], [["a"], [1, "a"]]),
         ({"type": "string", "empty": False, "maxlength": 2}, ["ab"], ["", "abc"]),
         ({"type": "string", "forbidden": ["x"]}, ["y"], ["x"]),
+        # An explicit empty: True exempts "" from minlength and regex.
+        ({"type": "string", "empty": True, "minlength": 3, "regex": "a+"}, ["", "aaa"], ["a"]),
+        (
+            {"type": "list", "allowed": ["a", "bb"], "schema": {"maxlength": 1}},
+            [["a"]],
+            [["bb"], ["c"]],
+        ),
     ],
 )
 def test_field_rules(rules: dict[str, Any], good: list[Any], bad: list[Any]) -> None:
@@ -148,6 +184,25 @@ def test_dependencies_excludes_and_unknown_keys() -> None:
     assert not check.is_valid({"c": "3"})
     assert not check.is_valid({"d": {"e": 0, "f": 1}})
     assert not check.is_valid({"d": {}})
+
+
+def test_required_fields_that_exclude_each_other_need_one_of_them() -> None:
+    schema = {
+        "email": {"type": "string", "required": True, "excludes": "phone"},
+        "phone": {"type": "string", "required": True, "excludes": "email"},
+        "nested": {
+            "type": "dict",
+            "schema": {
+                "a": {"required": True, "excludes": "b"},
+                "b": {"required": True, "excludes": "a"},
+            },
+        },
+    }
+    check = validator(json_schema(schema))
+    assert check.is_valid({"email": "e"}) and check.is_valid({"phone": "p"})
+    assert not check.is_valid({}) and not check.is_valid({"email": "e", "phone": "p"})
+    assert check.is_valid({"email": "e", "nested": {"a": 1}})
+    assert not check.is_valid({"email": "e", "nested": {}})
 
 
 def test_infer_schema_keeps_types_and_keys() -> None:
