@@ -16,9 +16,11 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from router import __version__
 from router.errors import IngestError, InternalError
 from router.errors import MethodNotAllowed as MethodNotAllowedError
 from router.fastpath import IngestDispatcher
+from router.openapi import build_document
 from router.source import IngestRequest, Reply
 
 if TYPE_CHECKING:
@@ -103,6 +105,20 @@ def _quart_app(daemon: Daemon) -> QuartTrio:
             orjson.dumps([p.to_dict() for p in daemon.registry.plugins]),
             content_type="application/json",
         )
+
+    # --- /openapi.json: the ingest routes as configured (router.openapi) ---
+    openapi_document: list[bytes] = []
+
+    @app.get("/openapi.json")
+    async def openapi() -> Any:
+        if not openapi_document:  # built once, on first use: the config never changes
+            document = build_document(
+                daemon.sources.values(),
+                max_body_bytes=daemon.config.server.max_body_bytes,
+                version=__version__,
+            )
+            openapi_document.append(orjson.dumps(document))
+        return Response(openapi_document[0], content_type="application/json")
 
     def source_for_path() -> SourceRuntime | None:
         """The source whose route matches this path with some method, if any."""

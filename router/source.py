@@ -139,6 +139,22 @@ class Source:
     #: ``credential`` (see :meth:`rate_limit_key`).
     rate_limit_keys: ClassVar[Sequence[str]] = ()
 
+    # -- how the API looks in /openapi.json (router.openapi) -------------------
+    #: The event field whose value :meth:`Codec.event_type` returns
+    #: (``"eventType"``), so the document gives each type its own schema;
+    #: ``None`` documents any type's schema as an alternative.
+    event_type_field: ClassVar[str | None] = None
+    #: ``"bearer"`` when the credential header is ``Authorization: Bearer <key>``.
+    credential_scheme: ClassVar[str | None] = None
+    #: The status of the reply of :meth:`accepted`; ``None``: that of a sample reply.
+    accepted_status: ClassVar[int | None] = None
+    #: JSON Schema of the body :meth:`accepted` returns; ``None``: inferred
+    #: from a sample reply (an empty body is documented as no content).
+    accepted_schema: ClassVar[Mapping[str, Any] | None] = None
+    #: JSON Schema of the body :meth:`error` returns, for every status;
+    #: ``None``: inferred from sample replies (with and without field errors).
+    error_schema: ClassVar[Mapping[str, Any] | None] = None
+
     def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine):
         self.name = name
         self.options = options
@@ -163,6 +179,39 @@ class Source:
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
         return Envelope([body])
+
+    def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """JSON Schema of the request body :meth:`split` accepts, given that of one event.
+
+        Default: the event itself, or with ``events_field`` an object whose
+        ``events_field`` is a non-empty array of events.
+        """
+        field = self.events_field
+        if field is None:
+            return event
+        return {
+            "type": "object",
+            "required": [field],
+            "properties": {field: {"type": "array", "minItems": 1, "items": event}},
+        }
+
+    def error_statuses(self) -> Mapping[int, str]:
+        """Error statuses this source's own methods answer with, and why.
+
+        The core documents the ones it answers with (400, 413, 500, 503, and
+        401/403 with ``auth.keys``, 429 with ``rate_limit``); add those
+        :meth:`split` or :meth:`authorize` raise under this source's options.
+        """
+        return {}
+
+    def query_operation(self, route: IngestRoute) -> Mapping[str, Any] | None:
+        """OpenAPI operation fields of a read-only route (one with a ``handler``).
+
+        ``parameters`` and the ``responses`` its handler answers with; the
+        core adds the credential's security and its 401/403 and 500.
+        ``None`` (the default) leaves the route out of ``/openapi.json``.
+        """
+        return None
 
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
         """Check credentials carried in the body, after :meth:`split`.

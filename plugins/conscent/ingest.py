@@ -54,6 +54,37 @@ class ConscentSource(Source):
         },
     }
     rate_limit_keys = ("client_id",)
+    event_type_field = "eventType"
+    accepted_status = 201
+    accepted_schema = {
+        "type": "array",
+        "description": "one record per event, in request order",
+        "items": {
+            "type": "object",
+            "required": ["headers", "value"],
+            "properties": {
+                # {} for an accepted event; why, for a quarantined one.
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"const": "quarantined"},
+                        "message": {"type": "string"},
+                    },
+                    "additionalProperties": False,
+                },
+                "value": {"type": "string", "description": "the event as stored, as JSON"},
+            },
+        },
+    }
+    error_schema = {
+        "type": "object",
+        "required": ["error", "message", "statusCode"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "statusCode": {"type": "integer"},
+        },
+    }
 
     # ``quarantine`` is a router.quarantine.Quarantine, which ``router`` does not export.
     def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Any):
@@ -86,6 +117,29 @@ class ConscentSource(Source):
             if key in meta and not isinstance(meta[key], dict):
                 raise BadRequest(f"{key} must be an object")
         return Envelope(events, meta)
+
+    def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        events: dict[str, Any] = {"type": "array", "minItems": 1, "items": event}
+        headers = {"type": "object"}
+        return {
+            "type": "object",
+            "required": [EVENTS_FIELD],
+            "properties": {
+                EVENTS_FIELD: events,
+                # Both spellings are accepted (see split).
+                "messageHeaders": headers,
+                "messageheader": headers,
+            },
+        }
+
+    def error_statuses(self) -> Mapping[int, str]:
+        statuses = {}
+        if self.max_events is not None:
+            statuses[413] = f"more than {self.max_events} events (max_events)"
+        if self.client_ids is not None:
+            statuses[401] = "an event without a clientId (auth.client_ids)"
+            statuses[403] = "an event whose clientId is not in auth.client_ids"
+        return statuses
 
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
         """With ``auth: {client_ids: [...]}``, every event's clientId must be listed."""

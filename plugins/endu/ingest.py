@@ -43,6 +43,35 @@ class EnduSource(Source):
     credential_header = "authorization"
     #: Rate-limit per Endu property or organization (``rate_limit.key``).
     rate_limit_keys = ("property_id", "organization_id")
+    event_type_field = "event_type"
+    credential_scheme = "bearer"
+    error_schema = {
+        "type": "object",
+        "required": ["success", "error"],
+        "properties": {
+            "success": {"const": False},
+            "error": {
+                "type": "object",
+                "required": ["code", "title", "message"],
+                "properties": {
+                    "code": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {
+                                "field": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
 
     def credential(self, request: IngestRequest) -> str | None:
         """The API key from the configured header, without a ``Bearer`` scheme."""

@@ -70,6 +70,23 @@ class MolocoSource(Source):
     #: ``platform``: the path parameter; ``user``: the event's first user id
     #: (Moloco limits "either by platform or by user").
     rate_limit_keys = ("platform", "user")
+    event_type_field = "event_type"
+    accepted_schema = {"type": "object", "additionalProperties": False}
+    #: ``rpcStatus`` of the official spec.
+    error_schema = {
+        "type": "object",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "integer", "format": "int32"},
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+
+    def error_statuses(self) -> Mapping[int, str]:
+        if self.options.get("platforms"):
+            return {403: "a platform not in the source's platforms"}
+        return {}
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         if not isinstance(body, dict):

@@ -228,14 +228,21 @@ def _exact_decimal(value: Any) -> Decimal | None:
 
 
 def _exact_int(value: Any) -> int | None:
-    """The int of a string that prints back identically (``"2"``, not ``"02"``), else ``None``."""
+    """The int of a string that prints back identically (``"2"``, not ``"02"``), else ``None``.
+
+    Only a signed 64-bit one: a canonical event must serialize, and JSON
+    encoders (orjson among them) stop at 64 bits.
+    """
     if not isinstance(value, str):
         return None
     try:
         number = int(value)
     except ValueError:
         return None
-    return number if str(number) == value else None
+    return number if str(number) == value and _INT64_MIN <= number <= _INT64_MAX else None
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _decimal(value: int | float) -> Decimal:

@@ -10,6 +10,7 @@ Bodies follow MSG91's v5 JSON shape (``status``, ``hasError``, ``data``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from router import (
@@ -49,6 +50,102 @@ class SegmentoSource(Source):
     options_schema = {
         "failed_per_page": {"type": "integer", "min": 1, "max": MAX_PER_PAGE},
     }
+    event_type_field = "event_name"
+    accepted_schema = {
+        "type": "object",
+        "required": ["status", "hasError", "message", "data"],
+        "properties": {
+            "status": {"const": "success"},
+            "hasError": {"const": False},
+            "message": {"type": "string"},
+            "data": {
+                "type": "object",
+                "required": ["accepted", "failed", "failed_events"],
+                "properties": {
+                    "accepted": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                    "failed_events": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["index", "event_name", "reason"],
+                            "properties": {
+                                "index": {"type": "integer", "minimum": 0},
+                                "event_name": {},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+    error_schema = {
+        "type": "object",
+        "required": ["status", "hasError", "code", "message", "errors"],
+        "properties": {
+            "status": {"const": "fail"},
+            "hasError": {"const": True},
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            # Field (``data[2].event_properties.product_id``) -> its messages.
+            "errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+
+    def query_operation(self, route: IngestRoute) -> Mapping[str, Any] | None:
+        """``GET …/failed``: its paging parameters and the listing."""
+        if route.name != "failed":
+            return None
+        default = self.options.get("failed_per_page", DEFAULT_PER_PAGE)
+        failed_event = {
+            "type": "object",
+            "required": ["id", "created_at", "event", "error"],
+            "properties": {
+                "id": {"type": "integer"},
+                "created_at": {"type": "string"},
+                "event": {"description": "the event as it was sent"},
+                "error": {"type": "string"},
+            },
+        }
+        listing = {
+            "type": "object",
+            "required": ["status", "hasError", "data"],
+            "properties": {
+                "status": {"const": "success"},
+                "hasError": {"const": False},
+                "data": {
+                    "type": "object",
+                    "required": ["total", "page", "per_page", "failed_events"],
+                    "properties": {
+                        "total": {"type": "integer", "minimum": 0},
+                        "page": {"type": "integer", "minimum": 1},
+                        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                        "failed_events": {"type": "array", "items": failed_event},
+                    },
+                },
+            },
+        }
+        return {
+            "description": "this source's failed (quarantined) events, oldest first",
+            "parameters": [
+                _page_parameter("page", 1, 999_999_999),
+                _page_parameter("per_page", default, MAX_PER_PAGE),
+            ],
+            "responses": {
+                "200": {
+                    "description": "one page of failed events",
+                    "content": {"application/json": {"schema": listing}},
+                },
+                "400": {
+                    "description": "page or per_page is not a positive integer in range",
+                    "content": {"application/json": {"schema": self.error_schema}},
+                },
+            },
+        }
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         if not isinstance(body, dict):
@@ -138,6 +235,15 @@ class SegmentoSource(Source):
             return error.field or "body"
         where = f"{self.events_field}[{index}]"
         return f"{where}.{error.field}" if error.path else where
+
+
+def _page_parameter(name: str, default: int, most: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": most, "default": default},
+    }
 
 
 def _bad(field: str, message: str) -> BadRequest:
