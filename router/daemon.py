@@ -194,6 +194,7 @@ class Daemon:
                 self.quarantine,
                 self.metrics,
                 limiter,
+                max_json_depth=self.config.server.max_json_depth,
             )
         for path in self.drain:
             await self._open_drain(path)

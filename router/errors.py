@@ -8,11 +8,13 @@
     ├── DataDirLocked        another daemon holds the data directory
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
-    │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
+    │   │   ├── ValidationFailed 400: events failed their schema (carries FieldErrors)
+    │   │   └── NestingTooDeep   400: valid JSON nested deeper than server.max_json_depth
     │   ├── Unauthorized         401: no credential
     │   ├── Forbidden            403: wrong credential
     │   ├── NotFound             404
     │   ├── MethodNotAllowed     405
+    │   ├── RequestTimeout       408: the body did not arrive within server.body_timeout
     │   ├── PayloadTooLarge      413
     │   ├── RateLimited          429 (+ X-RateLimit-*, Retry-After)
     │   ├── InternalError        500: a plugin raised while handling the request
@@ -38,11 +40,13 @@ __all__ = [
     "IngestError",
     "InternalError",
     "MethodNotAllowed",
+    "NestingTooDeep",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "PluginError",
     "RateLimited",
+    "RequestTimeout",
     "RouterError",
     "SinkError",
     "SinkRejected",
@@ -148,6 +152,10 @@ class ValidationFailed(BadRequest):
     """Events failed their vendor's schema. ``message`` names index and field."""
 
 
+class NestingTooDeep(BadRequest):
+    """Valid JSON whose arrays and objects nest deeper than ``server.max_json_depth``."""
+
+
 class Unauthorized(IngestError):
     status = 401
     title = "Unauthorized"
@@ -166,6 +174,13 @@ class NotFound(IngestError):
 class MethodNotAllowed(IngestError):
     status = 405
     title = "Method Not Allowed"
+
+
+class RequestTimeout(IngestError):
+    """The request body did not arrive within ``server.body_timeout``."""
+
+    status = 408
+    title = "Request Timeout"
 
 
 class PayloadTooLarge(IngestError):

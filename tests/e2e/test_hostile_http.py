@@ -1,0 +1,284 @@
+"""Hostile HTTP against the daemon over a raw loopback socket, on the default config.
+
+Each case asserts the exact outcome: the status, the vendor's error shape,
+and whether the connection is still usable or was closed cleanly. Timeouts
+are configured small so that slow clients are cut off quickly; nothing here
+asserts how long anything took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+import trio
+import yaml
+
+from router.testing.daemon import running_daemon
+
+ROOT = Path(__file__).parents[2]
+PAYLOADS = ROOT / "tests" / "data" / "payloads"
+DEFAULT = yaml.safe_load((ROOT / "config" / "router.yaml").read_text())
+
+#: Bounds that only stop a hung test; no assertion depends on them.
+HANG = 20
+
+
+def _payload(vendor: str, name: str) -> dict:
+    return orjson.loads((PAYLOADS / vendor / name).read_bytes())
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One vendor's ingest route on the default config, a valid body, and its error shape."""
+
+    name: str
+    path: str
+    event: dict
+    envelope: str | None  # the events field, or None for one event per request
+    ok: int
+
+    def body(self, event: dict | None = None) -> bytes:
+        event = self.event if event is None else event
+        return orjson.dumps({self.envelope: [event]} if self.envelope else event)
+
+    def error_status(self, body: bytes) -> int:
+        """The status the vendor's error body states, asserting its shape."""
+        doc = orjson.loads(body)
+        if self.name == "conscent":
+            assert set(doc) == {"error", "message", "statusCode"}
+            return doc["statusCode"]
+        if self.name == "segmento":
+            assert doc["status"] == "fail" and doc["hasError"] is True
+            return doc["code"]
+        if self.name == "moloco":
+            assert set(doc) == {"code", "message", "details"}
+            return {3: 400, 4: 408, 5: 404, 8: 413, 12: 405, 2: 408}[doc["code"]]
+        assert doc["success"] is False
+        return doc["error"]["code"]
+
+    def error_message(self, body: bytes) -> str:
+        doc = orjson.loads(body)
+        return doc["error"]["message"] if self.name == "endu" else doc["message"]
+
+
+VENDORS = [
+    Vendor(
+        "conscent",
+        "/collect/event",
+        _payload("conscent", "request.json")["messageBody"][0],
+        "messageBody",
+        201,
+    ),
+    Vendor(
+        "segmento",
+        "/api/v5/segmento/user-events",
+        _payload("segmento", "minimal.json")["data"][0],
+        "data",
+        200,
+    ),
+    Vendor(
+        "moloco",
+        "/rmp/event/v1/platforms/test/userevents",
+        _payload("moloco", "home.json"),
+        None,
+        200,
+    ),
+    Vendor("endu", "/api/events/record", _payload("endu", "blockchain.json"), None, 200),
+]
+vendors = pytest.mark.parametrize("vendor", VENDORS, ids=[v.name for v in VENDORS])
+
+
+# -- a raw HTTP/1.1 client ---------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Closed(Exception):
+    """The server closed the connection (EOF or reset) before a whole response."""
+
+
+class Raw:
+    """One TCP connection; requests are bytes, responses are parsed by Content-Length."""
+
+    def __init__(self, stream: trio.SocketStream):
+        self.stream = stream
+        self.buffer = b""
+
+    @classmethod
+    async def open(cls, url: str) -> Raw:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        return cls(await trio.open_tcp_stream(host, int(port)))
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def _more(self) -> None:
+        try:
+            chunk = await self.stream.receive_some(65536)
+        except trio.BrokenResourceError:
+            chunk = b""
+        if not chunk:
+            raise Closed(self.buffer)
+        self.buffer += chunk
+
+    async def response(self) -> Response:
+        with trio.fail_after(HANG):
+            while b"\r\n\r\n" not in self.buffer:
+                await self._more()
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            status_line, *lines = head.decode("latin-1").split("\r\n")
+            headers = {}
+            for line in lines:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            while len(self.buffer) < length:
+                await self._more()
+            body, self.buffer = self.buffer[:length], self.buffer[length:]
+            return Response(int(status_line.split()[1]), headers, body)
+
+    async def closed_by_server(self) -> bool:
+        """Wait for EOF (or a reset) with nothing more sent; False if data arrived."""
+        with trio.fail_after(HANG):
+            try:
+                await self._more()
+            except Closed:
+                return not self.buffer
+        return False
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+def request(
+    method: str, path: str, body: bytes = b"", *, headers: dict[str, str] | None = None
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: router"]
+    head = {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}
+    lines += [f"{name}: {value}" for name, value in head.items() if value is not None]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n"
+
+
+def config(**server) -> dict:
+    doc = {**DEFAULT, "server": {**DEFAULT["server"], **server}}
+    return doc
+
+
+@pytest.fixture
+async def daemon(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default config writes ./data/events.ndjson
+    async with running_daemon(
+        config(body_timeout="1s", keepalive_timeout="1s"), data_dir=tmp_path / "data"
+    ) as rd:
+        yield rd
+
+
+async def one(url: str, data: bytes) -> Response:
+    conn = await Raw.open(url)
+    try:
+        await conn.send(data)
+        return await conn.response()
+    finally:
+        await conn.aclose()
+
+
+def nested(n: int) -> bytes:
+    return b"[" * n + b"]" * n
+
+
+def with_field(vendor: Vendor, raw: bytes) -> bytes:
+    """The vendor's valid body with an unknown field ``zz`` set to the JSON text ``raw``."""
+    return vendor.body({**vendor.event, "zz": "@@"}).replace(b'"@@"', raw)
+
+
+# -- JSON that parses but used to break later --------------------------------------
+
+
+@vendors
+async def test_deep_nesting_is_a_400_in_the_vendors_shape(daemon, vendor):
+    for depth in (65, 260, 1000, 2000):
+        r = await one(daemon.url, request("POST", vendor.path, with_field(vendor, nested(depth))))
+        assert r.status == 400, (depth, r.body)
+        assert vendor.error_status(r.body) == 400
+        assert "server.max_json_depth" in vendor.error_message(r.body)
+    # Shallow enough: accepted as usual.
+    r = await one(daemon.url, request("POST", vendor.path, with_field(vendor, nested(20))))
+    assert r.status == vendor.ok, r.body
+
+
+@vendors
+async def test_the_deepest_allowed_bound_never_gives_a_5xx(tmp_path, monkeypatch, vendor):
+    monkeypatch.chdir(tmp_path)
+    async with running_daemon(config(max_json_depth=128), data_dir=tmp_path / "data") as rd:
+        # The event's own field takes the body to exactly 128 levels.
+        levels = 128 - (3 if vendor.envelope else 1)
+        r = await one(rd.url, request("POST", vendor.path, with_field(vendor, nested(levels))))
+        assert r.status == vendor.ok, r.body
+        r = await one(rd.url, request("POST", vendor.path, with_field(vendor, nested(levels + 1))))
+        assert r.status == 400 and vendor.error_status(r.body) == 400
+
+
+ODD_VALUES = {
+    # Parsed by orjson (as a float, or the last key wins): accepted.
+    "integer beyond 64 bits": (b"123456789012345678901234567890", "ok"),
+    "negative beyond 64 bits": (b"-99999999999999999999", "ok"),
+    "largest unsigned 64-bit": (b"18446744073709551615", "ok"),
+    "duplicate keys": (b'1, "zz": 2', "ok"),
+    # Refused by the parser: a 400.
+    "float beyond double": (b"1e400", 400),
+    "lone surrogate": (b'"\\ud800"', 400),
+    "NaN": (b"NaN", 400),
+    "Infinity": (b"-Infinity", 400),
+}
+
+
+@vendors
+async def test_odd_values_get_a_2xx_or_a_4xx(daemon, vendor):
+    for case, (raw, expected) in ODD_VALUES.items():
+        r = await one(daemon.url, request("POST", vendor.path, with_field(vendor, raw)))
+        if expected == "ok":
+            assert r.status == vendor.ok, (case, r.body)
+        else:
+            assert r.status == expected, (case, r.body)
+            assert vendor.error_status(r.body) == expected
+
+
+@vendors
+async def test_undecodable_bodies_are_a_400(daemon, vendor):
+    good = vendor.body()
+    bodies = {
+        "bom": b"\xef\xbb\xbf" + good,
+        "invalid utf-8": good.replace(b'"', b'"\xff', 1),
+        "overlong utf-8": with_field(vendor, b'"\xc0\xaf"'),
+        "truncated": good[:-1],
+        "empty": b"",
+        "not json": b"events=1",
+    }
+    for case, body in bodies.items():
+        r = await one(daemon.url, request("POST", vendor.path, body))
+        assert r.status == 400, (case, r.body)
+        assert vendor.error_status(r.body) == 400
+
+
+async def test_a_codec_that_makes_a_huge_integer_dead_letters_instead_of_a_500(daemon):
+    # Segmento's quantity is a string of digits the codec turns into an int,
+    # beyond 64 bits here: the canonical event cannot be written by orjson.
+    event = _payload("segmento", "add-to-cart.json")["data"][0]
+    event["event_properties"]["quantity"] = "99999999999999999999"
+    r = await one(
+        daemon.url,
+        request("POST", "/api/v5/segmento/user-events", orjson.dumps({"data": [event]})),
+    )
+    assert r.status == 200, r.body
+    assert daemon.metric("router_sink_events_accepted_total", sink="events_file") == 1
