@@ -50,7 +50,13 @@ def json_error(status: int, title: str, message: str, headers: dict[str, str] | 
 
 def create_asgi(daemon: Daemon) -> IngestDispatcher:
     """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
-    dispatcher = IngestDispatcher(_quart_app(daemon), daemon.config.server.max_body_bytes)
+    server = daemon.config.server
+    dispatcher = IngestDispatcher(
+        _quart_app(daemon),
+        server.max_body_bytes,
+        server.body_timeout,
+        server.max_header_bytes,
+    )
     for runtime in daemon.sources.values():
         for route in type(runtime.source).routes:
             if route.handler is None:

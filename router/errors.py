@@ -16,6 +16,7 @@
     │   ├── MethodNotAllowed     405
     │   ├── RequestTimeout       408: the body did not arrive within server.body_timeout
     │   ├── PayloadTooLarge      413
+    │   ├── HeadersTooLarge      431: request line and headers beyond server.max_header_bytes
     │   ├── RateLimited          429 (+ X-RateLimit-*, Retry-After)
     │   ├── InternalError        500: a plugin raised while handling the request
     │   └── Overloaded           503 (+ Retry-After): a spool is full
@@ -37,6 +38,7 @@ __all__ = [
     "DataDirLocked",
     "FieldError",
     "Forbidden",
+    "HeadersTooLarge",
     "IngestError",
     "InternalError",
     "MethodNotAllowed",
@@ -186,6 +188,11 @@ class RequestTimeout(IngestError):
 class PayloadTooLarge(IngestError):
     status = 413
     title = "Payload Too Large"
+
+
+class HeadersTooLarge(IngestError):
+    status = 431
+    title = "Request Header Fields Too Large"
 
 
 class RateLimited(IngestError):
