@@ -501,3 +501,25 @@ async def test_connections_beyond_the_cap_wait_until_one_closes(tmp_path, monkey
         assert (await waiting.response()).status == 200
         await waiting.aclose()
         await held[1].aclose()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /collect/event HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /collect/event HTTP/1.1\r\nHost: r\r\nContent-Length: -5\r\n\r\n",
+        b"POST /collect/event HTTP/1.1\r\nHost: r\r\n"
+        b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    ],
+    ids=["request line", "chunk size", "negative length", "two lengths"],
+)
+async def test_malformed_http_gets_400_and_a_close(daemon, raw):
+    conn = await Raw.open(daemon.url)
+    try:
+        await conn.send(raw)
+        r = await conn.response()
+        assert r.status == 400 and r.headers["connection"] == "close"
+        assert await conn.closed_by_server()
+    finally:
+        await conn.aclose()
