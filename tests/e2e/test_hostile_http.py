@@ -523,3 +523,25 @@ async def test_malformed_http_gets_400_and_a_close(daemon, raw):
         assert await conn.closed_by_server()
     finally:
         await conn.aclose()
+
+
+async def test_the_connection_answers_the_next_request_after_a_401_or_403(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    doc = config()
+    doc["sources"] = {**doc["sources"], "moloco": {"plugin": "moloco", "auth": {"keys": ["k1"]}}}
+    vendor = VENDORS[2]
+    async with running_daemon(doc, data_dir=tmp_path / "data") as rd:
+        conn = await Raw.open(rd.url)
+        try:
+            for key, status in ((None, 401), ("wrong", 403), ("k1", 200)):
+                body = vendor.body()
+                head = request("POST", vendor.path, body, headers={"x-api-key": key})
+                await conn.send(head[: -len(body)])
+                await trio.sleep(0.05)
+                await conn.send(body)
+                r = await conn.response()
+                assert r.status == status, r.body
+                if status != 200:
+                    assert vendor.is_error(r, status)
+        finally:
+            await conn.aclose()
