@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import structlog
@@ -108,6 +108,11 @@ class IngestDispatcher:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not scope["path"].startswith("/"):
+            # The absolute form (``POST http://host/path``), which proxies send:
+            # hypercorn leaves the whole URL in ``path``, and Quart routing its
+            # own way reached the ingest rule's placeholder view, a 500.
+            scope = {**scope, "path": urlsplit(scope["path"]).path or "/"}
         if self.max_header_bytes and _head_size(scope) > self.max_header_bytes:
             await self._refuse(scope, send, _headers(scope), self._head_too_large())
             return

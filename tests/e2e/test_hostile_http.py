@@ -545,3 +545,14 @@ async def test_the_connection_answers_the_next_request_after_a_401_or_403(tmp_pa
                     assert vendor.is_error(r, status)
         finally:
             await conn.aclose()
+
+
+@vendors
+async def test_an_absolute_form_target_is_served_as_its_path(daemon, vendor):
+    body = vendor.body()
+    r = await one(daemon.url, request("POST", "http://router" + vendor.path, body))
+    assert r.status == vendor.ok, r.body
+    r = await one(daemon.url, request("PUT", "http://router" + vendor.path, body))
+    assert vendor.is_error(r, 405)
+    r = await one(daemon.url, request("GET", "http://router/healthz"))
+    assert r.status == 200
