@@ -556,3 +556,11 @@ async def test_an_absolute_form_target_is_served_as_its_path(daemon, vendor):
     assert vendor.is_error(r, 405)
     r = await one(daemon.url, request("GET", "http://router/healthz"))
     assert r.status == 200
+
+
+@vendors
+async def test_a_path_quart_normalizes_is_served_like_the_route(daemon, vendor):
+    r = await one(daemon.url, request("POST", "/" + vendor.path, vendor.body()))
+    assert r.status == vendor.ok, r.body
+    r = await one(daemon.url, request("POST", "/" + vendor.path, b"{"))
+    assert vendor.is_error(r, 400)
