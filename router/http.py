@@ -11,8 +11,9 @@ one closes; when the backlog is full too, the kernel refuses them.
 Everything else is hypercorn's own: ``keep_alive_timeout`` closes a
 connection that has no complete request head for that long (idle between
 requests, or sending its headers slowly), ``h11_max_incomplete_size`` caps
-the request head (431 beyond). The body timeout is the ASGI app's
-(:mod:`router.fastpath`), since hypercorn has none.
+a request head that arrives in pieces (431 beyond). What hypercorn lacks is
+the ASGI app's (:mod:`router.fastpath`): the body timeout, and the same cap
+on a head that arrived whole.
 """
 
 from __future__ import annotations
