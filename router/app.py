@@ -54,7 +54,11 @@ def create_asgi(daemon: Daemon) -> IngestDispatcher:
     """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
     server = daemon.config.server
     dispatcher = IngestDispatcher(
-        _quart_app(daemon), server.max_body_bytes, server.max_inflight_bytes
+        _quart_app(daemon),
+        server.max_body_bytes,
+        server.body_timeout,
+        server.max_header_bytes,
+        server.max_inflight_bytes,
     )
     for runtime in daemon.sources.values():
         for route in type(runtime.source).routes:
@@ -182,16 +186,21 @@ def _ingest_request(body: bytes, runtime: SourceRuntime | None = None) -> Ingest
 
 
 def _routed_by_dispatcher(runtime: SourceRuntime, route_name: str):
-    """The Quart view of an ingest route: never reached when served by the daemon.
+    """The Quart view of an ingest route, for the few requests the dispatcher leaves to Quart.
 
     :class:`IngestDispatcher` answers every request whose method and path
-    match an ingest route before Quart sees it. Quart keeps the rule so its
-    routing answers another method on that path with a 405 in the vendor's
-    shape (``method_not_allowed`` above).
+    match an ingest route exactly. Quart keeps the rule so its routing answers
+    another method on that path with a 405 in the vendor's shape
+    (``method_not_allowed`` above), and it reaches this view only for a path
+    it normalizes itself (``//collect/event``): answered by the same pipeline,
+    with the body the dispatcher already read.
     """
 
     async def view(**path_params: str) -> Response:
-        raise RuntimeError(f"{route_name} of {runtime.name} is answered by IngestDispatcher")
+        ingest_request = _ingest_request(await request.get_data(), runtime)
+        reply = await runtime.handle(ingest_request)
+        runtime.metrics.requests.labels(runtime.name, str(reply.status)).inc()
+        return to_response(reply)
 
     view.__name__ = f"ingest_{runtime.name}_{route_name}"
     return view

@@ -138,6 +138,15 @@ class ConfigValidator(cerberus.Validator):
         except ValueError:
             self._error(field, "must be a duration such as 2.5, 500ms, 30s, 5m or 1h")
 
+    def _check_with_timeout(self, field: str, value: Any) -> None:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            self._error(field, "must be a duration such as 2.5, 500ms, 30s, 5m or 1h")
+            return
+        if seconds <= 0:
+            self._error(field, "must be longer than 0 s")
+
     def _check_with_size(self, field: str, value: Any) -> None:
         try:
             parse_size(value)
@@ -159,11 +168,16 @@ class ConfigValidator(cerberus.Validator):
 # --------------------------------------------------------------------------
 
 DURATION = {"type": ["number", "string"], "check_with": "duration"}
+TIMEOUT = {"type": ["number", "string"], "check_with": "timeout"}
 SIZE = {"type": ["integer", "string"], "check_with": "size"}
 #: A memory budget: zero would admit nothing.
 BUDGET = {"type": ["integer", "string"], "check_with": "positive_size"}
 NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
 NAMES = {"type": ["string", "list"], "schema": NAME}
+
+#: The highest ``server.max_json_depth``: orjson serializes at most 255 levels
+#: and codecs recurse, so deeper documents could only fail later, with a 500.
+MAX_JSON_DEPTH = 128
 
 SERVER_SCHEMA = {
     "bind": {"type": "string", "check_with": "bind"},
@@ -173,6 +187,11 @@ SERVER_SCHEMA = {
     "shutdown_timeout": DURATION,
     "data_dir": {"type": "string", "empty": False},
     "access_log": {"type": "boolean"},
+    "max_json_depth": {"type": "integer", "min": 2, "max": MAX_JSON_DEPTH},
+    "max_header_bytes": SIZE,
+    "max_connections": {"type": "integer", "min": 1},
+    "keepalive_timeout": TIMEOUT,
+    "body_timeout": TIMEOUT,
 }
 
 LOGGING_SCHEMA = {
@@ -292,6 +311,11 @@ SERVER_DEFAULTS = {
     "shutdown_timeout": 10.0,
     "data_dir": "./data",
     "access_log": False,
+    "max_json_depth": 64,
+    "max_header_bytes": 16 * 1024,
+    "max_connections": 1000,
+    "keepalive_timeout": 5.0,
+    "body_timeout": 10.0,
 }
 SINK_DEFAULTS: dict[str, Any] = {
     "batch": {"max_events": 100, "max_bytes": 1 << 20, "max_wait": 0.2},
@@ -367,6 +391,16 @@ class ServerConfig:
     data_dir: Path
     access_log: bool
     max_inflight_bytes: int = 16 << 20
+    #: Deepest nesting of arrays and objects a client's JSON body may have (400 beyond).
+    max_json_depth: int = 64
+    #: Request line plus headers, at most (431 beyond).
+    max_header_bytes: int = 16 * 1024
+    #: Open client connections at most; more wait in the listen backlog.
+    max_connections: int = 1000
+    #: Seconds a connection may go without a complete request head (idle or slow headers).
+    keepalive_timeout: float = 5.0
+    #: Seconds a request's whole body may take to arrive after its head (408 beyond).
+    body_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,6 +684,11 @@ class _Checker:
                 data_dir=Path(server["data_dir"]),
                 access_log=server["access_log"],
                 max_inflight_bytes=parse_size(server["max_inflight_bytes"]),
+                max_json_depth=server["max_json_depth"],
+                max_header_bytes=parse_size(server["max_header_bytes"]),
+                max_connections=server["max_connections"],
+                keepalive_timeout=parse_duration(server["keepalive_timeout"]),
+                body_timeout=parse_duration(server["body_timeout"]),
             ),
             logging=LoggingConfig(**_dict(doc.get("logging"))),
             sources={k: v for k, v in sources.items() if v is not None},

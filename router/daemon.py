@@ -33,13 +33,13 @@ import httpx
 import hypercorn.config
 import structlog
 import trio
-from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from router.app import create_asgi
 from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
 from router.errors import DataDirLocked, PluginError, RouterError, StorageUnusable
+from router.http import serve_http
 from router.ingest import SourceRuntime
 from router.log import Redactor
 from router.metrics import Metrics
@@ -210,6 +210,7 @@ class Daemon:
                 self.quarantine,
                 self.metrics,
                 limiter,
+                max_json_depth=self.config.server.max_json_depth,
             )
         for path in self.drain:
             await self._open_drain(path)
@@ -475,16 +476,25 @@ class Daemon:
         *,
         task_status: trio.TaskStatus[list[str]],
     ) -> None:
+        server = self.config.server
         hc = hypercorn.config.Config()
-        hc.bind = [self.config.server.bind]
-        hc.graceful_timeout = self.config.server.shutdown_timeout
-        hc.accesslog = "-" if self.config.server.access_log else None
+        hc.bind = [server.bind]
+        hc.graceful_timeout = server.shutdown_timeout
+        hc.accesslog = "-" if server.access_log else None
         # Through the root handler (JSON, redacted): an exception that escapes the
         # application is logged, not dropped. Its level is set by configure_logging.
         hc.errorlog = logging.getLogger("hypercorn.error")
-        await worker_serve(
+        # hypercorn's idle timer runs until a request's head is complete, so it
+        # is the header timeout too. Its read_timeout is left off: it limits
+        # each read, so it would never stop a client sending a byte a second,
+        # and it would cut a client waiting for its answer.
+        hc.keep_alive_timeout = server.keepalive_timeout
+        hc.h11_max_incomplete_size = server.max_header_bytes
+        hc.h2_max_header_list_size = server.max_header_bytes
+        await serve_http(
             app,
             hc,
+            max_connections=server.max_connections,
             sockets=sockets,
             shutdown_trigger=self._shutdown_started,
             task_status=task_status,

@@ -13,12 +13,15 @@
     │                            names the file and what to do (``router run`` exits 2)
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
-    │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
+    │   │   ├── ValidationFailed 400: events failed their schema (carries FieldErrors)
+    │   │   └── NestingTooDeep   400: valid JSON nested deeper than server.max_json_depth
     │   ├── Unauthorized         401: no credential
     │   ├── Forbidden            403: wrong credential
     │   ├── NotFound             404
     │   ├── MethodNotAllowed     405
+    │   ├── RequestTimeout       408: the body did not arrive within server.body_timeout
     │   ├── PayloadTooLarge      413
+    │   ├── HeadersTooLarge      431: request line and headers beyond server.max_header_bytes
     │   ├── RateLimited          429 (+ X-RateLimit-*, Retry-After)
     │   ├── InternalError        500: a plugin raised while handling the request
     │   └── Overloaded           503 (+ Retry-After): a spool is full
@@ -40,15 +43,18 @@ __all__ = [
     "DataDirLocked",
     "FieldError",
     "Forbidden",
+    "HeadersTooLarge",
     "IngestError",
     "InternalError",
     "ListenError",
     "MethodNotAllowed",
+    "NestingTooDeep",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
     "PluginError",
     "RateLimited",
+    "RequestTimeout",
     "RouterError",
     "SinkError",
     "SinkRejected",
@@ -184,6 +190,10 @@ class ValidationFailed(BadRequest):
     """Events failed their vendor's schema. ``message`` names index and field."""
 
 
+class NestingTooDeep(BadRequest):
+    """Valid JSON whose arrays and objects nest deeper than ``server.max_json_depth``."""
+
+
 class Unauthorized(IngestError):
     status = 401
     title = "Unauthorized"
@@ -204,9 +214,21 @@ class MethodNotAllowed(IngestError):
     title = "Method Not Allowed"
 
 
+class RequestTimeout(IngestError):
+    """The request body did not arrive within ``server.body_timeout``."""
+
+    status = 408
+    title = "Request Timeout"
+
+
 class PayloadTooLarge(IngestError):
     status = 413
     title = "Payload Too Large"
+
+
+class HeadersTooLarge(IngestError):
+    status = 431
+    title = "Request Header Fields Too Large"
 
 
 class RateLimited(IngestError):

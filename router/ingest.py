@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,8 @@ import orjson
 import structlog
 import trio
 
+from router import jsonbody
 from router.errors import (
-    BadRequest,
     FieldError,
     Forbidden,
     IngestError,
@@ -78,6 +79,8 @@ class SourceRuntime:
         quarantine: Quarantine,
         metrics: Metrics,
         limiter: Any | None = None,
+        *,
+        max_json_depth: int = 64,
     ):
         self.config = config
         self.name = config.name
@@ -89,6 +92,7 @@ class SourceRuntime:
         self.quarantine = quarantine
         self.metrics = metrics
         self.limiter = limiter
+        self.max_json_depth = max_json_depth
         self.events_field = type(source).events_field
         targets = {t.name: t for route in self.routes for t in route.targets}
         #: Sinks that take this source's events as received (same vendor, no translation).
@@ -178,14 +182,8 @@ class SourceRuntime:
         if not matched:
             raise Forbidden(f"invalid credential in the {auth.header} header")
 
-    @staticmethod
-    def _parse(body: bytes) -> Any:
-        if not body:
-            raise BadRequest("request body is empty; send a JSON document")
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    def _parse(self, body: bytes) -> Any:
+        return jsonbody.loads(body, self.max_json_depth)
 
     async def _rate_limit(self, request: IngestRequest, envelope: Envelope) -> dict[str, str]:
         limit = self.config.rate_limit
@@ -316,7 +314,7 @@ class SourceRuntime:
                             stage="processing",
                         )
                         dead.setdefault(target, []).append(
-                            (event.id, orjson.dumps(event.to_dict()), outcome.reason)
+                            (event.id, _dead_letter_json(event.to_dict()), outcome.reason)
                         )
             if not seen:
                 unrouted += 1
@@ -412,3 +410,16 @@ class SourceRuntime:
                 self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
         for target, entries in dead.items():
             self.metrics.sink_accepted.labels(target.name).inc(len(entries))
+
+
+def _dead_letter_json(event: dict[str, Any]) -> bytes:
+    """The event as JSON for its dead letter, even when orjson refuses it.
+
+    A codec may turn valid input into what orjson cannot write (an integer
+    beyond 64 bits from a string of digits); that is why encoding failed, and
+    the dead letter must still be written rather than the request get a 500.
+    """
+    try:
+        return orjson.dumps(event)
+    except TypeError:
+        return json.dumps(event, default=repr, ensure_ascii=False).encode()
