@@ -180,6 +180,10 @@ class Spool:
         self._rlock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._rdb: sqlite3.Connection | None = None
+        #: Per sink id: the highest seq the watcher has accounted for, and the
+        #: seqs of this spool's own rows committed since (both under ``_wlock``).
+        self._scanned: dict[int, int] = {}
+        self._own_rows: dict[int, list[int]] = {}
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -207,6 +211,7 @@ class Spool:
         stats = await trio.to_thread.run_sync(load)
         for name, options in sinks:
             sink_id, count, size, max_seq = stats[name]
+            self._scanned[sink_id] = max_seq
             self.queues[name] = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
 
     def _sequence(self, table: str) -> int:
@@ -353,6 +358,11 @@ class Spool:
                 if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
                     db.execute("ROLLBACK")
                 raise
+            # Recorded under the write lock, before the queues hear of the commit:
+            # the watcher must not take these rows for another process's.
+            for sink_id, entries in committed.items():
+                if entries:
+                    self._own_rows.setdefault(sink_id, []).extend({e.seq: None for e in entries})
             return committed, skipped
 
     @staticmethod
@@ -430,19 +440,41 @@ class Spool:
                 self._queue_by_id(sink_id).on_foreign_rows(max_seq, count, size)
 
     def _scan_foreign(self) -> dict[int, tuple[int, int, int]]:
+        """Rows other processes inserted since the last scan: ``(max seq, events, bytes)``.
+
+        Runs under the write lock, so no commit of this spool is between its
+        transaction and the record of its rows in ``_own_rows``: the rows of
+        this spool, committed but not yet handed to their queue, are never
+        counted as replays.
+        """
         found = {}
-        with self._rlock:
+        with self._rlock, self._wlock:
             for queue in list(self.queues.values()):
-                table = _queue_table(queue.sink_id)
-                committed = queue.committed_upto
+                sink_id = queue.sink_id
+                table = _queue_table(sink_id)
                 row = self._rdb.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
                 ).fetchone()
-                if row and row[0] > committed:
-                    count, size = self._rdb.execute(
-                        f"SELECT {_COUNTS} FROM {table} WHERE seq > ?", (committed,)
-                    ).fetchone()
-                    found[queue.sink_id] = (row[0], count, size)
+                scanned = self._scanned.get(sink_id, 0)
+                own = self._own_rows.get(sink_id, ())
+                if not row or row[0] <= scanned:
+                    self._own_rows.pop(sink_id, None)
+                    continue
+                max_seq = row[0]
+                mine = set(own)
+                count = size = 0
+                for seq, events, length in self._rdb.execute(
+                    f"SELECT seq, count, length(payloads) - count + 1 FROM {table} "
+                    "WHERE seq > ? AND seq <= ?",
+                    (scanned, max_seq),
+                ):
+                    if seq not in mine:
+                        count += events
+                        size += length
+                self._scanned[sink_id] = max_seq
+                self._own_rows.pop(sink_id, None)
+                if count:
+                    found[sink_id] = (max_seq, count, size)
         return found
 
 
@@ -567,7 +599,8 @@ class SqliteQueue(QueueBounds):
         else:
             # All the entries of one commit are one chunk (one row, one seq).
             contiguous = entries[0].seq == self.committed_upto + 1
-            self.committed_upto = entries[-1].seq
+            # max(): the watcher may have reported later rows of another process first.
+            self.committed_upto = max(self.committed_upto, entries[-1].seq)
             if (
                 not self.spilled
                 and contiguous
@@ -585,10 +618,8 @@ class SqliteQueue(QueueBounds):
         self._wake()
 
     def on_foreign_rows(self, max_seq: int, count: int, size: int) -> None:
-        """Another process added rows up to ``max_seq`` (dlq replay)."""
-        if max_seq <= self.committed_upto:
-            return
-        self.committed_upto = max_seq
+        """Another process added ``count`` events in rows up to ``max_seq`` (dlq replay)."""
+        self.committed_upto = max(self.committed_upto, max_seq)
         self.pending_events += count
         self.pending_bytes += size
         self.spilled = True
