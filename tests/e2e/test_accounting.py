@@ -93,3 +93,57 @@ async def test_concurrent_large_writes_are_not_counted_as_replays(tmp_path, samp
         assert ready["sinks"]["up"]["pending"] == pending
         assert rd.metric("router_sink_events_queued", sink="up") == pending
         assert accounts["balance"] == 0
+
+
+def dead_lettered(rd, sink: str = "up") -> float:
+    return rd.reconcile(sink)["dead_lettered"]
+
+
+async def test_a_refused_request_moves_no_sink_counter(tmp_path, sample):
+    config = relay("http://127.0.0.1:9")
+    # A second sink with a tiny spool that refuses (503) once full.
+    config["sinks"]["tiny"] = {
+        **config["sinks"]["up"],
+        "spool": {"max_events": 2, "when_full": "block"},
+    }
+    config["routes"] = [{"from": "in", "to": ["up", "tiny"]}]
+    async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+        r = await rd.client.post("/sample/events", json=events(["a", "b"]))
+        assert r.status_code == 202
+        # "odd" is untranslatable for both sinks: a dead letter each, if stored.
+        mixed = {"events": [{"kind": "view", "user": "c"}, {"kind": "odd", "user": "d"}]}
+        r = await rd.client.post("/sample/events", json=mixed)
+        assert r.status_code == 503 and "spool of sink 'tiny' is full" in r.text
+        for sink in ("up", "tiny"):
+            accounts = rd.reconcile(sink)
+            assert accounts["dead_lettered"] == 0 and accounts["accepted"] == 2, accounts
+            assert accounts["balance"] == 0, accounts
+        with DeadLetters(tmp_path / "d") as dlq:
+            assert dlq.sinks() == {"tiny": 0, "up": 0}
+
+
+async def test_a_failed_write_moves_no_sink_counter(tmp_path, sample):
+    config = relay("http://127.0.0.1:9", spool={"max_events": 100, "when_full": "drop_newest"})
+    config["sinks"]["full"] = {
+        **config["sinks"]["up"],
+        "spool": {"max_events": 1, "when_full": "drop_newest"},
+    }
+    config["routes"] = [{"from": "in", "to": ["up", "full"]}]
+    async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+        r = await rd.client.post("/sample/events", json=events(["first"]))
+        assert r.status_code == 202  # the spool of "full" is full from now on
+        rd.daemon.spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
+        big = [{"kind": "view", "user": "x" * 5000}, {"kind": "odd", "user": "y" * 5000}]
+        r = await rd.client.post("/sample/events", json={"events": big})
+        assert r.status_code == 503
+        for sink in ("up", "full"):
+            accounts = rd.reconcile(sink)
+            assert accounts["accepted"] == 1 and accounts["dead_lettered"] == 0, accounts
+            assert accounts["dropped"] == 0 and accounts["balance"] == 0, accounts
+        rd.daemon.spool._db.execute("PRAGMA max_page_count = 1073741823")
+        r = await rd.client.post("/sample/events", json={"events": big})
+        assert r.status_code == 202
+        for sink, dropped in (("up", 0), ("full", 1)):
+            accounts = rd.reconcile(sink)
+            assert accounts["accepted"] == 3 and accounts["dead_lettered"] == 1, accounts
+            assert accounts["dropped"] == dropped and accounts["balance"] == 0, accounts
