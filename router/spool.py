@@ -105,6 +105,8 @@ class _Write:
     deletes: dict[int, list[Any]] = field(default_factory=dict)
     dead: list[tuple[Any, ...]] = field(default_factory=list)
     dedup: dict[int, float] = field(default_factory=dict)
+    #: Per sink id and chunk seq, events to cut out of a chunk row that stays.
+    trims: dict[int, dict[int, list[tuple[str, bytes]]]] = field(default_factory=dict)
 
 
 _SCHEMA = """
@@ -259,7 +261,7 @@ class Spool:
 
     def _pending_empty(self) -> bool:
         p = self._pending
-        return not (p.inserts or p.deletes or p.dead)
+        return not (p.inserts or p.deletes or p.dead or p.trims)
 
     async def submit(self, write: _Write) -> dict[int, set[str]]:
         """Queue a write for the next group commit and wait until it is durable.
@@ -275,6 +277,10 @@ class Spool:
             p.deletes.setdefault(sink_id, []).extend(seqs)
         p.dead.extend(write.dead)
         p.dedup.update(write.dedup)
+        for sink_id, chunks in write.trims.items():
+            pending = p.trims.setdefault(sink_id, {})
+            for seq, events in chunks.items():
+                pending.setdefault(seq, []).extend(events)
         done = trio.Event()
         self._waiters.append(done)
         batch_no = self._batch_no
@@ -349,6 +355,8 @@ class Spool:
                         "status, response, enqueued_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         write.dead,
                     )
+                for sink_id, chunks in write.trims.items():
+                    self._trim(db, sink_id, chunks)
                 for sink_id, seqs in write.deletes.items():
                     db.executemany(
                         f"DELETE FROM {_queue_table(sink_id)} WHERE seq = ?", [(s,) for s in seqs]
@@ -364,6 +372,40 @@ class Spool:
                 if entries:
                     self._own_rows.setdefault(sink_id, []).extend({e.seq: None for e in entries})
             return committed, skipped
+
+    @staticmethod
+    def _trim(
+        db: sqlite3.Connection, sink_id: int, chunks: dict[int, list[tuple[str, bytes]]]
+    ) -> None:
+        """Cut dead-lettered events out of chunk rows other events still keep.
+
+        In the same transaction as their dead letters: a restart (or a crash)
+        reads the row again, and must not send and dead-letter them twice.
+        """
+        table = _queue_table(sink_id)
+        for seq, events in chunks.items():
+            row = db.execute(
+                f"SELECT event_ids, payloads FROM {table} WHERE seq = ?", (seq,)
+            ).fetchone()
+            if row is None:
+                continue  # done meanwhile, deleted in this commit or by `dlq purge`
+            gone: dict[tuple[str, bytes], int] = {}
+            for event in events:
+                gone[event] = gone.get(event, 0) + 1
+            kept_ids, kept = [], []
+            for event_id, payload in zip(orjson.loads(row[0]), row[1].split(b"\n"), strict=True):
+                if gone.get((event_id, payload)):
+                    gone[event_id, payload] -= 1
+                    continue
+                kept_ids.append(event_id)
+                kept.append(payload)
+            if not kept:
+                db.execute(f"DELETE FROM {table} WHERE seq = ?", (seq,))
+            else:
+                db.execute(
+                    f"UPDATE {table} SET count = ?, event_ids = ?, payloads = ? WHERE seq = ?",
+                    (len(kept), orjson.dumps(kept_ids), b"\n".join(kept), seq),
+                )
 
     @staticmethod
     def _dedup(
@@ -720,13 +762,25 @@ class SqliteQueue(QueueBounds):
         attempts: int,
         status: int | None = None,
         response: str | None = None,
-    ) -> None:
-        """Move entries to the dead letters with why they failed."""
+    ) -> int:
+        """Move entries to the dead letters with why they failed; returns how many.
+
+        Each event is dead-lettered at most once: the dead letters and the
+        removal of the events from the queue table are one transaction (the
+        chunk row is deleted, or the events are cut out of it if others of
+        its events are still pending).
+        """
         finished = self._settle(entries)
+        done = set(finished)
+        trims: dict[int, list[tuple[str, bytes]]] = {}
+        for e in entries:
+            if e.seq > 0 and e.seq not in done:
+                trims.setdefault(e.seq, []).append((e.event_id, e.payload))
         now = time.time()
         await self.spool.submit(
             _Write(
                 deletes={self.sink_id: finished} if finished else {},
+                trims={self.sink_id: trims} if trims else {},
                 dead=[
                     (
                         self.sink_id,
@@ -743,6 +797,7 @@ class SqliteQueue(QueueBounds):
                 ],
             )
         )
+        return len(entries)
 
     async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
         """Dead-letter events that never entered the queue (untranslatable at ingest)."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 
+import orjson
+import pytest
 import trio
-from sample_traffic import FAST_RETRY
+from sample_traffic import FAST_RETRY, settle, users
 
 import router.spool
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
+from router.testing.upstream import FakeUpstream, Hold, Reply
 
 
 def relay(url: str, **sink) -> dict:
@@ -147,3 +150,42 @@ async def test_a_failed_write_moves_no_sink_counter(tmp_path, sample):
             accounts = rd.reconcile(sink)
             assert accounts["accepted"] == 3 and accounts["dead_lettered"] == 1, accounts
             assert accounts["dropped"] == dropped and accounts["balance"] == 0, accounts
+
+
+@pytest.mark.parametrize("buffer", ["disk", "memory"])
+async def test_a_poison_event_is_dead_lettered_once_across_a_restart(tmp_path, sample, buffer):
+    """A batch split by a 400 dead-letters its poison event, and the daemon stops
+    while the rest of the batch is still in flight: after the restart the
+    poison event must not be sent and dead-lettered again."""
+    async with FakeUpstream.running() as upstream:
+        release = trio.Event()
+        upstream.handler = lambda r: (
+            Reply(400, b'{"error":"bad user"}') if b"poison" in r.body else Hold(release)
+        )
+        config = relay(upstream.url, buffer=buffer)
+        config["server"] = {"shutdown_timeout": 0.5}
+        names = ["poison", "held-1", "held-2"]
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            r = await rd.client.post("/sample/events", json=events(names))
+            assert r.status_code == 202
+            with trio.fail_after(10):
+                # the batch of three, then the half with the poison event, then it alone
+                await upstream.wait_for(lambda u: u.responses_by_status.get(400, 0) >= 2)
+                while rd.reconcile("up")["dead_lettered"] < 1:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+                # and the other half is held by the upstream when the daemon stops
+                await upstream.wait_for(lambda u: len(u.requests) >= 3)
+            accounts = rd.reconcile("up")
+            assert accounts["dead_lettered"] == 1 and accounts["balance"] == 0, accounts
+        release.set()
+        upstream.handler = lambda r: (
+            Reply(400, b'{"error":"bad user"}') if b"poison" in r.body else None
+        )
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            accounts = await settle(rd)
+            assert accounts["recovered"] == 2, accounts
+            assert accounts["dead_lettered"] == 0, accounts
+        assert {"held-1", "held-2"} <= set(users(upstream))
+        with DeadLetters(tmp_path / "d") as dlq:
+            letters = dlq.list("up")
+        assert [orjson.loads(d.payload)["user"] for d in letters] == ["poison"]
