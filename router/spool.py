@@ -49,6 +49,9 @@ CHUNK_EVENTS = 1_000
 PAGE_EVENTS = 5_000
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
+#: Longest a delivered event of a chunk still pending waits to be recorded as
+#: settled (it rides along with the next commit if one comes sooner).
+SETTLED_FLUSH = 0.05
 
 
 class StorageError(Exception):
@@ -105,8 +108,8 @@ class _Write:
     deletes: dict[int, list[Any]] = field(default_factory=dict)
     dead: list[tuple[Any, ...]] = field(default_factory=list)
     dedup: dict[int, float] = field(default_factory=dict)
-    #: Per sink id and chunk seq, events to cut out of a chunk row that stays.
-    trims: dict[int, dict[int, list[tuple[str, bytes]]]] = field(default_factory=dict)
+    #: Per sink id: ``(seq, event_id, bytes)`` of events settled in a chunk still pending.
+    settled: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
 
 
 _SCHEMA = """
@@ -124,6 +127,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     dead_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, id);
+-- Events delivered or dead-lettered out of chunk rows that other events keep pending;
+-- a row's entries go when the row does.
+CREATE TABLE IF NOT EXISTS settled (
+    sink INTEGER NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (sink, seq, event_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedup (
     sink INTEGER NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (sink, event_id)
@@ -207,6 +216,11 @@ class Spool:
                 count, size, max_seq = self._db.execute(
                     f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
                 ).fetchone()
+                done, done_size = self._db.execute(
+                    "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
+                    (sink_id,),
+                ).fetchone()
+                count, size = count - done, size - done_size
                 stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
             return stats
 
@@ -228,7 +242,13 @@ class Spool:
             nursery.start_soon(self._watch_loop)
             task_status.started()
             while True:
-                await self._work.wait()
+                if self._pending_empty():
+                    await self._work.wait()
+                else:
+                    # Only deferred work (settled events): commit it soon, or with
+                    # whatever is submitted meanwhile.
+                    with trio.move_on_after(SETTLED_FLUSH):
+                        await self._work.wait()
                 self._work = trio.Event()
                 if self._pending_empty():
                     if self._closed:
@@ -261,7 +281,7 @@ class Spool:
 
     def _pending_empty(self) -> bool:
         p = self._pending
-        return not (p.inserts or p.deletes or p.dead or p.trims)
+        return not (p.inserts or p.deletes or p.dead or p.settled)
 
     async def submit(self, write: _Write) -> dict[int, set[str]]:
         """Queue a write for the next group commit and wait until it is durable.
@@ -270,17 +290,7 @@ class Spool:
         """
         if self._closed:
             raise StorageError("the spool is closed")
-        p = self._pending
-        for sink_id, rows in write.inserts.items():
-            p.inserts.setdefault(sink_id, []).extend(rows)
-        for sink_id, seqs in write.deletes.items():
-            p.deletes.setdefault(sink_id, []).extend(seqs)
-        p.dead.extend(write.dead)
-        p.dedup.update(write.dedup)
-        for sink_id, chunks in write.trims.items():
-            pending = p.trims.setdefault(sink_id, {})
-            for seq, events in chunks.items():
-                pending.setdefault(seq, []).extend(events)
+        self._merge(write)
         done = trio.Event()
         self._waiters.append(done)
         batch_no = self._batch_no
@@ -290,6 +300,27 @@ class Spool:
         if failure is not None:
             raise StorageError(f"could not write the spool: {failure}") from failure
         return self._skipped.get(batch_no, {})
+
+    def defer(self, write: _Write) -> None:
+        """Add a write to the next group commit without waiting for it.
+
+        For what only saves work after a crash (settled events of a chunk
+        still pending): at most ``SETTLED_FLUSH`` later, or with the next
+        commit. Lost in a crash, it costs duplicates, never an event.
+        """
+        if not self._closed:
+            self._merge(write)
+
+    def _merge(self, write: _Write) -> None:
+        p = self._pending
+        for sink_id, rows in write.inserts.items():
+            p.inserts.setdefault(sink_id, []).extend(rows)
+        for sink_id, seqs in write.deletes.items():
+            p.deletes.setdefault(sink_id, []).extend(seqs)
+        p.dead.extend(write.dead)
+        p.dedup.update(write.dedup)
+        for sink_id, rows in write.settled.items():
+            p.settled.setdefault(sink_id, []).extend(rows)
 
     async def _commit_pending(self) -> None:
         write, self._pending = self._pending, _Write()
@@ -355,11 +386,19 @@ class Spool:
                         "status, response, enqueued_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         write.dead,
                     )
-                for sink_id, chunks in write.trims.items():
-                    self._trim(db, sink_id, chunks)
+                for sink_id, rows in write.settled.items():
+                    db.executemany(
+                        "INSERT OR IGNORE INTO settled (sink, seq, event_id, size) "
+                        "VALUES (?,?,?,?)",
+                        [(sink_id, *row) for row in rows],
+                    )
                 for sink_id, seqs in write.deletes.items():
                     db.executemany(
                         f"DELETE FROM {_queue_table(sink_id)} WHERE seq = ?", [(s,) for s in seqs]
+                    )
+                    db.executemany(
+                        "DELETE FROM settled WHERE sink = ? AND seq = ?",
+                        [(sink_id, s) for s in seqs],
                     )
                 db.execute("COMMIT")
             except BaseException:
@@ -372,40 +411,6 @@ class Spool:
                 if entries:
                     self._own_rows.setdefault(sink_id, []).extend({e.seq: None for e in entries})
             return committed, skipped
-
-    @staticmethod
-    def _trim(
-        db: sqlite3.Connection, sink_id: int, chunks: dict[int, list[tuple[str, bytes]]]
-    ) -> None:
-        """Cut dead-lettered events out of chunk rows other events still keep.
-
-        In the same transaction as their dead letters: a restart (or a crash)
-        reads the row again, and must not send and dead-letter them twice.
-        """
-        table = _queue_table(sink_id)
-        for seq, events in chunks.items():
-            row = db.execute(
-                f"SELECT event_ids, payloads FROM {table} WHERE seq = ?", (seq,)
-            ).fetchone()
-            if row is None:
-                continue  # done meanwhile, deleted in this commit or by `dlq purge`
-            gone: dict[tuple[str, bytes], int] = {}
-            for event in events:
-                gone[event] = gone.get(event, 0) + 1
-            kept_ids, kept = [], []
-            for event_id, payload in zip(orjson.loads(row[0]), row[1].split(b"\n"), strict=True):
-                if gone.get((event_id, payload)):
-                    gone[event_id, payload] -= 1
-                    continue
-                kept_ids.append(event_id)
-                kept.append(payload)
-            if not kept:
-                db.execute(f"DELETE FROM {table} WHERE seq = ?", (seq,))
-            else:
-                db.execute(
-                    f"UPDATE {table} SET count = ?, event_ids = ?, payloads = ? WHERE seq = ?",
-                    (len(kept), orjson.dumps(kept_ids), b"\n".join(kept), seq),
-                )
 
     @staticmethod
     def _dedup(
@@ -450,7 +455,14 @@ class Spool:
                     "WHERE seq > ? AND seq <= ? ORDER BY seq",
                     (after, last),
                 ).fetchall()
-            return [
+                # Events settled before a restart, out of chunks still pending: not again.
+                settled = set(
+                    self._rdb.execute(
+                        "SELECT seq, event_id FROM settled WHERE sink = ? AND seq > ? AND seq <= ?",
+                        (sink_id, after, last),
+                    ).fetchall()
+                )
+            pages = [
                 (
                     seq,
                     count,
@@ -463,6 +475,13 @@ class Spool:
                 )
                 for seq, count, ids, payloads, at in rows
             ]
+            if settled:
+                pages = [
+                    (seq, len(kept), kept)
+                    for seq, _, entries in pages
+                    if (kept := [e for e in entries if (seq, e.event_id) not in settled])
+                ]
+            return pages
 
         try:
             return await trio.to_thread.run_sync(read)
@@ -748,9 +767,26 @@ class SqliteQueue(QueueBounds):
                     finished.append(seq)
         return finished
 
+    def _settled_rows(
+        self, entries: Sequence[Entry], finished: list[int]
+    ) -> dict[int, list[tuple[int, str, int]]]:
+        """The settled-event rows of entries whose chunk row stays (others are pending)."""
+        done = set(finished)
+        rows = [
+            (e.seq, e.event_id, len(e.payload)) for e in entries if e.seq > 0 and e.seq not in done
+        ]
+        return {self.sink_id: rows} if rows else {}
+
     async def ack(self, entries: Sequence[Entry]) -> None:
-        """The entries were delivered: delete each chunk whose events are all done."""
+        """The entries were delivered: delete each chunk whose events are all done.
+
+        The others are recorded as settled with the next commit, so a restart
+        does not send them again; the deletes are waited for.
+        """
         finished = self._settle(entries)
+        settled = self._settled_rows(entries, finished)
+        if settled:
+            self.spool.defer(_Write(settled=settled))
         if finished:
             await self.spool.submit(_Write(deletes={self.sink_id: finished}))
 
@@ -766,21 +802,16 @@ class SqliteQueue(QueueBounds):
         """Move entries to the dead letters with why they failed; returns how many.
 
         Each event is dead-lettered at most once: the dead letters and the
-        removal of the events from the queue table are one transaction (the
-        chunk row is deleted, or the events are cut out of it if others of
+        removal of the events from the queue are one transaction (the chunk
+        row is deleted, or the events are recorded as settled if others of
         its events are still pending).
         """
         finished = self._settle(entries)
-        done = set(finished)
-        trims: dict[int, list[tuple[str, bytes]]] = {}
-        for e in entries:
-            if e.seq > 0 and e.seq not in done:
-                trims.setdefault(e.seq, []).append((e.event_id, e.payload))
         now = time.time()
         await self.spool.submit(
             _Write(
                 deletes={self.sink_id: finished} if finished else {},
-                trims={self.sink_id: trims} if trims else {},
+                settled=self._settled_rows(entries, finished),
                 dead=[
                     (
                         self.sink_id,
