@@ -50,7 +50,10 @@ def json_error(status: int, title: str, message: str, headers: dict[str, str] | 
 
 def create_asgi(daemon: Daemon) -> IngestDispatcher:
     """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
-    dispatcher = IngestDispatcher(_quart_app(daemon), daemon.config.server.max_body_bytes)
+    server = daemon.config.server
+    dispatcher = IngestDispatcher(
+        _quart_app(daemon), server.max_body_bytes, server.max_inflight_bytes
+    )
     for runtime in daemon.sources.values():
         for route in type(runtime.source).routes:
             if route.handler is None:
@@ -85,7 +88,10 @@ def _quart_app(daemon: Daemon) -> QuartTrio:
     @app.get("/readyz")
     async def readyz() -> Any:
         ready, detail = daemon.readiness()
-        return detail, 200 if ready else 503
+        if ready:
+            return detail, 200
+        # Storage is probed every second: a client may look again that soon.
+        return detail, 503, {"Retry-After": "1"} if "storage_errors" in detail else {}
 
     @app.get("/metrics")
     async def metrics() -> Any:

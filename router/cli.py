@@ -1,42 +1,57 @@
 """The ``router`` command line. Each command is one function; ``main`` dispatches.
 
-Exit codes: 0 success, 1 a command found problems in its input (``translate``,
-``validate``), 2 a config or plugin error (nothing was started).
+Exit codes, the same in every command:
+
+- 0: success.
+- 1: the command ran and found a negative result (``validate``/``translate``
+  found invalid events, ``dlq show`` found no such dead letter).
+- 2: something the user must fix, printed as one line (a config as one
+  ``FILE:LINE: key: message`` line per problem): usage, config, plugin,
+  storage (a full disk, a damaged spool.db), data dir in use, cannot listen, unreadable input file.
+- 70: a bug in the router: one line; ``ROUTER_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sqlite3
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import orjson
 import trio
 
 from router import __version__
 from router.config import (
-    DEFAULT_CONFIG,
+    SERVER_SCHEMA,
     RouterConfig,
     blocked_plugins,
     load_config,
+    parse_bind,
     read_config_file,
 )
-from router.errors import ConfigError, DataDirLocked, PluginError
-from router.log import configure_logging
+from router.errors import ConfigError, RouterError, StorageError, UsageError
+from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
+from router.storage import make_data_dir
 
 __all__ = ["main"]
 
 EXIT_INVALID_INPUT = 1
+#: Anything the user must fix: usage, config, plugins, storage, the listening address.
 EXIT_CONFIG = 2
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
 
 
-def load(path: str, *, blocked: Sequence[str] = ()) -> tuple[RouterConfig, Registry]:
-    """Read, check and validate a config with the plugins it enables.
+def load(path: str | None, *, blocked: Sequence[str] = ()) -> tuple[RouterConfig, Registry]:
+    """Read, check and validate a config (``None``: the default) with the plugins it enables.
 
     :raises ConfigError, PluginError:
     """
@@ -60,30 +75,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     config, registry = load(args.config)
     server = config.server
     overrides: dict[str, Any] = {}
-    if args.bind:
+    if args.bind is not None:
         overrides["bind"] = args.bind
-    if args.workers:
+    if args.workers is not None:
         overrides["workers"] = args.workers
-    if args.data_dir:
+    if args.data_dir is not None:
         overrides["data_dir"] = Path(args.data_dir)
     if overrides:
         config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
+    make_data_dir(config.server.data_dir)
     if config.server.workers > 1:
         from router.workers import run_workers
 
         return run_workers(args.config, config)
     from router.daemon import serve
-    from router.workers import adopted_dirs
+    from router.workers import adopted_dirs, listen
 
     drain = adopted_dirs(config.server.data_dir, 0, 1)
-    trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain))
+    # Bound here, before trio starts, so a busy port is one ListenError, not a nursery's group.
+    sockets = listen(config.server.bind)
+    trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain, sockets=sockets))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     config, registry = load(args.config)
-    print(f"{args.config}: ok: {config.summary()}, {len(registry.plugins)} plugins")
+    print(f"{config.file}: ok: {config.summary()}, {len(registry.plugins)} plugins")
     return 0
 
 
@@ -110,7 +129,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _open_input(path: str) -> TextIO:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8")
+    """``path`` for reading (``-``: stdin). :raises UsageError: if it cannot be read."""
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8")
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {path}: it is a directory; give an NDJSON file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -121,27 +148,27 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"router: --option expects KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--option expects KEY=VALUE, got {pair!r}")
         options[key] = yaml.safe_load(value)
     return options
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from router.translate import Translator, UnknownVendor
+    from router.translate import Translator, check_options
 
     options = _options(args.option)
     if args.sink:
         config, registry = load(args.config)
         if args.sink not in config.sinks:
-            raise SystemExit(f"router: no sink {args.sink!r} in {args.config}")
-        options = {**config.sinks[args.sink].options, **options}
+            known = ", ".join(sorted(config.sinks)) or "none"
+            raise UsageError(f"no sink {args.sink!r} in {config.file} (sinks: {known})")
     else:
         registry = registry_only(None)
-    try:
-        translator = Translator(registry, args.source, args.destination, options)
-    except UnknownVendor as exc:
-        print(f"router: {exc.args[0]}", file=sys.stderr)
-        return EXIT_CONFIG
+    given = options
+    if args.sink:
+        options = {**config.sinks[args.sink].options, **options}
+    translator = Translator(registry, args.source, args.destination, options)
+    check_options(registry, args.destination, given)
     with _open_input(args.file) as stream:
         ok, failed = translator.run(stream, sys.stdout, sys.stderr)
     print(f"{ok} translated, {failed} failed", file=sys.stderr)
@@ -149,13 +176,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from router.translate import Translator, UnknownVendor
+    from router.translate import Translator
 
-    try:
-        translator = Translator(registry_only(None), args.vendor)
-    except UnknownVendor as exc:
-        print(f"router: {exc.args[0]}", file=sys.stderr)
-        return EXIT_CONFIG
+    translator = Translator(registry_only(None), args.vendor)
     with _open_input(args.file) as stream:
         ok, failed = translator.run(stream, None, sys.stderr)
     print(f"{ok} valid, {failed} invalid", file=sys.stderr)
@@ -189,8 +212,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         with DeadLetters(data_dir) as dlq:
             return _dlq(dlq, args)
     except (UnknownSink, FileNotFoundError) as exc:
-        print(f"router: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+        raise UsageError(str(exc.args[0] if exc.args else exc)) from exc
+    except sqlite3.Error as exc:  # the spool failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        spool = data_dir / "spool.db"
+        raise StorageError(describe(spool, exc, what="spool")) from exc
 
 
 def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
@@ -198,7 +225,7 @@ def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
 
     With ``--data-dir`` and no readable config the spool of that directory is used.
     """
-    if args.data_dir and not Path(args.config).is_file():
+    if args.data_dir and args.config is not None and not Path(args.config).is_file():
         return None
     try:
         config, _ = load(args.config)
@@ -233,8 +260,7 @@ def _dlq(dlq: Any, args: argparse.Namespace) -> int:
         print(f"\rreplayed {done} dead letters into the queue of {args.sink}", file=sys.stderr)
     elif args.action == "purge":
         if ids is None and not args.all:
-            print("router: purge needs --id N (repeatable) or --all", file=sys.stderr)
-            return EXIT_INVALID_INPUT
+            raise UsageError("purge needs --id N (repeatable) or --all")
         print(f"purged {dlq.purge(args.sink, ids)} dead letters of {args.sink}", file=sys.stderr)
     return 0
 
@@ -242,10 +268,15 @@ def _dlq(dlq: Any, args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from router.quarantine import Quarantine
 
+    if args.action == "purge" and (args.source is None) == (not args.all):
+        raise UsageError(
+            "purge needs a SOURCE or --all, not both"
+            if args.all
+            else "purge needs a SOURCE or --all (every source's events)"
+        )
     path = _data_dir(args) / "quarantine.db"
     if not path.exists():
-        print(f"router: no quarantine at {path}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+        raise UsageError(f"no quarantine at {path}: not a data dir a router has run on")
     store = Quarantine(path)
     try:
         if args.action == "list":
@@ -255,6 +286,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             print(f"{total} quarantined events", file=sys.stderr)
         else:
             print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
+    except sqlite3.Error as exc:  # the database failed mid-command (disk full, damaged page)
+        from router.storage import describe
+
+        raise StorageError(describe(path, exc, what="quarantine")) from exc
     finally:
         store.close()
     return 0
@@ -271,8 +306,34 @@ class _CommandListFormatter(argparse.HelpFormatter):
         self._action_max_length = 18
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that points at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _bind(value: str) -> str:
+    try:
+        parse_bind(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _workers(value: str) -> int:
+    low, high = SERVER_SCHEMA["workers"]["min"], SERVER_SCHEMA["workers"]["max"]
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number from {low} to {high}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="router",
         description="Route analytics and marketing events between vendors' APIs.",
         formatter_class=_CommandListFormatter,
@@ -285,26 +346,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(fn=fn)
         return sub
 
-    def config_option(sub: argparse.ArgumentParser, *, default: str | None = DEFAULT_CONFIG):
+    def config_option(sub: argparse.ArgumentParser, *, builtin: bool = True):
         sub.add_argument(
             "-c",
             "--config",
-            default=default,
             metavar="FILE",
-            help=f"config file (default: {default})" if default else "config file",
+            help="config file (default: the built-in one, a copy of config/router.yaml)"
+            if builtin
+            else "config file",
         )
 
     run = command("run", "run the daemon", cmd_run)
     config_option(run)
-    run.add_argument("--bind", metavar="HOST:PORT", help="override server.bind")
-    run.add_argument("--workers", type=int, metavar="N", help="override server.workers")
+    run.add_argument("--bind", type=_bind, metavar="HOST:PORT", help="override server.bind")
+    run.add_argument("--workers", type=_workers, metavar="N", help="override server.workers")
     run.add_argument("--data-dir", metavar="DIR", help="override server.data_dir")
 
     check = command("check", "validate a config without starting anything", cmd_check)
     config_option(check)
 
     plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
-    config_option(plugins, default=None)
+    config_option(plugins, builtin=False)
     plugins.add_argument("--json", action="store_true", help="print JSON")
 
     translate = command(
@@ -348,7 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     quarantine = command("quarantine", "list or purge a source's invalid events", cmd_quarantine)
     quarantine.add_argument("action", choices=["list", "purge"])
-    quarantine.add_argument("source", nargs="?", metavar="SOURCE", help="default: all sources")
+    quarantine.add_argument(
+        "source", nargs="?", metavar="SOURCE", help="list: default all sources; purge: required"
+    )
+    quarantine.add_argument("--all", action="store_true", help="purge: the events of every source")
     quarantine.add_argument("--limit", type=int, default=100)
     quarantine.add_argument("--offset", type=int, default=0)
     quarantine.add_argument(
@@ -359,21 +424,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: How ``main`` reports an error the user must fix: the lines to print, then exit 2.
+#: The first class that matches wins, so subclasses go before their bases.
+USER_ERRORS: list[tuple[type[BaseException], Callable[[Any], list[str]]]] = [
+    (ConfigError, lambda exc: [str(p) for p in exc.problems]),
+    (RouterError, lambda exc: [f"router: error: {exc}"]),
+]
+
+
+def _sole(exc: BaseException) -> BaseException:
+    """The one error inside nested exception groups (trio's nurseries wrap errors)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def report(exc: BaseException, stderr: TextIO) -> int:
+    """Print ``exc`` for the user; the exit code."""
+    exc = _sole(exc)
+    if os.environ.get("ROUTER_DEBUG") == "1":
+        traceback.print_exception(exc, file=stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    for cls, lines in USER_ERRORS:
+        if isinstance(exc, cls):
+            for line in lines(exc):
+                print(line, file=stderr)
+            return EXIT_CONFIG
+    hint = "" if os.environ.get("ROUTER_DEBUG") == "1" else "; ROUTER_DEBUG=1 shows the traceback"
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    print(
+        f"router: internal error: {type(exc).__name__}: {message}. This is a bug in router "
+        f"{__version__}; please report it to the project's issue tracker with the command "
+        f"you ran{hint}",
+        file=stderr,
+    )
+    return EXIT_BUG
+
+
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    stderr = stderr or sys.stderr
+    """Run the command line; returns the exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=stderr)
-        return EXIT_CONFIG
-    except (PluginError, DataDirLocked) as exc:
-        print(f"error: {exc}", file=stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        # sys.stderr as it is now: `router run` made it redact the config's secrets.
+        return report(exc, stderr or sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,20 @@ reported at once as ``FILE:LINE: key.path: message``.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.resources
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import cerberus
 
 from router.errors import ConfigError, ConfigProblem
+from router.log import REDACTED, Redactor
 from router.validation import flatten_errors
 from router.yamlsource import Loaded, dotted, load_yaml
 
@@ -41,12 +45,14 @@ __all__ = [
     "SourceConfig",
     "SpoolConfig",
     "load_config",
+    "parse_bind",
     "parse_duration",
     "parse_size",
     "read_config_file",
 ]
 
-DEFAULT_CONFIG = "config/router.yaml"
+#: The config ``router run`` uses without ``-c`` (``config/router.yaml`` is a copy).
+DEFAULT_CONFIG = str(importlib.resources.files("router").joinpath("default.yaml"))
 
 # --------------------------------------------------------------------------
 # Units
@@ -87,8 +93,44 @@ def parse_size(value: Any) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``(host, port)`` from ``HOST:PORT``: an IPv4 address, a host name or ``[IPv6]``.
+
+    :raises ValueError: saying what a valid address looks like.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} of {value!r} is not a number from 0 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{host} in {value!r} is not an IPv6 address") from None
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port}")
+    if not _HOSTNAME.match(host):
+        raise ValueError(f"{host!r} in {value!r} is not an IP address or host name")
+    return host, int(port)
+
+
 class ConfigValidator(cerberus.Validator):
-    """Cerberus with the config's own checks: ``duration`` and ``size``."""
+    """Cerberus with the config's own checks: ``duration``, ``size`` and ``bind``."""
+
+    def _check_with_bind(self, field: str, value: Any) -> None:
+        if not isinstance(value, str):
+            return  # the type rule reports it
+        try:
+            parse_bind(value)
+        except ValueError as exc:
+            self._error(field, str(exc))
 
     def _check_with_duration(self, field: str, value: Any) -> None:
         try:
@@ -102,6 +144,15 @@ class ConfigValidator(cerberus.Validator):
         except ValueError:
             self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
 
+    def _check_with_positive_size(self, field: str, value: Any) -> None:
+        try:
+            size = parse_size(value)
+        except ValueError:
+            self._error(field, "must be a size such as 1048576, 512KiB or 1MiB")
+            return
+        if size < 1:
+            self._error(field, "must be a size of at least 1 byte, such as 16MiB")
+
 
 # --------------------------------------------------------------------------
 # The core schema
@@ -109,13 +160,16 @@ class ConfigValidator(cerberus.Validator):
 
 DURATION = {"type": ["number", "string"], "check_with": "duration"}
 SIZE = {"type": ["integer", "string"], "check_with": "size"}
+#: A memory budget: zero would admit nothing.
+BUDGET = {"type": ["integer", "string"], "check_with": "positive_size"}
 NAME = {"type": "string", "regex": r"[A-Za-z0-9][A-Za-z0-9_.-]*"}
 NAMES = {"type": ["string", "list"], "schema": NAME}
 
 SERVER_SCHEMA = {
-    "bind": {"type": "string", "regex": r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}"},
+    "bind": {"type": "string", "check_with": "bind"},
     "workers": {"type": "integer", "min": 1, "max": 64},
     "max_body_bytes": SIZE,
+    "max_inflight_bytes": BUDGET,
     "shutdown_timeout": DURATION,
     "data_dir": {"type": "string", "empty": False},
     "access_log": {"type": "boolean"},
@@ -162,6 +216,7 @@ SINK_CORE_SCHEMA = {
         },
     },
     "max_concurrency": {"type": "integer", "min": 1, "max": 1024},
+    "max_inflight_bytes": BUDGET,
     "timeout": DURATION,
     "retry": {
         "type": "dict",
@@ -187,6 +242,7 @@ SINK_CORE_SCHEMA = {
         "schema": {
             "max_events": {"type": "integer", "min": 1},
             "max_bytes": SIZE,
+            "memory_bytes": BUDGET,
             "when_full": {"type": "string", "allowed": ["block", "drop_newest"]},
         },
     },
@@ -231,6 +287,8 @@ SERVER_DEFAULTS = {
     "bind": "127.0.0.1:8080",
     "workers": 1,
     "max_body_bytes": 1 << 20,
+    # Request bodies being read or processed at once, per process (docs/delivery.md).
+    "max_inflight_bytes": 16 << 20,
     "shutdown_timeout": 10.0,
     "data_dir": "./data",
     "access_log": False,
@@ -238,19 +296,66 @@ SERVER_DEFAULTS = {
 SINK_DEFAULTS: dict[str, Any] = {
     "batch": {"max_events": 100, "max_bytes": 1 << 20, "max_wait": 0.2},
     "max_concurrency": 4,
+    # Bytes of batches a sink has taken from its queue at once, across max_concurrency.
+    "max_inflight_bytes": 16 << 20,
     "timeout": 10.0,
     "retry": {"max_attempts": 20, "max_age": 86400.0, "initial_backoff": 0.2, "max_backoff": 60.0},
     "buffer": "disk",
-    "spool": {"max_events": 1_000_000, "max_bytes": 1 << 30, "when_full": "block"},
+    "spool": {
+        "max_events": 1_000_000,
+        "max_bytes": 1 << 30,
+        # Pending events a durable queue keeps in memory: hot window, or one page in.
+        "memory_bytes": 16 << 20,
+        "when_full": "block",
+    },
     "failing_after": 60.0,
 }
 
-#: Option names whose values are credentials: never logged.
-SECRET_KEY = re.compile(r"(?i)(api_?key|authkey|keys|token|secret|password|client_ids)$")
+#: Option names whose values are credentials: never logged. A plugin marks
+#: other options as credentials in its schemas with ``"meta": {"secret": True}``.
+SECRET_KEY = re.compile(
+    r"(?i)(api_?key|authkey|auth_?token|(access|private|secret|signing)_?key|keys|tokens?"
+    r"|secrets?|password|passwd|credentials?|client_ids)$"
+)
 
 # --------------------------------------------------------------------------
 # The validated config
 # --------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo replaced by ``[redacted]``."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", f":{REDACTED}@", 1) if password else url
+
+
+class _SafeRepr:
+    """A dataclass ``repr`` that hides credentials: a config object may end up in a log.
+
+    Fields named in ``_hidden`` (credentials, and option maps that hold them)
+    show as ``[redacted]``; ``url`` fields lose their password.
+    """
+
+    __slots__ = ()
+    _hidden: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name in self._hidden and value:
+                shown = REDACTED
+            elif f.name == "url" and isinstance(value, str):
+                shown = repr(redact_url(value))
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +366,7 @@ class ServerConfig:
     shutdown_timeout: float
     data_dir: Path
     access_log: bool
+    max_inflight_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +375,11 @@ class LoggingConfig:
     format: str = "auto"
 
 
-@dataclass(frozen=True, slots=True)
-class AuthConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class AuthConfig(_SafeRepr):
     """A source's ``auth`` option. ``keys`` are compared with the ``header``'s value."""
+
+    _hidden = frozenset({"keys", "options"})
 
     keys: tuple[str, ...]
     header: str | None
@@ -290,8 +398,10 @@ class InboundLimit:
     on_backend_error: str
 
 
-@dataclass(frozen=True, slots=True)
-class SourceConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class SourceConfig(_SafeRepr):
+    _hidden = frozenset({"options"})
+
     name: str
     plugin: str
     auth: AuthConfig | None
@@ -323,6 +433,7 @@ class SpoolConfig:
     max_events: int
     max_bytes: int
     when_full: str
+    memory_bytes: int = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,8 +444,10 @@ class OutboundLimit:
     on_backend_error: str
 
 
-@dataclass(frozen=True, slots=True)
-class SinkConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class SinkConfig(_SafeRepr):
+    _hidden = frozenset({"options"})
+
     name: str
     plugin: str
     batch: BatchConfig
@@ -347,10 +460,11 @@ class SinkConfig:
     dedup_window: float | None
     failing_after: float
     options: Mapping[str, Any]
+    max_inflight_bytes: int = 16 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class RedisConfig:
+@dataclass(frozen=True, slots=True, repr=False)
+class RedisConfig(_SafeRepr):
     """The top-level ``redis`` section, shared by every Redis feature (see docs/scaling.md)."""
 
     #: ``redis://``/``rediss://`` (one node), ``redis+sentinel://h:p[,h:p]/service``,
@@ -381,9 +495,11 @@ class RouteConfig:
     match: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class RouterConfig:
+@dataclass(frozen=True, repr=False)
+class RouterConfig(_SafeRepr):
     """The whole validated config. Built by :func:`load_config`."""
+
+    _hidden = frozenset({"plugins", "secrets"})
 
     file: str
     server: ServerConfig
@@ -410,8 +526,14 @@ class RouterConfig:
 # --------------------------------------------------------------------------
 
 
-def read_config_file(path: str | Path, env: Mapping[str, str] | None = None) -> Loaded:
-    """Parse a config file; raise ConfigError if it is unreadable (YAML errors come later)."""
+def read_config_file(path: str | Path | None, env: Mapping[str, str] | None = None) -> Loaded:
+    """Parse a config file (``None``: the default config); raise ConfigError if it is unreadable.
+
+    YAML errors are reported later, with the schema's.
+    """
+    if path is None:
+        text = importlib.resources.files("router").joinpath("default.yaml").read_text("utf-8")
+        return load_yaml(text, DEFAULT_CONFIG, env)
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -432,12 +554,35 @@ def load_config(loaded: Loaded, registry: Registry) -> RouterConfig:
 
     :raises ConfigError: listing every problem, each with file, line and key.
     """
-    if not isinstance(loaded.data, dict):
-        problems = list(loaded.problems)
-        if loaded.data is not None or not problems:
-            problems.append(ConfigProblem(loaded.file, 1, "", "the config must be a mapping"))
-        raise ConfigError(problems)
-    return _Checker(loaded, registry).check()
+    try:
+        if not isinstance(loaded.data, dict):
+            problems = list(loaded.problems)
+            if loaded.data is not None or not problems:
+                problems.append(ConfigProblem(loaded.file, 1, "", "the config must be a mapping"))
+            raise ConfigError(problems)
+        return _Checker(loaded, registry).check()
+    except ConfigError as exc:
+        # `router check` prints these before any logging exists; a message may quote a value.
+        redactor = Redactor(config_secrets(loaded))
+        if not redactor:
+            raise
+        raise ConfigError(
+            [
+                dataclasses.replace(
+                    p, key=redactor.redact(p.key), message=redactor.redact(p.message)
+                )
+                for p in exc.problems
+            ]
+        ) from None
+
+
+def config_secrets(loaded: Loaded) -> set[str]:
+    """The credentials of a parsed config that can be found without its plugins' schemas.
+
+    Values from ``${VAR}``, of options whose name matches :data:`SECRET_KEY`,
+    and the passwords and credential query parameters of URLs.
+    """
+    return loaded.secrets | _secret_values(loaded.data) | _url_secrets(loaded.data)
 
 
 class _Checker:
@@ -445,6 +590,8 @@ class _Checker:
         self.loaded = loaded
         self.registry = registry
         self.problems: list[ConfigProblem] = list(loaded.problems)
+        #: Values of options that a plugin's schema marks ``"meta": {"secret": True}``.
+        self.declared_secrets: set[str] = set()
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         # A value whose ${VAR} is undefined was already reported; its other errors are noise.
@@ -474,6 +621,9 @@ class _Checker:
             "redis": {"type": "dict", "schema": REDIS_SCHEMA},
         }
         self.validate(doc, top, ())
+        plugins = _dict(doc.get("plugins"))
+        for name, plugin_schema in self.registry.config_schemas.items():
+            self.declared_secrets |= _declared_secrets(plugins.get(name), plugin_schema)
         sources = {
             name: self.source(name, opts)
             for name, opts in _dict(doc.get("sources")).items()
@@ -499,6 +649,7 @@ class _Checker:
                 shutdown_timeout=parse_duration(server["shutdown_timeout"]),
                 data_dir=Path(server["data_dir"]),
                 access_log=server["access_log"],
+                max_inflight_bytes=parse_size(server["max_inflight_bytes"]),
             ),
             logging=LoggingConfig(**_dict(doc.get("logging"))),
             sources={k: v for k, v in sources.items() if v is not None},
@@ -506,7 +657,7 @@ class _Checker:
             routes=tuple(routes),
             plugins=_dict(doc.get("plugins")),
             redis=_redis_config(doc.get("redis")),
-            secrets=frozenset(self.loaded.secrets | _secret_values(doc) | _url_password(doc)),
+            secrets=frozenset(config_secrets(self.loaded) | self.declared_secrets),
         )
 
     def plugins_schema(self) -> dict[str, Any]:
@@ -541,6 +692,8 @@ class _Checker:
                 self.problem((*path, "plugin"), "required field")
             return None
         schema = {**SOURCE_CORE_SCHEMA, **cls.options_schema}
+        self.declared_secrets |= _declared_secrets(opts, cls.options_schema)
+        self.declared_secrets |= _declared_secrets(opts.get("auth"), cls.auth_schema)
         ok = self.validate(opts, schema, path)
         auth = self.auth(path, opts.get("auth"), cls)
         limit = self.inbound_limit(path, opts.get("rate_limit"), cls)
@@ -561,7 +714,7 @@ class _Checker:
         path = (*path, "auth")
         if value == "none" or value is None:
             return None
-        if isinstance(value, str):
+        if not isinstance(value, dict):
             self.problem(path, "must be 'none' or a mapping with keys (e.g. keys: [${API_KEY}])")
             return None
         schema = {
@@ -585,17 +738,25 @@ class _Checker:
             return None
         key = value.get("key", "remote_addr")
         known = ("remote_addr", "credential", *cls.rate_limit_keys)
-        if key not in known and not key.startswith("header:"):
+        if isinstance(key, str) and key not in known and not key.startswith("header:"):
             self.problem(
                 (*path, "rate_limit", "key"),
                 f"unknown key {key!r}; use one of {', '.join(known)} or header:<name>",
             )
         if value.get("backend") == "redis":
             self.needs_redis((*path, "rate_limit", "backend"), "backend: redis")
-        rate = float(value["rate"])
+        rate, burst = value["rate"], value.get("burst")
+        # A wrong-typed value was reported by the schema; there is no limit to build.
+        if (
+            not _is_number(rate)
+            or not (burst is None or _is_int(burst))
+            or not isinstance(key, str)
+        ):
+            return None
+        rate = float(rate)
         return InboundLimit(
             rate=rate,
-            burst=int(value.get("burst", max(1, round(rate)))),
+            burst=burst if burst is not None else max(1, round(rate)),
             key=key,
             unit=value.get("unit", "requests"),
             backend=value.get("backend", "memory"),
@@ -626,6 +787,7 @@ class _Checker:
             elif "plugin" not in opts:
                 self.problem((*path, "plugin"), "required field")
             return None
+        self.declared_secrets |= _declared_secrets(opts, cls.options_schema)
         if not self.validate(opts, {**SINK_CORE_SCHEMA, **cls.options_schema}, path):
             return None
         merged = _merge(_merge(SINK_DEFAULTS, cls.delivery_defaults), opts)
@@ -671,11 +833,15 @@ class _Checker:
             else None,
             buffer=buffer,
             spool=SpoolConfig(
-                spool["max_events"], parse_size(spool["max_bytes"]), spool["when_full"]
+                spool["max_events"],
+                parse_size(spool["max_bytes"]),
+                spool["when_full"],
+                parse_size(spool["memory_bytes"]),
             ),
             dedup_window=parse_duration(opts["dedup"]["window"]) if "dedup" in opts else None,
             failing_after=parse_duration(merged["failing_after"]),
             options=opts,
+            max_inflight_bytes=parse_size(merged["max_inflight_bytes"]),
         )
 
     # -- routes ----------------------------------------------------------------
@@ -691,7 +857,8 @@ class _Checker:
             for key, known, kind in (("from", sources, "source"), ("to", sinks, "sink")):
                 given = route.get(key)
                 given = [given] if isinstance(given, str) else given
-                names[key] = tuple(n for n in given or () if isinstance(n, str))
+                given = given if isinstance(given, list) else ()
+                names[key] = tuple(n for n in given if isinstance(n, str))
                 for j, n in enumerate(names[key]):
                     if n not in known:
                         where = (
@@ -700,14 +867,15 @@ class _Checker:
                             else ("routes", i, key, j)
                         )
                         self.problem(where, f"no {kind} named {n!r}")
-            flt = route.get("filter") or {}
+            flt = _dict(route.get("filter"))
             types = flt.get("types")
+            types = [t for t in types if isinstance(t, str)] if isinstance(types, list) else None
             out.append(
                 RouteConfig(
                     names["from"],
                     names["to"],
                     frozenset(types) if types else None,
-                    flt.get("match") or {},
+                    _dict(flt.get("match")),
                 )
             )
         return out
@@ -738,7 +906,8 @@ class _Checker:
 
     def check_required_plugins(self, doc: Mapping[str, Any]) -> None:
         plugins = _dict(doc.get("plugins"))
-        for i, requirement in enumerate(plugins.get("require") or ()):
+        required = plugins.get("require")
+        for i, requirement in enumerate(required if isinstance(required, list) else ()):
             if not isinstance(requirement, str):
                 continue
             problem = self.registry.check_requirement(requirement)
@@ -766,11 +935,63 @@ def _redis_config(value: Any) -> RedisConfig | None:
     return RedisConfig(url=value["url"], **durations, **others)
 
 
-def _url_password(doc: Mapping[str, Any]) -> set[str]:
-    """The password in ``redis.url``, if any, so logs never show it."""
-    url = _dict(doc.get("redis")).get("url")
-    password = urlsplit(url).password if isinstance(url, str) else None
-    return {password} if password else set()
+def _url_secrets(doc: Any) -> set[str]:
+    """Passwords and credential query parameters of every URL in the config (``redis.url``…)."""
+    found: set[str] = set()
+    for value in _strings(doc):
+        if "://" not in value:
+            continue
+        try:
+            url = urlsplit(value.strip())
+            password = url.password
+        except ValueError:
+            continue
+        if password:
+            found |= {password, unquote(password)}
+        found.update(v for k, v in parse_qsl(url.query) if v and SECRET_KEY.search(k))
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string (and number, as text) in a parsed YAML document."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [str(value)]
+    return []
+
+
+def _declared_secrets(doc: Any, schema: Mapping[str, Any]) -> set[str]:
+    """Values in ``doc`` of the options ``schema`` marks ``"meta": {"secret": True}``."""
+    found: set[str] = set()
+    if not isinstance(doc, dict):
+        return found
+    for key, rules in schema.items():
+        if key not in doc or not isinstance(rules, Mapping):
+            continue
+        meta = rules.get("meta")
+        if isinstance(meta, Mapping) and meta.get("secret"):
+            found.update(_strings(doc[key]))
+        elif isinstance(rules.get("schema"), Mapping):
+            value = doc[key]
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                found |= _declared_secrets(item, rules["schema"])
+                if isinstance(rules["schema"].get("schema"), Mapping):
+                    found |= _declared_secrets(item, rules["schema"]["schema"])
+    return found
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -798,8 +1019,8 @@ def _secret_values(doc: Any) -> set[str]:
         elif isinstance(value, list):
             for v in value:
                 walk(v, secret)
-        elif secret and isinstance(value, str) and value:
-            found.add(value)
+        elif secret:
+            found.update(_strings(value))
 
     walk(doc, False)
     return found

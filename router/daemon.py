@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -38,15 +39,17 @@ from hypercorn.utils import wrap_app
 from router.app import create_asgi
 from router.config import InboundLimit, RouterConfig, SinkConfig
 from router.delivery import SinkRunner
-from router.errors import DataDirLocked, PluginError
+from router.errors import DataDirLocked, PluginError, RouterError, StorageUnusable
 from router.ingest import SourceRuntime
+from router.log import Redactor
 from router.metrics import Metrics
 from router.quarantine import Quarantine
 from router.ratelimit import GCRA, Decision
 from router.registry import Registry, call_each
 from router.routing import Route, SinkTarget
 from router.sink import Sink
-from router.spool import Spool
+from router.spool import PROBE_INTERVAL, Spool
+from router.storage import describe, make_data_dir
 
 __all__ = ["Daemon", "LocalLimiter", "lock_data_dir", "serve"]
 
@@ -65,10 +68,16 @@ class LocalLimiter:
 
 @contextmanager
 def lock_data_dir(path: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir.
+
+    :raises StorageUnusable: the directory cannot be created or written.
+    """
+    make_data_dir(path)
     lock_path = path / "LOCK"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,8 +87,11 @@ def lock_data_dir(path: Path) -> Iterator[Path]:
                 f"data directory {path} is in use by another router (pid {holder}); "
                 "give each daemon its own --data-dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
         yield path
     finally:
         os.close(fd)
@@ -118,15 +130,18 @@ class Daemon:
         self.runners: dict[str, SinkRunner] = {}
         self.sources: dict[str, SourceRuntime] = {}
         self.clients: list[httpx.AsyncClient] = []
+        self.asgi: Any = None
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
+        #: /readyz is unauthenticated, and a sink's last error may quote its key.
+        self._redactor = Redactor(config.secrets)
 
     # -- building ----------------------------------------------------------------
 
     async def open(self) -> None:
         """Open storage and build every sink, runner and source (no network I/O)."""
-        self.quarantine = Quarantine(self.data_dir / "quarantine.db")
+        self.quarantine = Quarantine(self.data_dir / "quarantine.db", probe=True)
         for name, sink_config in self.config.sinks.items():
             self.sinks[name] = self._make_sink(sink_config)
         await self.spool.open(
@@ -137,6 +152,7 @@ class Daemon:
                         "durable": cfg.buffer != "memory",
                         "max_events": cfg.spool.max_events,
                         "max_bytes": cfg.spool.max_bytes,
+                        "memory_bytes": cfg.spool.memory_bytes,
                         "dedup_window": cfg.dedup_window,
                     },
                 )
@@ -294,11 +310,13 @@ class Daemon:
         self.clients.append(client)
         codec = self.registry.codecs.get(cls.vendor) if cls.vendor else None
         try:
-            return cls(config.name, config.options, client=client, codec=codec)
+            sink = cls(config.name, config.options, client=client, codec=codec)
         except Exception as exc:
             raise PluginError(
                 config.plugin, f"{cls.__name__}()", f"{type(exc).__name__}: {exc}"
             ) from exc
+        sink.data_dir = self.data_dir
+        return sink
 
     async def close(self) -> None:
         with trio.CancelScope(shield=True):
@@ -312,8 +330,20 @@ class Daemon:
 
     # -- state ---------------------------------------------------------------------
 
+    def storage_errors(self) -> list[str]:
+        """One line per database that cannot be written now (its file and the fix)."""
+        stores = [*(s.health for s in (self.spool, *self.drain_spools))]
+        if self.quarantine is not None:
+            stores.append(self.quarantine.health)
+        return [health.error for health in stores if health.error is not None]
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once every sink started and until shutdown; failing sinks are listed."""
+        """Ready once every sink started and until shutdown, unless storage cannot write.
+
+        Failing sinks are listed (``degraded``, still ready: events are spooled);
+        a database that cannot be written makes it unready (``storage_failing``)
+        until a write succeeds again, with ``reason`` naming the file.
+        """
         sinks = {}
         failing = []
         for name, runner in self.runners.items():
@@ -322,14 +352,22 @@ class Daemon:
             sinks[name] = {
                 "pending": stats["pending_events"],
                 "failing_for": round(failing_for, 3),
-                "last_error": stats["last_error"],
+                "last_error": self._redactor.redact(stats["last_error"] or "") or None,
             }
             if failing_for > runner.config.failing_after:
                 failing.append(name)
         status = "ready" if self.ready else ("stopping" if self.stopping.is_set() else "starting")
         if self.ready and failing:
             status = "degraded"
-        return self.ready, {"status": status, "failing_sinks": failing, "sinks": sinks}
+        detail: dict[str, Any] = {"status": status, "failing_sinks": failing, "sinks": sinks}
+        storage = [self._redactor.redact(line) for line in self.storage_errors()]
+        if storage:
+            detail["storage_errors"] = storage
+            if self.ready:
+                detail["status"] = "storage_failing"
+                detail["reason"] = storage[0]
+            return False, detail
+        return self.ready, detail
 
     # -- running -------------------------------------------------------------------
 
@@ -341,12 +379,28 @@ class Daemon:
         handle_signals: bool = False,
         sockets: Any | None = None,
     ) -> None:
-        """Serve until shut down. Reports the bound URLs through ``task_status``."""
+        """Serve until shut down. Reports the bound URLs through ``task_status``.
+
+        A startup error (a RouterError such as PluginError or StorageUnusable)
+        is raised as itself, not inside an exception group.
+        """
+        try:
+            await self._run(task_status, shutdown_trigger, handle_signals, sockets)
+        except BaseExceptionGroup as group:
+            error = _lone_error(group)
+            if error is None:
+                raise
+            raise error from None
+
+    async def _run(
+        self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
+    ) -> None:
         await self.open()
         try:
             async with trio.open_nursery() as storage:
                 for spool in (self.spool, *self.drain_spools):
                     await storage.start(spool.run)
+                storage.start_soon(self._probe_quarantine)
                 if self.redis is not None:
                     await storage.start(self.redis.run)
                     for name, queue in self.queues.items():
@@ -367,6 +421,13 @@ class Daemon:
             await self.close()
             log.info("daemon.stopped")
 
+    async def _probe_quarantine(self) -> None:
+        """While the quarantine cannot be written, try a write now and then (readiness)."""
+        while True:
+            await trio.sleep(PROBE_INTERVAL)
+            if self.quarantine is not None and self.quarantine.health.error is not None:
+                await self.quarantine.probe()
+
     async def _deliver_and_serve(
         self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
     ) -> None:
@@ -377,7 +438,9 @@ class Daemon:
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            app = wrap_app(create_asgi(self), 1 << 20, None)
+            #: The ASGI app; its ``inflight`` admission bounds request bytes in progress.
+            self.asgi = create_asgi(self)
+            app = wrap_app(self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)
@@ -416,7 +479,9 @@ class Daemon:
         hc.bind = [self.config.server.bind]
         hc.graceful_timeout = self.config.server.shutdown_timeout
         hc.accesslog = "-" if self.config.server.access_log else None
-        hc.errorlog = None
+        # Through the root handler (JSON, redacted): an exception that escapes the
+        # application is logged, not dropped. Its level is set by configure_logging.
+        hc.errorlog = logging.getLogger("hypercorn.error")
         await worker_serve(
             app,
             hc,
@@ -460,6 +525,23 @@ class Daemon:
             except Exception as exc:  # a plugin's shutdown must not block the others
                 failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
         return failures
+
+
+def _lone_error(group: BaseExceptionGroup) -> RouterError | None:
+    """The group's only exception if it is a RouterError (a startup error), else None."""
+    leaves = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if len(leaves) == 1 and isinstance(leaves[0], RouterError):
+        return leaves[0]
+    return None
 
 
 async def serve(

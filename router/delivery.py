@@ -16,6 +16,13 @@ dead-letters the batch:
   dead-lettered, with its status and body.
 - Any other exception from the plugin is treated as retryable and logged as
   a plugin error; it never stops the runner.
+
+Memory: a batch holds at most ``batch.max_events`` events and
+``batch.max_bytes`` bytes, except that an event larger than ``max_bytes``
+is sent alone in a batch of its own. The batches taken at once by all of a
+sink's workers hold at most ``max_inflight_bytes`` (plus, at most, that one
+oversized event): a worker reserves ``batch.max_bytes`` of it before taking
+a batch and then holds the batch's real size until the batch is settled.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
-from router.errors import PluginError, SinkRejected, SinkUnavailable
+from router.errors import PluginError, SinkRejected, SinkUnavailable, StorageError
+from router.inflight import ByteBudget
 from router.ratelimit import OutboundLimiter
 from router.retry import Backoff
 from router.spool import Entry
@@ -65,6 +73,8 @@ class SinkRunner:
         self.limiter = limiter
         self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.concurrency = trio.CapacityLimiter(config.max_concurrency)
+        #: Bytes of the batches the workers hold (``max_inflight_bytes``).
+        self.inflight = ByteBudget(config.max_inflight_bytes)
         self.resume_at = 0.0
         self.failing_since: float | None = None
         self.last_error: str | None = None
@@ -77,6 +87,8 @@ class SinkRunner:
         """Open the sink, run the workers until :meth:`stop`, then close the sink."""
         try:
             await self.sink.open()
+        except StorageError:  # already names the file and the fix (the file sink)
+            raise
         except Exception as exc:
             raise PluginError(
                 self.config.plugin,
@@ -109,6 +121,7 @@ class SinkRunner:
         return {
             **self.queue.statistics(),
             "concurrency": self.concurrency.total_tokens,
+            "inflight_bytes": self.inflight.held,
             "paused_for": max(0.0, self.resume_at - trio.current_time()),
             "failing_since": self.failing_since,
             "last_error": self.last_error,
@@ -124,23 +137,29 @@ class SinkRunner:
         batch_config = self.config.batch
         while True:
             async with self.concurrency:
-                batch = await self.queue.get_batch(
-                    batch_config.max_events, batch_config.max_bytes, batch_config.max_wait
-                )
-                if not batch:
-                    return
-                self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
-                settled: set[int] = set()
+                held = await self.inflight.acquire(batch_config.max_bytes)
                 try:
-                    delivered = await self._deliver(
-                        batch, attempts=0, first_try=time.time(), settled=settled
+                    batch = await self.queue.get_batch(
+                        batch_config.max_events, held, batch_config.max_wait
                     )
-                except trio.Cancelled:
-                    # Only what is neither delivered nor dead-lettered yet: a part
-                    # of a split batch given back too would be sent (and
-                    # dead-lettered) again.
-                    self.queue.release([e for e in batch if id(e) not in settled])
-                    raise
+                    if not batch:
+                        return
+                    # The real size: less frees room for others, an oversized event more.
+                    held = self.inflight.resize(held, sum(len(e.payload) for e in batch))
+                    self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
+                    settled: set[int] = set()
+                    try:
+                        delivered = await self._deliver(
+                            batch, attempts=0, first_try=time.time(), settled=settled
+                        )
+                    except trio.Cancelled:
+                        # Only what is neither delivered nor dead-lettered yet: a part
+                        # of a split batch given back too would be sent (and
+                        # dead-lettered) again.
+                        self.queue.release([e for e in batch if id(e) not in settled])
+                        raise
+                finally:
+                    self.inflight.release(held)
                 if not delivered and self._stopping.is_set():
                     # Shutting down and the upstream fails: leave the rest in the spool.
                     return

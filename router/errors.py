@@ -6,6 +6,11 @@
     ├── ConfigError          the config is wrong; lists every problem with file, line, key
     ├── PluginError          a plugin failed to import or raised in a startup hook
     ├── DataDirLocked        another daemon holds the data directory
+    ├── UsageError           a command-line argument is wrong (bad --bind, unreadable input file)
+    ├── ListenError          the daemon cannot listen on its address (port in use, unknown host)
+    ├── StorageError         events could not be stored or read (disk full, Redis down…): 503
+    │   └── StorageUnusable      a data directory or database file cannot be used at all;
+    │                            names the file and what to do (``router run`` exits 2)
     ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
     │   ├── BadRequest           400: malformed JSON or envelope
     │   │   └── ValidationFailed 400: events failed their schema (carries FieldErrors)
@@ -37,6 +42,7 @@ __all__ = [
     "Forbidden",
     "IngestError",
     "InternalError",
+    "ListenError",
     "MethodNotAllowed",
     "NotFound",
     "Overloaded",
@@ -47,8 +53,11 @@ __all__ = [
     "SinkError",
     "SinkRejected",
     "SinkUnavailable",
+    "StorageError",
+    "StorageUnusable",
     "Unauthorized",
     "Untranslatable",
+    "UsageError",
     "ValidationFailed",
 ]
 
@@ -91,6 +100,33 @@ class PluginError(RouterError):
 
 class DataDirLocked(RouterError):
     """Another router process is using the data directory."""
+
+
+class UsageError(RouterError):
+    """A command-line argument is wrong; the message says what to give instead."""
+
+
+class ListenError(RouterError):
+    """The daemon cannot listen on its bind address (``server.bind`` or ``--bind``)."""
+
+
+class StorageError(RouterError):
+    """Events could not be stored or read: the spool, the quarantine or Redis failed."""
+
+    #: True if the store has logged this failure already (once per change of
+    #: state), so a request that meets it need not log it again.
+    reported = False
+
+
+class StorageUnusable(StorageError):
+    """A data directory or database file cannot be used; the message names it and the fix.
+
+    ``path`` is the file or directory at fault.
+    """
+
+    def __init__(self, path: object, message: str):
+        self.path = str(path)
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

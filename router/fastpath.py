@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl
 import orjson
 import structlog
 
-from router.errors import InternalError, PayloadTooLarge
+from router.errors import InternalError, Overloaded, PayloadTooLarge
+from router.inflight import ADMIT_RETRY_AFTER, IngestAdmission, discard_body
 from router.source import IngestRequest, Reply
 
 if TYPE_CHECKING:
@@ -43,9 +44,11 @@ _VARIABLE = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 class IngestDispatcher:
     """An ASGI app: ingest routes directly, the rest to ``app``."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_inflight_bytes: int = 16 << 20):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        #: Bounds the bytes of bodies read or processed at once (server.max_inflight_bytes).
+        self.inflight = IngestAdmission(max_inflight_bytes, max_body_bytes)
         self._static: dict[tuple[str, str], tuple[SourceRuntime, str]] = {}
         self._patterns: list[tuple[str, re.Pattern[str], SourceRuntime, str]] = []
 
@@ -74,7 +77,8 @@ class IngestDispatcher:
         if scope["type"] == "http":
             target = self._match(scope["method"], scope["path"])
             if target is not None:
-                await self._ingest(scope, receive, send, *target)
+                async with self.inflight.admit(scope["headers"]) as admitted:
+                    await self._ingest(scope, receive, send, *target, admitted=admitted)
                 return
         await self.app(scope, receive, send)
 
@@ -86,6 +90,8 @@ class IngestDispatcher:
         runtime: SourceRuntime,
         route_name: str,
         path_params: dict[str, str],
+        *,
+        admitted: bool = True,
     ) -> None:
         started = time.perf_counter()
         headers = {
@@ -93,7 +99,11 @@ class IngestDispatcher:
             for name, value in scope["headers"]
         }
         client = scope.get("client")
-        body = await self._read_body(receive, headers)
+        if admitted:
+            body = await self._read_body(receive, headers)
+        else:
+            body = b""
+            await discard_body(receive, self.max_body_bytes)
         request = IngestRequest(
             method=scope["method"],
             path=scope["path"],
@@ -104,7 +114,15 @@ class IngestDispatcher:
             remote_addr=client[0] if client else "",
             request_id=headers.get("x-request-id") or uuid.uuid4().hex,
         )
-        if body is None:
+        if not admitted:
+            reply = runtime.error_reply(
+                request,
+                Overloaded(
+                    "too many request bytes in progress (server.max_inflight_bytes); retry later",
+                    headers={"Retry-After": str(ADMIT_RETRY_AFTER)},
+                ),
+            )
+        elif body is None:
             reply = runtime.error_reply(
                 request,
                 PayloadTooLarge(

@@ -425,8 +425,13 @@ class SourceRuntime:
             for *_, code in dead[target]:
                 self.metrics.sink_dead.labels(target.name, code).inc()
         if failures:
-            log.error(
-                "ingest.store_failed", source=self.name, error=str(failures[0]), stage="processing"
+            # The spool and the quarantine log once when writes start failing, not per request.
+            unreported = [e for e in failures if not getattr(e, "reported", False)]
+            (log.error if unreported else log.debug)(
+                "ingest.store_failed",
+                source=self.name,
+                error=str((unreported or failures)[0]),
+                stage="processing",
             )
             raise Overloaded(
                 "could not store the events; retry later",

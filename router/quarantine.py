@@ -17,9 +17,13 @@ from typing import Any
 import orjson
 import trio
 
+from router.errors import StorageError
+from router.storage import PROBE_SCHEMA, WriteHealth, open_sqlite, probe_write
+
 __all__ = ["Quarantine", "QuarantinedEvent"]
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
@@ -29,6 +33,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE INDEX IF NOT EXISTS quarantine_source ON quarantine (source, seq);
 """
+    + PROBE_SCHEMA
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +61,25 @@ class Quarantine:
     """The quarantine store. ``path=None`` keeps it in memory (tests, ``translate``).
 
     Methods run SQLite in a worker thread; one connection, serialized by a lock.
+
+    :raises StorageUnusable: the file cannot be used (not a database, read-only,
+        no space…); the message names it and what to do.
     """
 
-    def __init__(self, path: Path | str | None):
+    def __init__(self, path: Path | str | None, *, probe: bool = False):
         self.path = str(path) if path is not None else ":memory:"
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self.health = WriteHealth(self.path, "quarantine")
+
+        def setup(db: sqlite3.Connection) -> None:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT seq FROM quarantine LIMIT 1").fetchone()  # readable at all?
+            if probe:
+                probe_write(db)
+
+        self._db = open_sqlite(self.path, setup, what="quarantine")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -77,7 +93,26 @@ class Quarantine:
             (source, received_at, orjson.dumps(raw), orjson.dumps(list(errors)).decode())
             for raw, errors in events
         ]
-        await trio.to_thread.run_sync(self._add, rows)
+        try:
+            await trio.to_thread.run_sync(self._add, rows)
+        except (sqlite3.Error, OSError) as exc:
+            error = StorageError(self.health.failed(exc))
+            error.reported = True
+            raise error from exc
+        self.health.ok()
+
+    async def probe(self) -> None:
+        """Try a write while writes fail, so readiness sees the disk come back."""
+        try:
+            await trio.to_thread.run_sync(self._probe)
+        except (sqlite3.Error, OSError) as exc:
+            self.health.failed(exc)
+        else:
+            self.health.ok()
+
+    def _probe(self) -> None:
+        with self._lock:
+            probe_write(self._db)
 
     def _add(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:

@@ -12,7 +12,11 @@ consumer group; each daemon reads as its own consumer.
 - **get_batch** hands out, in order: entries this consumer had taken before
   a restart (XPENDING + XCLAIM), entries other consumers left idle longer
   than ``claim_idle`` (XAUTOCLAIM, at most every ``claim_idle / 2``), then
-  new ones (XREADGROUP ``>``, blocking at most a second at a time).
+  new ones (XREADGROUP ``>``, blocking at most a second at a time). Each
+  read asks for the entries the batch still lacks, and fewer when entries
+  are large: about the batch's remaining ``max_bytes``, estimated from the
+  stream's average entry and the largest entry of the previous read (at
+  least one), so large events never make a read hold many times a batch.
 - **ack** is XACK + XDEL in one script. Deleting, rather than acknowledging
   and trimming later, keeps XLEN equal to what is still to deliver, which is
   the shared ``pending_events`` that bounds ``full()``; a stream cannot be
@@ -262,6 +266,8 @@ class RedisQueue(QueueBounds):
         #: Entry ids read from Redis and not yet acked, dead-lettered or given back.
         self._held: set[str] = set()
         self._claim_cursor = "0-0"
+        #: Largest payload of the last read: with the stream's average, sizes the next read.
+        self._largest_read = 0
         self._next_claim = 0.0
         self._next_heartbeat = 0.0
         self._take_lock = trio.Lock()
@@ -531,15 +537,24 @@ class RedisQueue(QueueBounds):
                     deadline = now + max_wait
                 if deadline is not None and now >= deadline:
                     break
+                count = self._read_count(max_events - len(batch), max_bytes - size)
                 if deadline is None:
-                    await self._fill(max_events - len(batch), MAX_BLOCK)
+                    await self._fill(count, MAX_BLOCK)
                 else:
                     # Filling: look again a few times within max_wait rather than at
                     # every new entry (a blocking read returns as soon as one arrives).
                     await trio.sleep(min(deadline - now, max_wait / FILL_LOOKS))
-                    await self._fill(max_events - len(batch), None)
+                    await self._fill(count, None)
             self.in_flight += len(batch)
             return batch
+
+    def _read_count(self, count: int, budget: int) -> int:
+        """Entries to read for ``count`` more events in about ``budget`` bytes (at least 1)."""
+        average = self.pending_bytes // self.pending_events if self.pending_events > 0 else 0
+        estimate = max(average, self._largest_read)
+        if estimate <= 0:
+            return count
+        return max(1, min(count, budget // estimate))
 
     async def _fill(self, count: int, block: float | None) -> None:
         """Read up to ``count`` entries into the buffer, blocking up to ``block`` seconds."""
@@ -564,6 +579,8 @@ class RedisQueue(QueueBounds):
                 await trio.sleep_forever()
             self._read_scope = None
             return
+        if entries:
+            self._largest_read = max(len(entry.payload) for entry, _ in entries)
         replayed = 0
         opened_at = _order(self._opened_at_id)
         for entry, was_replayed in entries:

@@ -19,6 +19,8 @@ import httpx
 from router.errors import SinkRejected, SinkUnavailable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from router.codec import Codec
     from router.event import Event
 
@@ -46,6 +48,9 @@ class Sink:
     #: Defaults for the core's delivery options (``batch``, ``max_concurrency``…)
     #: that suit this API; the config overrides them.
     delivery_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The daemon's (or this worker's) data directory, set before ``open()``;
+    #: relative file paths in options resolve under it.
+    data_dir: Path | None = None
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ class IngestRoute:
     handler: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class IngestRequest:
     """An HTTP request as a Source sees it. Header names are lower-case."""
 
@@ -58,6 +58,16 @@ class IngestRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     remote_addr: str = ""
     request_id: str = ""
+
+    def __repr__(self) -> str:
+        # Header and query values carry credentials and the body carries user
+        # data: a repr shows their names and size only.
+        return (
+            f"IngestRequest(method={self.method!r}, path={self.path!r}, "
+            f"headers={sorted(self.headers)!r}, body=<{len(self.body)} bytes>, "
+            f"path_params={dict(self.path_params)!r}, query={sorted(self.query)!r}, "
+            f"remote_addr={self.remote_addr!r}, request_id={self.request_id!r})"
+        )
 
 
 @dataclass(slots=True)

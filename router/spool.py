@@ -8,10 +8,15 @@ module adds the batching and the in-memory window around it.
   task commits everything submitted meanwhile in one transaction (inserts,
   acknowledgements and dead letters together) in a worker thread, then wakes
   every waiter. A client is acknowledged only after its events are committed.
-- **Bounded memory.** Each sink keeps at most ``HOT_EVENTS``/``HOT_BYTES`` of
-  its pending events in memory; beyond that the queue is *spilled* and its
-  runner pages events in from the database in ``seq`` order. Memory stays flat
-  however long a sink is down.
+- **Bounded memory.** Each sink keeps at most ``HOT_EVENTS`` events and
+  ``memory_bytes`` (``spool.memory_bytes``) of its pending events in memory;
+  beyond that the queue is *spilled* and its runner pages events in from the
+  database in ``seq`` order, one page of at most ``PAGE_EVENTS`` events and
+  ``memory_bytes`` at a time, and only once the previous page is handed out.
+  Rows hold at most ``CHUNK_EVENTS`` events and ``CHUNK_BYTES``, so a page
+  overshoots its budget by less than one chunk (or one event larger than
+  ``CHUNK_BYTES``). Memory stays flat however long a sink is down and however
+  large its events.
 - **Monotonic seqs.** Each sink has its own table with an AUTOINCREMENT key,
   so ``seq`` never goes back, even when the table empties or ``router dlq
   replay`` inserts rows from another process (found by :meth:`Spool.watch`).
@@ -28,6 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,27 +41,39 @@ import orjson
 import structlog
 import trio
 
+from router.errors import StorageError, StorageUnusable
+from router.storage import (
+    PROBE_SCHEMA,
+    WriteHealth,
+    describe,
+    make_data_dir,
+    open_sqlite,
+    probe_write,
+)
+
 __all__ = ["DeadLetter", "Entry", "Spool", "SqliteQueue", "StorageError"]
 
 log = structlog.get_logger()
 
-#: Most events / bytes a sink keeps in memory before spilling to the database.
+#: Most events / bytes a sink keeps in memory before spilling to the database
+#: (the bytes are the default of ``spool.memory_bytes``).
 HOT_EVENTS = 20_000
 HOT_BYTES = 16 << 20
-#: Most events in one chunk (row) of the queue table.
+#: Most events / payload bytes in one chunk (row) of the queue table; an event
+#: larger than ``CHUNK_BYTES`` is a chunk of its own.
 CHUNK_EVENTS = 1_000
-#: Events read per page when a spilled queue catches up (whole chunks: the
-#: chunk that crosses the budget is read too, so a page has at least one).
+CHUNK_BYTES = 1 << 20
+#: Events read per page when a spilled queue catches up; a page also stops at
+#: the queue's ``memory_bytes`` (whole chunks: the chunk that crosses either
+#: budget is read too, so a page has at least one).
 PAGE_EVENTS = 5_000
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
+#: While writes fail, how often the writer tries again (a probe write if idle).
+PROBE_INTERVAL = 1.0
 #: Longest a delivered event of a chunk still pending waits to be recorded as
 #: settled (it rides along with the next commit if one comes sooner).
 SETTLED_FLUSH = 0.05
-
-
-class StorageError(Exception):
-    """The spool could not store or read events (disk full, corrupt database…)."""
 
 
 class Entry(NamedTuple):
@@ -112,7 +130,8 @@ class _Write:
     settled: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
 
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS sinks (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -138,10 +157,23 @@ CREATE TABLE IF NOT EXISTS dedup (
     PRIMARY KEY (sink, event_id)
 ) WITHOUT ROWID;
 """
+    + PROBE_SCHEMA
+)
 
 
 #: Events and payload bytes of a set of chunk rows (payloads are joined by b"\n").
 _COUNTS = "coalesce(sum(count), 0), coalesce(sum(length(payloads) - count + 1), 0)"
+
+
+def _merge(into: _Write, write: _Write) -> None:
+    for sink_id, rows in write.inserts.items():
+        into.inserts.setdefault(sink_id, []).extend(rows)
+    for sink_id, seqs in write.deletes.items():
+        into.deletes.setdefault(sink_id, []).extend(seqs)
+    into.dead.extend(write.dead)
+    into.dedup.update(write.dedup)
+    for sink_id, rows in write.settled.items():
+        into.settled.setdefault(sink_id, []).extend(rows)
 
 
 def _queue_table(sink_id: int) -> str:
@@ -149,13 +181,19 @@ def _queue_table(sink_id: int) -> str:
 
 
 def connect(path: Path | str, *, sync: str = "FULL") -> sqlite3.Connection:
-    """A connection in WAL mode, usable from worker threads one at a time."""
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={sync}")
-    db.execute("PRAGMA busy_timeout=30000")
-    db.executescript(_SCHEMA)
-    return db
+    """A connection in WAL mode, usable from worker threads one at a time.
+
+    :raises StorageUnusable: naming the file and the fix (not a database, a
+        directory, read-only, no space…).
+    """
+
+    def setup(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={sync}")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.executescript(_SCHEMA)
+
+    return open_sqlite(path, setup, what="spool")
 
 
 def sink_ids(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
@@ -182,6 +220,12 @@ class Spool:
         self.queues: dict[str, SqliteQueue] = {}
         self._pending = _Write()
         self._waiters: list[trio.Event] = []
+        #: Acks and dead letters of delivered batches: kept for the next commit
+        #: when one fails, their callers waiting (see :meth:`submit`).
+        self._kept = _Write()
+        self._kept_waiters: list[trio.Event] = []
+        #: Whether the database can be written now (``/readyz``).
+        self.health = WriteHealth(self.path, "spool")
         self._failures: dict[int, BaseException] = {}
         self._skipped: dict[int, dict[int, set[str]]] = {}
         self._work = trio.Event()
@@ -206,22 +250,28 @@ class Spool:
         """
 
         def load() -> dict[str, tuple[int, int, int, int]]:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_data_dir(self.path.parent)
             self._db = connect(self.path, sync=self.sync)
             self._rdb = connect(self.path, sync=self.sync)
-            ids = sink_ids(self._db, [name for name, _ in sinks])
-            stats = {}
-            for name, sink_id in ids.items():
-                table = _queue_table(sink_id)
-                count, size, max_seq = self._db.execute(
-                    f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
-                ).fetchone()
-                done, done_size = self._db.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
-                    (sink_id,),
-                ).fetchone()
-                count, size = count - done, size - done_size
-                stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+            try:
+                ids = sink_ids(self._db, [name for name, _ in sinks])
+                stats = {}
+                for name, sink_id in ids.items():
+                    table = _queue_table(sink_id)
+                    count, size, max_seq = self._db.execute(
+                        f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
+                    ).fetchone()
+                    done, done_size = self._db.execute(
+                        "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
+                        (sink_id,),
+                    ).fetchone()
+                    count, size = count - done, size - done_size
+                    stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+                # Refuse to start on a disk that cannot take a write rather than 503 every request.
+                probe_write(self._db)
+            except (sqlite3.Error, OSError) as exc:
+                self.close_db()
+                raise StorageUnusable(self.path, describe(self.path, exc, what="spool")) from exc
             return stats
 
         stats = await trio.to_thread.run_sync(load)
@@ -242,13 +292,19 @@ class Spool:
             nursery.start_soon(self._watch_loop)
             task_status.started()
             while True:
-                if self._pending_empty():
-                    await self._work.wait()
-                else:
+                if self.health.error is not None and not self._closed:
+                    with trio.move_on_after(PROBE_INTERVAL) as probe:
+                        await self._work.wait()
+                    if probe.cancelled_caught:
+                        await self._probe()
+                        continue
+                elif not self._pending_empty():
                     # Only deferred work (settled events): commit it soon, or with
                     # whatever is submitted meanwhile.
                     with trio.move_on_after(SETTLED_FLUSH):
                         await self._work.wait()
+                else:
+                    await self._work.wait()
                 self._work = trio.Event()
                 if self._pending_empty():
                     if self._closed:
@@ -256,6 +312,22 @@ class Spool:
                     continue
                 await self._commit_pending()
             nursery.cancel_scope.cancel()
+
+    async def _probe(self) -> None:
+        """While writes fail: retry the kept acks alone, or write a probe row."""
+        if not self._pending_empty():
+            await self._commit_pending()
+            return
+        try:
+            await trio.to_thread.run_sync(self._locked, probe_write)
+        except (sqlite3.Error, OSError) as exc:
+            self.health.failed(exc)
+        else:
+            self.health.ok()
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._wlock:
+            return fn(self._db)
 
     async def close(self) -> None:
         """Flush non-durable queues to disk, commit what is pending, stop the writer."""
@@ -270,7 +342,19 @@ class Spool:
         self._closed = True
         self._work.set()
         if not self._pending_empty():
+            flushed = sum(len(rows) for rows in self._pending.inserts.values())
             await self._commit_pending()
+            if self._failures:
+                # Nothing left to retry with: say what the failed last commit costs.
+                log.error(
+                    "spool.close_failed",
+                    path=str(self.path),
+                    error=self.health.error or str(next(iter(self._failures.values()))),
+                    memory_events_lost=flushed,
+                    acks_unwritten=sum(len(s) for s in self._kept.deletes.values()),
+                    message="unwritten acks mean those events are delivered again on the "
+                    "next start",
+                )
 
     def close_db(self) -> None:
         for db in (self._db, self._rdb):
@@ -280,25 +364,40 @@ class Spool:
     # -- group commit -----------------------------------------------------------
 
     def _pending_empty(self) -> bool:
-        p = self._pending
-        return not (p.inserts or p.deletes or p.dead or p.settled)
+        p, k = self._pending, self._kept
+        return not (
+            p.inserts or p.deletes or p.dead or p.settled or k.deletes or k.dead or k.settled
+        )
 
-    async def submit(self, write: _Write) -> dict[int, set[str]]:
+    async def submit(self, write: _Write, *, keep: bool = False) -> dict[int, set[str]]:
         """Queue a write for the next group commit and wait until it is durable.
 
         Returns the event ids de-duplication skipped in that commit, per sink id.
+
+        :param keep: for the acks and dead letters of delivered batches: if the
+            commit fails (disk full), the write is kept for the next one and
+            this call waits for it instead of raising, so a full disk neither
+            stops delivery with an error nor loses what was delivered.
+        :raises StorageError: the commit failed (``keep=False``).
         """
         if self._closed:
             raise StorageError("the spool is closed")
-        self._merge(write)
+        p = self._kept if keep else self._pending
+        _merge(p, write)
         done = trio.Event()
-        self._waiters.append(done)
+        (self._kept_waiters if keep else self._waiters).append(done)
         batch_no = self._batch_no
         self._work.set()
         await done.wait()
+        if keep:
+            return {}
         failure = self._failures.get(batch_no)
+        if isinstance(failure, StorageError):
+            error = StorageError(str(failure))
+            error.reported = failure.reported
+            raise error from failure
         if failure is not None:
-            raise StorageError(f"could not write the spool: {failure}") from failure
+            raise StorageError(f"could not write the spool {self.path}: {failure}") from failure
         return self._skipped.get(batch_no, {})
 
     def defer(self, write: _Write) -> None:
@@ -309,36 +408,46 @@ class Spool:
         commit. Lost in a crash, it costs duplicates, never an event.
         """
         if not self._closed:
-            self._merge(write)
-
-    def _merge(self, write: _Write) -> None:
-        p = self._pending
-        for sink_id, rows in write.inserts.items():
-            p.inserts.setdefault(sink_id, []).extend(rows)
-        for sink_id, seqs in write.deletes.items():
-            p.deletes.setdefault(sink_id, []).extend(seqs)
-        p.dead.extend(write.dead)
-        p.dedup.update(write.dedup)
-        for sink_id, rows in write.settled.items():
-            p.settled.setdefault(sink_id, []).extend(rows)
+            # With the acks and dead letters, kept for the next commit if one fails.
+            _merge(self._kept, write)
 
     async def _commit_pending(self) -> None:
         write, self._pending = self._pending, _Write()
         waiters, self._waiters = self._waiters, []
+        kept, self._kept = self._kept, _Write()
+        kept_waiters, self._kept_waiters = self._kept_waiters, []
         batch_no = self._batch_no
         self._batch_no += 1
+        combined = _Write(
+            dict(write.inserts),
+            dict(write.deletes),
+            list(write.dead),
+            write.dedup,
+            dict(write.settled),
+        )
+        _merge(combined, kept)
         try:
-            committed, skipped = await trio.to_thread.run_sync(self._commit, write)
+            committed, skipped = await trio.to_thread.run_sync(self._commit, combined)
         except Exception as exc:  # sqlite3.Error, OSError: reported to every waiter
-            log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
+            if isinstance(exc, sqlite3.Error | OSError):
+                exc = StorageError(self.health.failed(exc))
+                exc.reported = True
+            else:
+                log.error("spool.commit_failed", error=str(exc), error_type=type(exc).__name__)
             self._failures = {batch_no: exc}
             self._skipped = {}
+            # Kept writes go first into the next commit; their callers go on waiting.
+            _merge(kept, self._kept)
+            self._kept = kept
+            self._kept_waiters = kept_waiters + self._kept_waiters
+            kept_waiters = []
         else:
+            self.health.ok()
             self._failures = {}
             self._skipped = {batch_no: skipped} if skipped else {}
             for sink_id, entries in committed.items():
                 self._queue_by_id(sink_id).on_committed(entries)
-        for waiter in waiters:
+        for waiter in (*waiters, *kept_waiters):
             waiter.set()
 
     def _queue_by_id(self, sink_id: int) -> SqliteQueue:
@@ -363,10 +472,10 @@ class Spool:
                     if not rows:
                         committed[sink_id] = []
                         continue
-                    # One row (a chunk) per CHUNK_EVENTS of this sink's events in this commit.
+                    # One row (a chunk) per CHUNK_EVENTS or CHUNK_BYTES of this sink's
+                    # events in this commit, so that paging in is bounded in bytes.
                     entries = committed[sink_id] = []
-                    for start in range(0, len(rows), CHUNK_EVENTS):
-                        chunk = rows[start : start + CHUNK_EVENTS]
+                    for chunk in _chunks(rows):
                         ids, payloads, _ = zip(*chunk, strict=True)
                         joined = b"\n".join(payloads)
                         # Payloads are orjson output, which never holds a raw newline.
@@ -431,24 +540,27 @@ class Spool:
     # -- reading ---------------------------------------------------------------
 
     async def read_page(
-        self, sink_id: int, after: Any, events: int
+        self, sink_id: int, after: Any, events: int, size: int
     ) -> list[tuple[int, int, list[Entry]]]:
-        """The chunks after ``after`` holding about ``events`` events: ``(seq, count, entries)``.
+        """The chunks after ``after`` holding about ``events`` events or ``size`` payload
+        bytes, whichever comes first: ``(seq, count, entries)``.
 
-        Sizes are read first, without the payloads, so memory stays bounded
-        however large the chunks and however long the queue.
+        Whole chunks are read, at least one. Counts and sizes are read first,
+        without the payloads (``length()`` of a blob does not read it), so
+        memory stays bounded however large the chunks and however long the queue.
         """
         table = _queue_table(sink_id)
 
         def read() -> list[tuple[int, int, list[Entry]]]:
             with self._rlock:
-                last, total = after, 0
-                for seq, count in self._rdb.execute(
-                    f"SELECT seq, count FROM {table} WHERE seq > ? ORDER BY seq LIMIT 1000",
+                last, total, total_bytes = after, 0, 0
+                for seq, count, length in self._rdb.execute(
+                    f"SELECT seq, count, length(payloads) FROM {table} "
+                    "WHERE seq > ? ORDER BY seq LIMIT 1000",
                     (after,),
                 ):
-                    last, total = seq, total + count
-                    if total >= events:
+                    last, total, total_bytes = seq, total + count, total_bytes + length
+                    if total >= events or total_bytes >= size:
                         break
                 rows = self._rdb.execute(
                     f"SELECT seq, count, event_ids, payloads, enqueued_at FROM {table} "
@@ -539,6 +651,23 @@ class Spool:
         return found
 
 
+def _chunks(rows: list[tuple[str, bytes, float]]) -> Iterable[list[tuple[str, bytes, float]]]:
+    """``rows`` cut into runs of at most ``CHUNK_EVENTS`` events and ``CHUNK_BYTES``."""
+    if sum(map(len, map(itemgetter(1), rows))) <= CHUNK_BYTES:  # the usual case, small events
+        for start in range(0, len(rows), CHUNK_EVENTS):
+            yield rows[start : start + CHUNK_EVENTS]
+        return
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        n = len(row[1])
+        if i > start and (i - start >= CHUNK_EVENTS or size + n > CHUNK_BYTES):
+            yield rows[start:i]
+            start, size = i, 0
+        size += n
+    if start < len(rows):
+        yield rows[start:]
+
+
 class QueueBounds:
     """The ``max_events``/``max_bytes`` bounds of a queue, shared by every queue kind."""
 
@@ -574,6 +703,7 @@ class SqliteQueue(QueueBounds):
         durable: bool = True,
         max_events: int = 1_000_000,
         max_bytes: int = 1 << 30,
+        memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
     ):
         self.spool = spool
@@ -582,6 +712,8 @@ class SqliteQueue(QueueBounds):
         self.durable = durable
         self.max_events = max_events
         self.max_bytes = max_bytes
+        #: Most payload bytes of a durable queue in memory: the hot window, or one page.
+        self.memory_bytes = memory_bytes
         self.dedup_window = dedup_window
         self.pending_events = count
         self.pending_bytes = size
@@ -610,6 +742,7 @@ class SqliteQueue(QueueBounds):
             "pending_bytes": self.pending_bytes,
             "in_flight": self.in_flight,
             "in_memory": len(self._hot),
+            "in_memory_bytes": self._hot_bytes,
             "spilled": self.spilled,
         }
 
@@ -666,7 +799,7 @@ class SqliteQueue(QueueBounds):
                 not self.spilled
                 and contiguous
                 and len(self._hot) + len(entries) <= HOT_EVENTS
-                and self._hot_bytes + size <= HOT_BYTES
+                and self._hot_bytes + size <= self.memory_bytes
             ):
                 self._hot.extend(entries)
                 self._hot_bytes += size
@@ -698,7 +831,10 @@ class SqliteQueue(QueueBounds):
     # -- reading -----------------------------------------------------------------
 
     async def _load_page(self) -> None:
-        chunks = await self.spool.read_page(self.sink_id, self.loaded_upto, PAGE_EVENTS)
+        # Called only when the hot window is empty, so memory holds one page at most.
+        chunks = await self.spool.read_page(
+            self.sink_id, self.loaded_upto, PAGE_EVENTS, self.memory_bytes
+        )
         for seq, count, entries in chunks:
             self._hot.extend(entries)
             self._hot_bytes += sum(len(e.payload) for e in entries)
@@ -788,7 +924,7 @@ class SqliteQueue(QueueBounds):
         if settled:
             self.spool.defer(_Write(settled=settled))
         if finished:
-            await self.spool.submit(_Write(deletes={self.sink_id: finished}))
+            await self.spool.submit(_Write(deletes={self.sink_id: finished}), keep=True)
 
     async def dead_letter(
         self,
@@ -826,7 +962,8 @@ class SqliteQueue(QueueBounds):
                     )
                     for e in entries
                 ],
-            )
+            ),
+            keep=True,
         )
         return len(entries)
 

@@ -9,25 +9,67 @@ vendor name ``canonical`` stands for :class:`~router.Event` JSON.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+import cerberus
 import orjson
 
-from router.errors import BadRequest, FieldError, Untranslatable
+from router.errors import BadRequest, FieldError, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
 from router.quarantine import Quarantine
 from router.registry import Registry
 from router.source import IngestRequest
+from router.validation import flatten_errors
 
-__all__ = ["CANONICAL", "LineProblem", "Translator", "UnknownVendor"]
+__all__ = [
+    "CANONICAL",
+    "LineProblem",
+    "Translator",
+    "UnknownOption",
+    "UnknownVendor",
+    "check_options",
+]
 
 CANONICAL = "canonical"
 
 
-class UnknownVendor(LookupError):
+class UnknownVendor(UsageError, LookupError):
     """No codec is registered under that vendor name."""
+
+
+class UnknownOption(UsageError):
+    """A destination option (``-o KEY=VALUE``) that the vendor's sink does not take."""
+
+
+def check_options(registry: Registry, destination: str, options: Mapping[str, Any]) -> None:
+    """Reject options the destination's sink does not know, or values it would refuse.
+
+    ``required`` rules are left out: translating needs no ``url`` or ``api_key``.
+
+    :raises UnknownOption: naming the option and what would be accepted.
+    """
+    if not options:
+        return
+    schema: dict[str, Any] = {}
+    for cls in registry.sinks.values():
+        if cls.vendor == destination:
+            schema.update(cls.options_schema)
+    schema = {
+        key: {k: v for k, v in rule.items() if k != "required"} for key, rule in schema.items()
+    }
+    for key in options:
+        if key not in schema:
+            close = difflib.get_close_matches(key, schema, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            known = ", ".join(sorted(schema)) or "none"
+            raise UnknownOption(f"{destination} has no option {key!r} ({hint}options: {known})")
+    validator = cerberus.Validator(schema)
+    if not validator.validate(dict(options), normalize=False):
+        problem = flatten_errors(validator.errors)[0]
+        raise UnknownOption(f"option {problem}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,12 @@ A worker also drains the spool directories of workers that no longer exist
 (``worker-<j>`` with ``j >= N``, taken by worker ``j % N``), so lowering
 ``workers`` loses nothing.
 
+A worker that cannot start for a reason the user must fix (a RouterError:
+a damaged spool, a full disk, a plugin failing to open…) is not restarted:
+it sends its one-line message to the supervisor and exits 2; the supervisor
+stops the other workers, prints that line once and exits 2, as a single
+process would.
+
 Limitation: each worker has its own metrics; a ``/metrics`` scrape is
 answered by whichever worker takes the connection (its ``router_worker_info``
 says which). Inbound rate limits are per worker unless their backend is Redis.
@@ -20,9 +26,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
+import errno
 import multiprocessing
 import os
 import signal
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,13 +41,44 @@ import structlog
 
 from router.config import RouterConfig
 from router.daemon import lock_data_dir
+from router.errors import ConfigError, ListenError, RouterError
 
-__all__ = ["adopted_dirs", "run_workers", "worker_dir"]
+__all__ = ["adopted_dirs", "listen", "run_workers", "worker_dir"]
 
 log = structlog.get_logger()
 
 #: A worker that dies sooner than this after starting is not restarted at once.
 RESTART_BACKOFF = 1.0
+#: A worker's exit code for an error the user must fix: not restarted (as ``router run``).
+EXIT_STARTUP = 2
+
+
+_WHY_NOT = {
+    errno.EADDRINUSE: "address already in use (another router or program is using it; "
+    "pick another with --bind)",
+    errno.EADDRNOTAVAIL: "address not available (not an address of this machine; "
+    "use 127.0.0.1 or 0.0.0.0)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges; pick another with --bind)",
+}
+
+
+def listen(bind: str) -> Any:
+    """Bound, listening hypercorn ``Sockets`` for ``HOST:PORT``.
+
+    :raises ListenError: saying why not (port in use, unknown host…) and what to do.
+    """
+    hc = hypercorn.config.Config()
+    hc.bind = [bind]
+    try:
+        sockets = hc.create_sockets()
+        for sock in sockets.insecure_sockets:
+            sock.listen(hc.backlog)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {bind}: unknown host ({exc.strerror})") from exc
+    except OSError as exc:
+        why = _WHY_NOT.get(exc.errno, exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {bind}: {why}") from exc
+    return sockets
 
 
 def worker_dir(data_dir: Path, index: int) -> Path:
@@ -81,18 +121,36 @@ def _detach_from_terminal_signals() -> None:
         pass
 
 
-def _worker_main(config_path: str, overrides: dict[str, Any], index: int, sockets: Any) -> None:
-    """The entry point of one worker process (spawned: it rebuilds everything)."""
+def _worker_main(
+    config_path: str, overrides: dict[str, Any], index: int, sockets: Any, errors: Any
+) -> None:
+    """The entry point of one worker process (spawned: it rebuilds everything).
+
+    A RouterError is sent to the supervisor as the line(s) ``router run``
+    would print, and the worker exits with :data:`EXIT_STARTUP`.
+    """
     _detach_from_terminal_signals()
+    try:
+        _serve_worker(config_path, overrides, index, sockets)
+    except ConfigError as exc:
+        errors.put(str(exc))
+        sys.exit(EXIT_STARTUP)
+    except RouterError as exc:
+        errors.put(f"router: error: {exc}")
+        sys.exit(EXIT_STARTUP)
+
+
+def _serve_worker(config_path: str, overrides: dict[str, Any], index: int, sockets: Any) -> None:
     import trio
 
     from router.cli import load
     from router.daemon import serve
-    from router.log import configure_logging
+    from router.log import configure_logging, redact_std_streams
 
     config, registry = load(config_path)
     server = dataclasses.replace(config.server, **overrides)
     config = dataclasses.replace(config, server=server)
+    redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
     data_dir = worker_dir(server.data_dir, index)
@@ -112,14 +170,12 @@ def _worker_main(config_path: str, overrides: dict[str, Any], index: int, socket
 def run_workers(config_path: str, config: RouterConfig) -> int:
     """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code."""
     server = config.server
-    hc = hypercorn.config.Config()
-    hc.bind = [server.bind]
-    sockets = hc.create_sockets()
-    for sock in sockets.insecure_sockets:
-        sock.listen(hc.backlog)
+    sockets = listen(server.bind)
     overrides = {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir}
     context = multiprocessing.get_context("spawn")
+    errors = context.SimpleQueue()
     stopping = False
+    fatal: str | None = None
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
@@ -132,7 +188,7 @@ def run_workers(config_path: str, config: RouterConfig) -> int:
         process = context.Process(
             target=_worker_main,
             name=f"router-worker-{index}",
-            args=(config_path, overrides, index, sockets),
+            args=(config_path, overrides, index, sockets, errors),
         )
         process.start()
         started[index] = time.monotonic()
@@ -162,11 +218,20 @@ def run_workers(config_path: str, config: RouterConfig) -> int:
                         failed |= process.exitcode != 0
                         del processes[index]
                         continue
+                    if process.exitcode == EXIT_STARTUP and not errors.empty():
+                        # The same error would stop it again: stop them all, say it once.
+                        fatal = errors.get()
+                        del processes[index]
+                        stop(signal.SIGTERM, None)
+                        continue
                     log.error("workers.worker_exited", worker=index, exitcode=process.exitcode)
                     time.sleep(max(0.0, RESTART_BACKOFF - (time.monotonic() - started[index])))
                     processes[index] = start(index)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-    log.info("workers.stopped", failed=failed)
+    log.info("workers.stopped", failed=failed or fatal is not None)
+    if fatal is not None:
+        print(fatal, file=sys.stderr)
+        return EXIT_STARTUP
     return 1 if failed else 0

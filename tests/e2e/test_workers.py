@@ -93,6 +93,6 @@ def test_dlq_points_at_the_workers_spools(tmp_path, capsys):
     for i in (0, 1):
         (tmp_path / f"worker-{i}").mkdir()
         connect(tmp_path / f"worker-{i}" / "spool.db").close()
-    assert main(["dlq", "list", "out", "--data-dir", str(tmp_path)]) == 1
+    assert main(["dlq", "list", "out", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"--data-dir {tmp_path / 'worker-0'} (worker-0, worker-1)" in err

@@ -118,3 +118,37 @@ def test_plugins_lists_each_vendor(vendor, capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert f"\n{vendor} 0.1.0 (builtin)" in "\n" + out
+
+
+def test_a_bug_is_one_line_and_router_debug_adds_the_traceback(monkeypatch):
+    from router.cli import EXIT_BUG, report
+
+    def fail():
+        raise KeyError("spool")
+
+    try:
+        fail()
+    except KeyError as exc:
+        bug = exc
+    monkeypatch.delenv("ROUTER_DEBUG", raising=False)
+    err = io.StringIO()
+    assert report(ExceptionGroup("nursery", [bug]), err) == EXIT_BUG
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith("router: internal error: KeyError: 'spool'. This is a bug in router")
+    assert line.endswith("; ROUTER_DEBUG=1 shows the traceback")
+    monkeypatch.setenv("ROUTER_DEBUG", "1")
+    err = io.StringIO()
+    assert report(bug, err) == EXIT_BUG
+    assert err.getvalue().startswith("Traceback (most recent call last):")
+    assert "in fail" in err.getvalue()
+
+
+def test_user_errors_inside_exception_groups_are_one_line(monkeypatch):
+    from router.cli import EXIT_CONFIG, report
+    from router.errors import DataDirLocked
+
+    monkeypatch.delenv("ROUTER_DEBUG", raising=False)
+    err = io.StringIO()
+    group = ExceptionGroup("outer", [ExceptionGroup("inner", [DataDirLocked("data is in use")])])
+    assert report(group, err) == EXIT_CONFIG
+    assert err.getvalue() == "router: error: data is in use\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import textwrap
 
 import pytest
@@ -11,7 +12,7 @@ from router.config import load_config, parse_duration, parse_size
 from router.errors import ConfigError
 from router.pluginmanager import make_plugin_manager
 from router.registry import build_registry
-from router.yamlsource import load_yaml
+from router.yamlsource import Loaded, dotted, load_yaml
 
 
 def check(text: str, env=None, plugins=()):
@@ -253,3 +254,75 @@ def test_router_check_cli(tmp_path, capsys, monkeypatch):
 def test_router_check_missing_file(tmp_path, capsys):
     assert main(["check", "-c", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read: No such file or directory" in capsys.readouterr().err
+
+
+def test_memory_bounds_are_sizes_with_defaults(sample):
+    config = check(GOOD, {"SAMPLE_KEY": "k"}, sample)
+    assert config.server.max_inflight_bytes == 16 << 20
+    assert config.sinks["out"].max_inflight_bytes == 16 << 20
+    assert config.sinks["out"].spool.memory_bytes == 16 << 20
+    text = GOOD.replace("  shutdown_timeout: 5s\n", "  max_inflight_bytes: 64MiB\n").replace(
+        "    batch: {max_events: 50, max_wait: 250ms}\n",
+        "    max_inflight_bytes: 4MiB\n    spool: {memory_bytes: 2MiB}\n",
+    )
+    config = check(text, {"SAMPLE_KEY": "k"}, sample)
+    assert config.server.max_inflight_bytes == 64 << 20
+    assert config.sinks["out"].max_inflight_bytes == 4 << 20
+    assert config.sinks["out"].spool.memory_bytes == 2 << 20
+    got = problems(text.replace("2MiB}", "lots}"), {"SAMPLE_KEY": "k"}, sample)
+    assert any("sinks.out.spool.memory_bytes: must be a size such" in p for p in got), got
+    got = problems(text.replace("64MiB", "0"), {"SAMPLE_KEY": "k"}, sample)
+    assert got == [
+        "router.yaml:4: server.max_inflight_bytes: must be a size of at least 1 byte, such as 16MiB"
+    ]
+
+
+def _core_paths(schema, prefix):
+    for key, rule in schema.items():
+        yield (*prefix, key)
+        if rule.get("type") == "dict" and isinstance(rule.get("schema"), dict):
+            yield from _core_paths(rule["schema"], (*prefix, key))
+
+
+def test_a_wrong_typed_value_anywhere_in_the_core_schema_is_a_config_problem():
+    """Never a crash of the code that builds the typed config after validation."""
+    from router import config as core
+
+    base = {
+        "sources": {
+            "c": {"plugin": "conscent", "auth": {"keys": ["k"]}, "rate_limit": {"rate": 5}}
+        },
+        "sinks": {"f": {"plugin": "file", "path": "x", "rate_limit": {"events_per_second": 1}}},
+        "routes": [{"from": "c", "to": "f", "filter": {"types": ["a"]}}],
+        "redis": {"url": "redis://127.0.0.1"},
+    }
+    paths = [
+        *_core_paths(core.SERVER_SCHEMA, ("server",)),
+        *_core_paths(core.LOGGING_SCHEMA, ("logging",)),
+        *_core_paths(core.SOURCE_CORE_SCHEMA, ("sources", "c")),
+        ("sources", "c", "auth", "keys"),
+        *_core_paths(core.SINK_CORE_SCHEMA, ("sinks", "f")),
+        *_core_paths(core.ROUTE_SCHEMA, ("routes", 0)),
+        *_core_paths(core.REDIS_SCHEMA, ("redis",)),
+        ("plugins", "disable"),
+        ("plugins", "require"),
+        ("sources",),
+        ("sinks",),
+        ("routes",),
+    ]
+    registry = build_registry(make_plugin_manager(autoload=False))
+    crashes = []
+    for path in paths:
+        for bad in ("lots", [1], {"a": 1}, True, None, -1, 1.5, 10**20, "", [{"a": 1}]):
+            doc = copy.deepcopy(base)
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key] if isinstance(parent, list) else parent.setdefault(key, {})
+            parent[path[-1]] = bad
+            try:
+                load_config(Loaded("router.yaml", doc), registry)
+            except ConfigError:
+                pass
+            except Exception as exc:
+                crashes.append(f"{dotted(path)}: {bad!r}: {type(exc).__name__}: {exc}")
+    assert crashes == []

@@ -304,6 +304,22 @@ async def test_a_put_stored_although_its_reply_was_lost_is_counted(redis_prefix)
         nursery.cancel_scope.cancel()
 
 
+async def test_reads_fetch_fewer_entries_when_entries_are_large(redis_prefix):
+    """50 entries of 100 kB and batches of 250 kB: a read takes about a batch's worth,
+    not max_events entries (5 MB here), so memory follows bytes, not counts."""
+    async with open_test_link(redis_prefix) as (link, start):
+        queue = RedisQueue(link, "a")
+        await start()
+        await queue.put([(f"e{i:02}", b"x" * 100_000) for i in range(50)], 0.0)
+        batch = await queue.get_batch(100, 250_000, 0)
+        assert [e.event_id for e in batch] == ["e00", "e01"]
+        pending = await raw(lambda c: c.xpending(queue.stream, GROUP))
+        assert pending.pending <= 3, "entries read from Redis for one batch"
+        await queue.ack(batch)
+        rest = await take(queue, 48, batch=100)
+        assert [e.event_id for e in rest] == [f"e{i:02}" for i in range(2, 50)]
+
+
 async def test_an_entry_is_dead_lettered_at_most_once(redis_prefix):
     """A claimer and the slow holder both give up on the same entry, or a dead
     letter is written again after its reply was lost: one dead letter."""

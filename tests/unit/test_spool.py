@@ -259,3 +259,41 @@ async def test_a_payload_with_a_raw_newline_is_refused_not_stored(opened):
     assert queue.pending_events == 0
     await queue.put([("after", b"{}")], 0.0)
     assert [e.event_id for e in await take_all(queue, 1)] == ["after"]
+
+
+async def test_large_events_are_paged_in_by_bytes_not_by_count(opened):
+    """300 events of 10 kB in one commit, a 50 kB memory budget: memory never holds more
+    than the budget plus one chunk (CHUNK_BYTES), and every event comes out in order."""
+    spool = await opened(sinks=[("a", options(memory_bytes=50_000))])
+    queue = spool.queues["a"]
+    event = b"x" * 10_000
+    await queue.put([(f"e{i:03}", event) for i in range(300)], 0.0)  # one commit: 3 MB
+    assert queue.spilled
+    peak = 0
+    out = []
+    with trio.fail_after(10):
+        while len(out) < 300:
+            batch = await queue.get_batch(100, 1 << 20, 0)
+            peak = max(peak, queue.statistics()["in_memory_bytes"] + len(batch) * len(event))
+            out += batch
+            await queue.ack(batch)
+    assert peak <= 50_000 + spool_module.CHUNK_BYTES
+    assert [e.event_id for e in out] == [f"e{i:03}" for i in range(300)]
+
+
+async def test_rows_are_cut_at_chunk_bytes_and_a_larger_event_is_a_row_alone(opened):
+    spool = await opened()
+    queue = spool.queues["a"]
+    small, large = b"s" * 300_000, b"L" * (spool_module.CHUNK_BYTES + 1)
+    await queue.put([("a", small), ("b", small), ("c", small), ("d", large), ("e", small)], 0.0)
+    rows = spool._rdb.execute(f"SELECT count, length(payloads) FROM q_{queue.sink_id}").fetchall()
+    assert [count for count, _ in rows] == [3, 1, 1]
+    assert all(size <= spool_module.CHUNK_BYTES for count, size in rows if count > 1)
+    got = await take_all(queue, 5)
+    assert [(e.event_id, len(e.payload)) for e in got] == [
+        ("a", 300_000),
+        ("b", 300_000),
+        ("c", 300_000),
+        ("d", spool_module.CHUNK_BYTES + 1),
+        ("e", 300_000),
+    ]
