@@ -147,10 +147,16 @@ class SinkRunner:
                     # The real size: less frees room for others, an oversized event more.
                     held = self.inflight.resize(held, sum(len(e.payload) for e in batch))
                     self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
+                    settled: set[int] = set()
                     try:
-                        delivered = await self._deliver(batch, attempts=0, first_try=time.time())
+                        delivered = await self._deliver(
+                            batch, attempts=0, first_try=time.time(), settled=settled
+                        )
                     except trio.Cancelled:
-                        self.queue.release(batch)
+                        # Only what is neither delivered nor dead-lettered yet: a part
+                        # of a split batch given back too would be sent (and
+                        # dead-lettered) again.
+                        self.queue.release([e for e in batch if id(e) not in settled])
                         raise
                 finally:
                     self.inflight.release(held)
@@ -158,11 +164,18 @@ class SinkRunner:
                     # Shutting down and the upstream fails: leave the rest in the spool.
                     return
 
-    async def _deliver(self, batch: Sequence[Entry], *, attempts: int, first_try: float) -> bool:
-        """Send a batch until it is delivered or dead-lettered (True), or given back (False)."""
+    async def _deliver(
+        self, batch: Sequence[Entry], *, attempts: int, first_try: float, settled: set[int]
+    ) -> bool:
+        """Send a batch until it is delivered or dead-lettered (True), or given back (False).
+
+        ``settled`` gets the ``id()`` of each entry acknowledged, dead-lettered
+        or given back, before the queue is told.
+        """
         retry = self.config.retry
         while True:
             if not await self._wait_to_send(len(batch)):
+                settled.update(map(id, batch))
                 self.queue.release(batch)
                 return False
             attempts += 1
@@ -177,13 +190,15 @@ class SinkRunner:
                         "sink.batch_split", sink=self.name, events=len(batch), status=exc.status
                     )
                     first = await self._deliver(
-                        batch[:half], attempts=attempts, first_try=first_try
+                        batch[:half], attempts=attempts, first_try=first_try, settled=settled
                     )
                     second = await self._deliver(
-                        batch[half:], attempts=attempts, first_try=first_try
+                        batch[half:], attempts=attempts, first_try=first_try, settled=settled
                     )
                     return first and second
-                await self._dead_letter(batch, "rejected", attempts, exc.status, exc.body)
+                await self._dead_letter(
+                    batch, "rejected", attempts, exc.status, exc.body, settled=settled
+                )
                 return True
             except SinkUnavailable as exc:
                 error: Exception = exc
@@ -204,6 +219,7 @@ class SinkRunner:
                 error, retry_after = exc, None
             else:
                 self._record_success(batch, trio.current_time() - started)
+                settled.update(map(id, batch))
                 await self.queue.ack(batch)
                 return True
             # A retryable failure.
@@ -217,6 +233,7 @@ class SinkRunner:
                     attempts,
                     status,
                     getattr(error, "body", None) or str(error),
+                    settled=settled,
                 )
                 return True
             self.metrics.sink_retried.labels(self.name).inc(len(batch))
@@ -233,6 +250,7 @@ class SinkRunner:
             )
             if not await self._sleep_unless_stopping(delay):
                 # Shutting down: the batch stays in the spool for the next start.
+                settled.update(map(id, batch))
                 self.queue.release(batch)
                 return False
 
@@ -300,7 +318,10 @@ class SinkRunner:
         attempts: int,
         status: int | None,
         response: str | None,
+        *,
+        settled: set[int],
     ) -> None:
+        settled.update(map(id, batch))
         log.error(
             "sink.dead_lettered",
             sink=self.name,
@@ -312,7 +333,9 @@ class SinkRunner:
             intentional=False,
             stage="sending",
         )
-        self.metrics.sink_dead.labels(self.name, reason).inc(len(batch))
-        await self.queue.dead_letter(
+        # Counted once stored, and only what the queue moved: a Redis entry
+        # another daemon dead-lettered or delivered meanwhile is not moved twice.
+        moved = await self.queue.dead_letter(
             batch, reason=reason, attempts=attempts, status=status, response=response
         )
+        self.metrics.sink_dead.labels(self.name, reason).inc(moved)

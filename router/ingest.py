@@ -281,10 +281,15 @@ class SourceRuntime:
     def _route(
         self, events: list[tuple[str, Any, Any]]
     ) -> tuple[
-        dict[SinkTarget, list[tuple[str, bytes]]], dict[SinkTarget, list[tuple[str, bytes, str]]]
+        dict[SinkTarget, list[tuple[str, bytes]]],
+        dict[SinkTarget, list[tuple[str, bytes, str, str]]],
     ]:
+        """Each sink's encoded events, and its untranslatable ones ``(id, payload, reason, code)``.
+
+        Counts nothing per sink: the request may still be refused (:meth:`_store`).
+        """
         puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
-        dead: dict[SinkTarget, list[tuple[str, bytes, str]]] = {}
+        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]] = {}
         unrouted = 0
         for event_id, raw, event in events:
             seen: set[str] = set()
@@ -304,7 +309,6 @@ class SourceRuntime:
                     if isinstance(outcome, Encoded):
                         puts.setdefault(target, []).append((event_id, outcome.payload))
                     else:
-                        self.metrics.sink_dead.labels(target.name, outcome.code).inc()
                         log.warning(
                             "ingest.untranslatable",
                             source=self.name,
@@ -314,7 +318,12 @@ class SourceRuntime:
                             stage="processing",
                         )
                         dead.setdefault(target, []).append(
-                            (event.id, _dead_letter_json(event.to_dict()), outcome.reason)
+                            (
+                                event.id,
+                                _dead_letter_json(event.to_dict()),
+                                outcome.reason,
+                                outcome.code,
+                            )
                         )
             if not seen:
                 unrouted += 1
@@ -333,11 +342,19 @@ class SourceRuntime:
     async def _store(
         self,
         puts: dict[SinkTarget, list[tuple[str, bytes]]],
-        dead: dict[SinkTarget, list[tuple[str, bytes, str]]],
+        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]],
         failed: dict[int, list[FieldError]],
         raws: Sequence[Any],
         received: int,
     ) -> None:
+        """Store every sink's events, then count them per sink.
+
+        A per-sink counter moves only for what was stored: a refused request
+        (a full spool with ``block``, a failed write) counts nothing it did not
+        store, so the client's retry is not counted twice. When writes to
+        several sinks are refused in part, what the others stored is counted.
+        """
+        dropped: dict[SinkTarget, int] = {}
         for target, entries in list(puts.items()):
             size = sum(len(p) for _, p in entries)
             if target.queue.full(len(entries), size):
@@ -347,49 +364,69 @@ class SourceRuntime:
                         f"the spool of sink {target.name!r} is full; retry later",
                         headers={"Retry-After": str(FULL_RETRY_AFTER)},
                     )
-                log.error(
-                    "events.dropped",
-                    sink=target.name,
-                    count=len(entries),
-                    reason="spool_full",
-                    intentional=True,
-                )
-                self.metrics.sink_accepted.labels(target.name).inc(len(entries))
-                self.metrics.sink_dropped.labels(target.name, "spool_full").inc(len(entries))
+                dropped[target] = len(entries)
                 del puts[target]
         now = time.time()
         failures: list[BaseException] = []
         stored: dict[SinkTarget, int] = {}
+        dead_stored: list[SinkTarget] = []
 
-        async def attempt(fn: Callable[..., Any], *args: Any, target: SinkTarget | None = None):
+        async def attempt(fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]):
             try:
                 result = await fn(*args)
             except (StorageError, OSError, sqlite3.Error) as exc:
                 failures.append(exc)
             else:
-                if target is not None:
-                    stored[target] = result
+                done(result)
 
         writes = [
-            functools.partial(attempt, target.queue.put, entries, now, target=target)
+            functools.partial(
+                attempt,
+                target.queue.put,
+                entries,
+                now,
+                done=functools.partial(stored.__setitem__, target),
+            )
             for target, entries in puts.items()
         ]
         writes += [
-            functools.partial(attempt, target.queue.dead_letter_new, entries, now)
+            functools.partial(
+                attempt,
+                target.queue.dead_letter_new,
+                [(event_id, payload, reason) for event_id, payload, reason, _ in entries],
+                now,
+                done=lambda _, target=target: dead_stored.append(target),
+            )
             for target, entries in dead.items()
         ]
         if failed:
             quarantined = [(raws[i], [str(e) for e in errors]) for i, errors in failed.items()]
             writes.append(
-                functools.partial(attempt, self.quarantine.add, self.name, received, quarantined)
+                functools.partial(
+                    attempt,
+                    self.quarantine.add,
+                    self.name,
+                    received,
+                    quarantined,
+                    done=lambda _: None,
+                )
             )
         if len(writes) == 1:
             await writes[0]()  # the common case: no task to spawn
-        else:
+        elif writes:
             # Concurrently, so writes to several sinks share one group commit.
             async with trio.open_nursery() as nursery:
                 for write in writes:
                     nursery.start_soon(write)
+        for target, count in stored.items():
+            self.metrics.sink_accepted.labels(target.name).inc(count)
+            duplicates = len(puts[target]) - count
+            if duplicates:
+                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
+        for target in dead_stored:
+            self.metrics.sink_accepted.labels(target.name).inc(len(dead[target]))
+            for *_, code in dead[target]:
+                self.metrics.sink_dead.labels(target.name, code).inc()
         if failures:
             # The spool and the quarantine log once when writes start failing, not per request.
             unreported = [e for e in failures if not getattr(e, "reported", False)]
@@ -403,13 +440,16 @@ class SourceRuntime:
                 "could not store the events; retry later",
                 headers={"Retry-After": str(FULL_RETRY_AFTER)},
             )
-        for target, entries in puts.items():
-            self.metrics.sink_accepted.labels(target.name).inc(stored[target])
-            duplicates = len(entries) - stored[target]
-            if duplicates:
-                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
-        for target, entries in dead.items():
-            self.metrics.sink_accepted.labels(target.name).inc(len(entries))
+        for target, count in dropped.items():
+            log.error(
+                "events.dropped",
+                sink=target.name,
+                count=count,
+                reason="spool_full",
+                intentional=True,
+            )
+            self.metrics.sink_accepted.labels(target.name).inc(count)
+            self.metrics.sink_dropped.labels(target.name, "spool_full").inc(count)
 
 
 def _dead_letter_json(event: dict[str, Any]) -> bytes:

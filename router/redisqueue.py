@@ -112,37 +112,52 @@ return {deleted, size}
 
 # KEYS: stream, bytes, dead. ARGV: group, max dead letters ('' for no bound), reason,
 # attempts, status, response, dead_at, then id ('' if never queued), event_id, payload,
-# enqueued_at per entry.
+# enqueued_at per entry. A queued entry is dead-lettered only if it is still in the
+# stream: at most once, even when the script is run again after a lost reply or
+# another daemon claimed the entry and finished it first.
 DEAD = """
 local maxlen = ARGV[2]
-local size = 0
+local moved, size = 0, 0
 for i = 8, #ARGV, 4 do
-  local fields = {'e', ARGV[i + 1], 'p', ARGV[i + 2], 't', ARGV[i + 3], 'd', ARGV[7],
-                  'reason', ARGV[3], 'attempts', ARGV[4]}
-  if ARGV[5] ~= '' then table.insert(fields, 'status'); table.insert(fields, ARGV[5]) end
-  if ARGV[6] ~= '' then table.insert(fields, 'response'); table.insert(fields, ARGV[6]) end
-  if maxlen ~= '' then
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '0-*', unpack(fields))
-  else
-    redis.call('XADD', KEYS[3], '0-*', unpack(fields))
-  end
-  if ARGV[i] ~= '' then
+  local queued = ARGV[i] ~= ''
+  local present = true
+  if queued then
     redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-    if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then size = size + #ARGV[i + 2] end
+    present = redis.call('XDEL', KEYS[1], ARGV[i]) == 1
+    if present then size = size + #ARGV[i + 2] end
+  end
+  if present then
+    local fields = {'e', ARGV[i + 1], 'p', ARGV[i + 2], 't', ARGV[i + 3], 'd', ARGV[7],
+                    'reason', ARGV[3], 'attempts', ARGV[4]}
+    if ARGV[5] ~= '' then table.insert(fields, 'status'); table.insert(fields, ARGV[5]) end
+    if ARGV[6] ~= '' then table.insert(fields, 'response'); table.insert(fields, ARGV[6]) end
+    if maxlen ~= '' then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '0-*', unpack(fields))
+    else
+      redis.call('XADD', KEYS[3], '0-*', unpack(fields))
+    end
+    moved = moved + 1
   end
 end
 if size > 0 then redis.call('DECRBY', KEYS[2], size) end
-return size
+return {moved, size}
 """
 
 # KEYS: stream. ARGV: group, then ids: copy each entry to the stream's end and drop the
 # original, so any consumer may take it at once (a daemon stopping gives back what it held).
+# The copy drops the replay mark 'r': the daemon that read it has counted the replay.
 REQUEUE = """
 local moved = 0
 for i = 2, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found > 0 then
-    redis.call('XADD', KEYS[1], '*', unpack(found[1][2]))
+    local flat, fields = found[1][2], {}
+    for j = 1, #flat, 2 do
+      if flat[j] ~= 'r' then
+        table.insert(fields, flat[j]); table.insert(fields, flat[j + 1])
+      end
+    end
+    redis.call('XADD', KEYS[1], '*', unpack(fields))
     moved = moved + 1
   end
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
@@ -469,7 +484,8 @@ class RedisQueue(QueueBounds):
         response: str | None,
         now: float,
         retry: bool = False,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """Run DEAD over ``rows``; returns the dead letters written and the stream bytes freed."""
         keys = [self.stream, self.bytes_key, self.dead]
         maxlen = self.link.config.dead_letters_max
         head = [
@@ -481,7 +497,7 @@ class RedisQueue(QueueBounds):
             response or "",
             repr(now),
         ]
-        freed = 0
+        moved = freed = 0
         for start in range(0, len(rows), CHUNK):
             args = list(head)
             for seq, event_id, payload, enqueued_at in rows[start : start + CHUNK]:
@@ -489,8 +505,10 @@ class RedisQueue(QueueBounds):
             call = (self._retrying if retry else self._call)(
                 "dead_letter", lambda c, args=args: self.link.eval(c, DEAD, keys, args)
             )
-            freed += int(await call)
-        return freed
+            written, size = await call
+            moved += int(written)
+            freed += int(size)
+        return moved, freed
 
     # -- reading -------------------------------------------------------------------
 
@@ -690,10 +708,15 @@ class RedisQueue(QueueBounds):
         status: int | None = None,
         response: str | None = None,
     ) -> None:
-        """Move entries to the dead-letter stream with why they failed (retried until stored)."""
+        """Move entries to the dead-letter stream with why they failed (retried until stored).
+
+        Returns how many were moved: an entry no longer in the stream (another
+        daemon claimed and finished it, or a retry after a lost reply) is not
+        dead-lettered again.
+        """
         self._settle(entries)
         with _changing_counts(self):
-            freed = await self._dead(
+            moved, freed = await self._dead(
                 [(e.seq, e.event_id, e.payload, e.enqueued_at) for e in entries],
                 reason=reason,
                 attempts=attempts,
@@ -702,8 +725,9 @@ class RedisQueue(QueueBounds):
                 now=time.time(),
                 retry=True,
             )
-            self.pending_events = max(0, self.pending_events - len(entries))
+            self.pending_events = max(0, self.pending_events - moved)
             self.pending_bytes = max(0, self.pending_bytes - freed)
+        return moved
 
     def release(self, entries: Sequence[Entry]) -> None:
         """Put back entries taken but neither delivered nor dead-lettered (shutdown)."""

@@ -71,6 +71,9 @@ PAGE_EVENTS = 5_000
 WATCH_INTERVAL = 1.0
 #: While writes fail, how often the writer tries again (a probe write if idle).
 PROBE_INTERVAL = 1.0
+#: Longest a delivered event of a chunk still pending waits to be recorded as
+#: settled (it rides along with the next commit if one comes sooner).
+SETTLED_FLUSH = 0.05
 
 
 class Entry(NamedTuple):
@@ -123,6 +126,8 @@ class _Write:
     deletes: dict[int, list[Any]] = field(default_factory=dict)
     dead: list[tuple[Any, ...]] = field(default_factory=list)
     dedup: dict[int, float] = field(default_factory=dict)
+    #: Per sink id: ``(seq, event_id, bytes)`` of events settled in a chunk still pending.
+    settled: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
 
 
 _SCHEMA = (
@@ -141,6 +146,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     dead_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, id);
+-- Events delivered or dead-lettered out of chunk rows that other events keep pending;
+-- a row's entries go when the row does.
+CREATE TABLE IF NOT EXISTS settled (
+    sink INTEGER NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (sink, seq, event_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedup (
     sink INTEGER NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (sink, event_id)
@@ -161,6 +172,8 @@ def _merge(into: _Write, write: _Write) -> None:
         into.deletes.setdefault(sink_id, []).extend(seqs)
     into.dead.extend(write.dead)
     into.dedup.update(write.dedup)
+    for sink_id, rows in write.settled.items():
+        into.settled.setdefault(sink_id, []).extend(rows)
 
 
 def _queue_table(sink_id: int) -> str:
@@ -222,6 +235,10 @@ class Spool:
         self._rlock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._rdb: sqlite3.Connection | None = None
+        #: Per sink id: the highest seq the watcher has accounted for, and the
+        #: seqs of this spool's own rows committed since (both under ``_wlock``).
+        self._scanned: dict[int, int] = {}
+        self._own_rows: dict[int, list[int]] = {}
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -244,6 +261,11 @@ class Spool:
                     count, size, max_seq = self._db.execute(
                         f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
                     ).fetchone()
+                    done, done_size = self._db.execute(
+                        "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
+                        (sink_id,),
+                    ).fetchone()
+                    count, size = count - done, size - done_size
                     stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
                 # Refuse to start on a disk that cannot take a write rather than 503 every request.
                 probe_write(self._db)
@@ -255,6 +277,7 @@ class Spool:
         stats = await trio.to_thread.run_sync(load)
         for name, options in sinks:
             sink_id, count, size, max_seq = stats[name]
+            self._scanned[sink_id] = max_seq
             self.queues[name] = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
 
     def _sequence(self, table: str) -> int:
@@ -275,6 +298,11 @@ class Spool:
                     if probe.cancelled_caught:
                         await self._probe()
                         continue
+                elif not self._pending_empty():
+                    # Only deferred work (settled events): commit it soon, or with
+                    # whatever is submitted meanwhile.
+                    with trio.move_on_after(SETTLED_FLUSH):
+                        await self._work.wait()
                 else:
                     await self._work.wait()
                 self._work = trio.Event()
@@ -337,7 +365,9 @@ class Spool:
 
     def _pending_empty(self) -> bool:
         p, k = self._pending, self._kept
-        return not (p.inserts or p.deletes or p.dead or k.deletes or k.dead)
+        return not (
+            p.inserts or p.deletes or p.dead or p.settled or k.deletes or k.dead or k.settled
+        )
 
     async def submit(self, write: _Write, *, keep: bool = False) -> dict[int, set[str]]:
         """Queue a write for the next group commit and wait until it is durable.
@@ -370,6 +400,17 @@ class Spool:
             raise StorageError(f"could not write the spool {self.path}: {failure}") from failure
         return self._skipped.get(batch_no, {})
 
+    def defer(self, write: _Write) -> None:
+        """Add a write to the next group commit without waiting for it.
+
+        For what only saves work after a crash (settled events of a chunk
+        still pending): at most ``SETTLED_FLUSH`` later, or with the next
+        commit. Lost in a crash, it costs duplicates, never an event.
+        """
+        if not self._closed:
+            # With the acks and dead letters, kept for the next commit if one fails.
+            _merge(self._kept, write)
+
     async def _commit_pending(self) -> None:
         write, self._pending = self._pending, _Write()
         waiters, self._waiters = self._waiters, []
@@ -377,7 +418,13 @@ class Spool:
         kept_waiters, self._kept_waiters = self._kept_waiters, []
         batch_no = self._batch_no
         self._batch_no += 1
-        combined = _Write(dict(write.inserts), dict(write.deletes), list(write.dead), write.dedup)
+        combined = _Write(
+            dict(write.inserts),
+            dict(write.deletes),
+            list(write.dead),
+            write.dedup,
+            dict(write.settled),
+        )
         _merge(combined, kept)
         try:
             committed, skipped = await trio.to_thread.run_sync(self._commit, combined)
@@ -448,15 +495,30 @@ class Spool:
                         "status, response, enqueued_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?)",
                         write.dead,
                     )
+                for sink_id, rows in write.settled.items():
+                    db.executemany(
+                        "INSERT OR IGNORE INTO settled (sink, seq, event_id, size) "
+                        "VALUES (?,?,?,?)",
+                        [(sink_id, *row) for row in rows],
+                    )
                 for sink_id, seqs in write.deletes.items():
                     db.executemany(
                         f"DELETE FROM {_queue_table(sink_id)} WHERE seq = ?", [(s,) for s in seqs]
+                    )
+                    db.executemany(
+                        "DELETE FROM settled WHERE sink = ? AND seq = ?",
+                        [(sink_id, s) for s in seqs],
                     )
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
                     db.execute("ROLLBACK")
                 raise
+            # Recorded under the write lock, before the queues hear of the commit:
+            # the watcher must not take these rows for another process's.
+            for sink_id, entries in committed.items():
+                if entries:
+                    self._own_rows.setdefault(sink_id, []).extend({e.seq: None for e in entries})
             return committed, skipped
 
     @staticmethod
@@ -505,7 +567,14 @@ class Spool:
                     "WHERE seq > ? AND seq <= ? ORDER BY seq",
                     (after, last),
                 ).fetchall()
-            return [
+                # Events settled before a restart, out of chunks still pending: not again.
+                settled = set(
+                    self._rdb.execute(
+                        "SELECT seq, event_id FROM settled WHERE sink = ? AND seq > ? AND seq <= ?",
+                        (sink_id, after, last),
+                    ).fetchall()
+                )
+            pages = [
                 (
                     seq,
                     count,
@@ -518,6 +587,13 @@ class Spool:
                 )
                 for seq, count, ids, payloads, at in rows
             ]
+            if settled:
+                pages = [
+                    (seq, len(kept), kept)
+                    for seq, _, entries in pages
+                    if (kept := [e for e in entries if (seq, e.event_id) not in settled])
+                ]
+            return pages
 
         try:
             return await trio.to_thread.run_sync(read)
@@ -537,19 +613,41 @@ class Spool:
                 self._queue_by_id(sink_id).on_foreign_rows(max_seq, count, size)
 
     def _scan_foreign(self) -> dict[int, tuple[int, int, int]]:
+        """Rows other processes inserted since the last scan: ``(max seq, events, bytes)``.
+
+        Runs under the write lock, so no commit of this spool is between its
+        transaction and the record of its rows in ``_own_rows``: the rows of
+        this spool, committed but not yet handed to their queue, are never
+        counted as replays.
+        """
         found = {}
-        with self._rlock:
+        with self._rlock, self._wlock:
             for queue in list(self.queues.values()):
-                table = _queue_table(queue.sink_id)
-                committed = queue.committed_upto
+                sink_id = queue.sink_id
+                table = _queue_table(sink_id)
                 row = self._rdb.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
                 ).fetchone()
-                if row and row[0] > committed:
-                    count, size = self._rdb.execute(
-                        f"SELECT {_COUNTS} FROM {table} WHERE seq > ?", (committed,)
-                    ).fetchone()
-                    found[queue.sink_id] = (row[0], count, size)
+                scanned = self._scanned.get(sink_id, 0)
+                own = self._own_rows.get(sink_id, ())
+                if not row or row[0] <= scanned:
+                    self._own_rows.pop(sink_id, None)
+                    continue
+                max_seq = row[0]
+                mine = set(own)
+                count = size = 0
+                for seq, events, length in self._rdb.execute(
+                    f"SELECT seq, count, length(payloads) - count + 1 FROM {table} "
+                    "WHERE seq > ? AND seq <= ?",
+                    (scanned, max_seq),
+                ):
+                    if seq not in mine:
+                        count += events
+                        size += length
+                self._scanned[sink_id] = max_seq
+                self._own_rows.pop(sink_id, None)
+                if count:
+                    found[sink_id] = (max_seq, count, size)
         return found
 
 
@@ -695,7 +793,8 @@ class SqliteQueue(QueueBounds):
         else:
             # All the entries of one commit are one chunk (one row, one seq).
             contiguous = entries[0].seq == self.committed_upto + 1
-            self.committed_upto = entries[-1].seq
+            # max(): the watcher may have reported later rows of another process first.
+            self.committed_upto = max(self.committed_upto, entries[-1].seq)
             if (
                 not self.spilled
                 and contiguous
@@ -713,10 +812,8 @@ class SqliteQueue(QueueBounds):
         self._wake()
 
     def on_foreign_rows(self, max_seq: int, count: int, size: int) -> None:
-        """Another process added rows up to ``max_seq`` (dlq replay)."""
-        if max_seq <= self.committed_upto:
-            return
-        self.committed_upto = max_seq
+        """Another process added ``count`` events in rows up to ``max_seq`` (dlq replay)."""
+        self.committed_upto = max(self.committed_upto, max_seq)
         self.pending_events += count
         self.pending_bytes += size
         self.spilled = True
@@ -806,9 +903,26 @@ class SqliteQueue(QueueBounds):
                     finished.append(seq)
         return finished
 
+    def _settled_rows(
+        self, entries: Sequence[Entry], finished: list[int]
+    ) -> dict[int, list[tuple[int, str, int]]]:
+        """The settled-event rows of entries whose chunk row stays (others are pending)."""
+        done = set(finished)
+        rows = [
+            (e.seq, e.event_id, len(e.payload)) for e in entries if e.seq > 0 and e.seq not in done
+        ]
+        return {self.sink_id: rows} if rows else {}
+
     async def ack(self, entries: Sequence[Entry]) -> None:
-        """The entries were delivered: delete each chunk whose events are all done."""
+        """The entries were delivered: delete each chunk whose events are all done.
+
+        The others are recorded as settled with the next commit, so a restart
+        does not send them again; the deletes are waited for.
+        """
         finished = self._settle(entries)
+        settled = self._settled_rows(entries, finished)
+        if settled:
+            self.spool.defer(_Write(settled=settled))
         if finished:
             await self.spool.submit(_Write(deletes={self.sink_id: finished}), keep=True)
 
@@ -820,13 +934,20 @@ class SqliteQueue(QueueBounds):
         attempts: int,
         status: int | None = None,
         response: str | None = None,
-    ) -> None:
-        """Move entries to the dead letters with why they failed."""
+    ) -> int:
+        """Move entries to the dead letters with why they failed; returns how many.
+
+        Each event is dead-lettered at most once: the dead letters and the
+        removal of the events from the queue are one transaction (the chunk
+        row is deleted, or the events are recorded as settled if others of
+        its events are still pending).
+        """
         finished = self._settle(entries)
         now = time.time()
         await self.spool.submit(
             _Write(
                 deletes={self.sink_id: finished} if finished else {},
+                settled=self._settled_rows(entries, finished),
                 dead=[
                     (
                         self.sink_id,
@@ -844,6 +965,7 @@ class SqliteQueue(QueueBounds):
             ),
             keep=True,
         )
+        return len(entries)
 
     async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
         """Dead-letter events that never entered the queue (untranslatable at ingest)."""

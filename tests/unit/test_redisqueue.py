@@ -318,3 +318,52 @@ async def test_reads_fetch_fewer_entries_when_entries_are_large(redis_prefix):
         await queue.ack(batch)
         rest = await take(queue, 48, batch=100)
         assert [e.event_id for e in rest] == [f"e{i:02}" for i in range(2, 50)]
+
+
+async def test_an_entry_is_dead_lettered_at_most_once(redis_prefix):
+    """A claimer and the slow holder both give up on the same entry, or a dead
+    letter is written again after its reply was lost: one dead letter."""
+    async with (
+        open_test_link(redis_prefix, consumer="slow", claim_idle=0.3) as (link_a, start_a),
+        open_test_link(redis_prefix, consumer="claimer", claim_idle=0.3) as (link_b, start_b),
+    ):
+        a, b = RedisQueue(link_a, "s"), RedisQueue(link_b, "s")
+        await start_a()
+        await start_b()
+        await a.put([("poison", b"{}"), ("fine", b"{}")], 0.0)
+        held = await a.get_batch(10, 1 << 20, 0)
+        link_a.queues.clear()  # no heartbeat: cut off long enough to be claimed
+        claimed = await take(b, 2, batch=10, ack=False)
+        poison = [e for e in claimed if e.event_id == "poison"]
+        assert await b.dead_letter(poison, reason="rejected", attempts=1, status=400) == 1
+        # The cut-off holder comes back and gives up on the same entries.
+        assert await a.dead_letter(held, reason="retries_exhausted", attempts=9) == 1
+        # and "fine", dead-lettered by the holder, is then dead-lettered by nobody else
+        assert await b.dead_letter(claimed, reason="rejected", attempts=1) == 0
+        letters = await RedisDeadLetters(link_b, "s").list()
+        assert sorted((d.event_id, d.reason) for d in letters) == [
+            ("fine", "retries_exhausted"),
+            ("poison", "rejected"),
+        ]
+    assert await raw(lambda c: c.xlen(b.stream)) == 0
+    assert int(await raw(lambda c: c.get(b.bytes_key))) == 0
+
+
+async def test_a_requeued_replay_is_counted_once(redis_prefix):
+    counted = []
+    async with open_test_link(redis_prefix, consumer="staying") as (link_b, start_b):
+        b = RedisQueue(link_b, "s")
+        b.on_replayed = counted.append
+        await start_b()
+        async with open_test_link(redis_prefix, consumer="leaving") as (link_a, start_a):
+            a = RedisQueue(link_a, "s")
+            a.on_replayed = counted.append
+            await start_a()
+            await a.dead_letter_new([("x", b"{}", "untranslatable")], 0.0)
+            assert await RedisDeadLetters(link_a, "s").replay() == 1
+            batch = await a.get_batch(10, 1 << 20, 0)
+            assert [e.event_id for e in batch] == ["x"] and counted == [1]
+            a.release(batch)  # shutdown: given back to the stream for the others
+        got = await take(b, 1)
+        assert [e.event_id for e in got] == ["x"]
+    assert counted == [1]

@@ -112,8 +112,9 @@ async def test_pending_events_survive_a_restart_in_order(opened, tmp_path):
     assert [e.event_id for e in got] == [f"e{i}" for i in range(3, 10)]
 
 
-async def test_a_partly_delivered_chunk_comes_back_whole_after_a_crash(opened, tmp_path):
-    """At least once: a chunk's row goes only when all of its events are done."""
+async def test_a_partly_delivered_chunk_comes_back_without_its_settled_events(opened, tmp_path):
+    """A chunk's row goes when all of its events are done; those done before are
+    recorded as settled (with the next commit), so a restart sends only the rest."""
     spool = await opened(path=tmp_path / "two.db")
     queue = spool.queues["a"]
     await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)  # one chunk
@@ -124,11 +125,27 @@ async def test_a_partly_delivered_chunk_comes_back_whole_after_a_crash(opened, t
 
     again = await opened(path=tmp_path / "two.db")
     queue = again.queues["a"]
-    assert queue.recovered == 4  # e0-e2 will be delivered a second time
-    got = await take_all(queue, 4)
-    assert [e.event_id for e in got] == ["e0", "e1", "e2", "e3"]
-    rows = sqlite3.connect(tmp_path / "two.db").execute("SELECT count(*) FROM q_1").fetchone()
-    assert rows == (0,)
+    assert queue.recovered == 1 and queue.pending_bytes == 1
+    got = await take_all(queue, 1)
+    assert [e.event_id for e in got] == ["e3"]
+    db = sqlite3.connect(tmp_path / "two.db")
+    assert db.execute("SELECT count(*) FROM q_1").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM settled").fetchone() == (0,)
+
+
+async def test_settled_events_are_on_disk_with_the_next_commit_before_any_close(opened, tmp_path):
+    """What a crash (no close) finds: the events delivered out of a pending chunk."""
+    spool = await opened(path=tmp_path / "crash.db")
+    queue = spool.queues["a"]
+    await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)
+    await queue.ack(await queue.get_batch(3, 1 << 20, 0))
+    await queue.put([("later", b"y")], 0.0)  # a commit, which carries them along
+    db = sqlite3.connect(tmp_path / "crash.db")
+    assert db.execute("SELECT seq, event_id FROM settled ORDER BY event_id").fetchall() == [
+        (1, "e0"),
+        (1, "e1"),
+        (1, "e2"),
+    ]
 
 
 async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
