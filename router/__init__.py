@@ -7,14 +7,17 @@ from router.codec import Codec as Codec
 from router.errors import BadRequest as BadRequest
 from router.errors import FieldError as FieldError
 from router.errors import Forbidden as Forbidden
+from router.errors import HeadersTooLarge as HeadersTooLarge
 from router.errors import IngestError as IngestError
 from router.errors import InternalError as InternalError
 from router.errors import MethodNotAllowed as MethodNotAllowed
+from router.errors import NestingTooDeep as NestingTooDeep
 from router.errors import NotFound as NotFound
 from router.errors import Overloaded as Overloaded
 from router.errors import PayloadTooLarge as PayloadTooLarge
 from router.errors import PluginError as PluginError
 from router.errors import RateLimited as RateLimited
+from router.errors import RequestTimeout as RequestTimeout
 from router.errors import SinkError as SinkError
 from router.errors import SinkRejected as SinkRejected
 from router.errors import SinkUnavailable as SinkUnavailable
@@ -57,6 +60,7 @@ __all__ = [
     "Event",
     "FieldError",
     "Forbidden",
+    "HeadersTooLarge",
     "Identity",
     "IngestError",
     "IngestRequest",
@@ -66,6 +70,7 @@ __all__ = [
     "Item",
     "MethodNotAllowed",
     "Money",
+    "NestingTooDeep",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
@@ -74,6 +79,7 @@ __all__ = [
     "QuarantinedEvent",
     "RateLimited",
     "Reply",
+    "RequestTimeout",
     "Sink",
     "SinkError",
     "SinkRejected",

@@ -227,6 +227,8 @@ class PayloadTooLarge(IngestError):
 
 
 class HeadersTooLarge(IngestError):
+    """The request line and headers exceed ``server.max_header_bytes``."""
+
     status = 431
     title = "Request Header Fields Too Large"
 

@@ -29,7 +29,7 @@ from .schema import IDENTITY_FIELDS
 __all__ = ["GRPC_CODES", "MolocoSource"]
 
 #: HTTP status -> gRPC status code, as grpc-gateway pairs them. The first six
-#: are the statuses of the spec; 405, 413 and 503 are statuses the router's
+#: are the statuses of the spec; 405, 408, 413, 431 and 503 are statuses the router's
 #: core may answer with, kept as they are (clients and proxies act on them)
 #: with the gRPC code a gateway would give.
 GRPC_CODES: Mapping[int, int] = {
@@ -40,7 +40,9 @@ GRPC_CODES: Mapping[int, int] = {
     429: 8,  # RESOURCE_EXHAUSTED
     500: 13,  # INTERNAL
     405: 12,  # UNIMPLEMENTED (grpc-gateway's code for a wrong method)
+    408: 4,  # DEADLINE_EXCEEDED (the body did not arrive in time)
     413: 8,  # RESOURCE_EXHAUSTED (gRPC's code for a message over the size limit)
+    431: 8,  # RESOURCE_EXHAUSTED (gRPC's code for metadata over the size limit)
     503: 14,  # UNAVAILABLE
 }
 #: The gRPC code of any other status: UNKNOWN.

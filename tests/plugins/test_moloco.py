@@ -31,6 +31,7 @@ from router import (
     Envelope,
     FieldError,
     Forbidden,
+    HeadersTooLarge,
     IngestRequest,
     IngestResult,
     InternalError,
@@ -40,6 +41,7 @@ from router import (
     PayloadTooLarge,
     RateLimited,
     Reply,
+    RequestTimeout,
     Unauthorized,
     ValidationFailed,
 )
@@ -563,6 +565,8 @@ async def test_hook_router_sources_accepted_after_quarantine_is_still_200(quaran
         (InternalError("plugin crashed"), 500, 13),
         (MethodNotAllowed("use POST", headers={"Allow": "POST"}), 405, 12),
         (PayloadTooLarge("body over 1 MiB"), 413, 8),
+        (RequestTimeout("body too slow"), 408, 4),
+        (HeadersTooLarge("head over 16 KiB"), 431, 8),
         (Overloaded("spool full", headers={"Retry-After": "1"}), 503, 14),
     ],
 )
