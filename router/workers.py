@@ -215,7 +215,9 @@ def run_workers(config_path: str, config: RouterConfig) -> int:
                     if process.exitcode is None:
                         continue
                     if stopping:
-                        failed |= process.exitcode != 0
+                        # Killed by the SIGTERM itself: the worker was still starting
+                        # (no handler yet), so it had accepted nothing. A clean stop.
+                        failed |= process.exitcode not in (0, -signal.SIGTERM)
                         del processes[index]
                         continue
                     if process.exitcode == EXIT_STARTUP and not errors.empty():
