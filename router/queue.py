@@ -22,8 +22,11 @@ Every implementation guarantees (``docs/delivery.md``, Fault matrix):
   A ``router dlq replay`` puts the event back; failing again is a new dead
   letter, and the old one is gone.
 - **Counters that add up.** ``recovered`` (pending when the queue was
-  opened) plus what ``put`` stored plus what :attr:`~SinkQueue.on_replayed`
-  reported equals what was acknowledged, dead-lettered and is still pending.
+  opened), plus what ``put`` stored, plus what :attr:`~SinkQueue.on_replayed`
+  reported (plus, for Redis, what ``on_stored_unacknowledged`` reported)
+  equals what was acknowledged, plus what was dead-lettered, plus
+  ``pending_events``. With several Redis daemons it holds over the sum of
+  their counters, as ``pending_events`` is the shared stream's.
 
 :class:`DeadLetterStore` is what ``router dlq`` uses: the spool's
 :class:`router.deadletters.DeadLetters` or Redis's
