@@ -160,12 +160,18 @@ class SinkQueue(Protocol):
         Waits for a first entry, then up to ``max_wait`` seconds to fill the
         batch. An entry larger than ``max_bytes`` comes alone. Returns ``[]``
         only once the queue is closed and has nothing more to hand out.
-        Storage errors are retried inside, never raised.
+
+        :raises StorageError: the spool could not read a page of a spilled
+            queue (a damaged database); a Redis queue waits for Redis instead.
         """
         ...
 
     async def ack(self, entries: Sequence[Entry]) -> None:
-        """Entries of :meth:`get_batch` were delivered: they are not handed out again."""
+        """Entries of :meth:`get_batch` were delivered: they are not handed out again.
+
+        Storage failures are retried, not raised; an acknowledgement not
+        yet written when the process dies sends its events again.
+        """
         ...
 
     async def dead_letter(
