@@ -46,7 +46,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -871,7 +871,7 @@ class SyncDeadLetters:
     def __init__(self, config: RouterConfig):
         self.config = config.redis
 
-    def _run(self, sink: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _run(self, sink: str, fn: Callable[[RedisDeadLetters], Awaitable[Any]]) -> Any:
         from router.redisconn import RedisLink, open_client
 
         async def call() -> Any:
@@ -879,20 +879,20 @@ class SyncDeadLetters:
             try:
                 async with open_client(self.config) as client:
                     link.client = client
-                    return await getattr(RedisDeadLetters(link, sink), method)(*args, **kwargs)
+                    return await fn(RedisDeadLetters(link, sink))
             except CONNECTIVITY_ERRORS as exc:  # entering a Cluster or Sentinel client
                 raise RedisUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
         return trio.run(call)
 
     def count(self, sink: str) -> int:
-        return self._run(sink, "count")
+        return self._run(sink, lambda d: d.count())
 
     def list(self, sink: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
-        return self._run(sink, "list", offset=offset, limit=limit)
+        return self._run(sink, lambda d: d.list(offset=offset, limit=limit))
 
     def get(self, sink: str, letter_id: int) -> DeadLetter | None:
-        return self._run(sink, "get", letter_id)
+        return self._run(sink, lambda d: d.get(letter_id))
 
     def replay(
         self,
@@ -901,7 +901,7 @@ class SyncDeadLetters:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        return self._run(sink, "replay", ids, progress=progress)
+        return self._run(sink, lambda d: d.replay(ids, progress=progress))
 
     def purge(self, sink: str, ids: Sequence[int] | None = None) -> int:
-        return self._run(sink, "purge", ids)
+        return self._run(sink, lambda d: d.purge(ids))
