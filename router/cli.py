@@ -200,13 +200,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         sink = config.sinks.get(args.sink)
         if sink is not None and sink.buffer == "redis":
             from router.redisqueue import SyncDeadLetters
-            from router.spool import StorageError
 
-            try:
-                return _dlq(SyncDeadLetters(config, args.sink), args)
-            except StorageError as exc:
-                print(f"router: {exc}", file=sys.stderr)
-                return EXIT_INVALID_INPUT
+            # Redis unreachable is a StorageError: one line and exit 2, as for the disk spool.
+            return _dlq(SyncDeadLetters(config, args.sink), args)
     data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
         with DeadLetters(data_dir) as dlq:
