@@ -202,11 +202,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if sink is not None and sink.buffer == "redis":
             from router.redisqueue import SyncDeadLetters
 
-            try:
-                return _dlq(SyncDeadLetters(config), args)
-            except StorageError as exc:
-                print(f"router: {exc}", file=sys.stderr)
-                return EXIT_INVALID_INPUT
+            # Redis unreachable is a StorageError: one line and exit 2, as for the disk spool.
+            return _dlq(SyncDeadLetters(config), args)
     data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
         with DeadLetters(data_dir) as dlq:
