@@ -38,6 +38,7 @@ from router.config import (
 from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
+from router.queue import DeadLetterStore
 from router.registry import Registry, build_registry
 from router.storage import make_data_dir
 
@@ -202,7 +203,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             from router.redisqueue import SyncDeadLetters
 
             # Redis unreachable is a StorageError: one line and exit 2, as for the disk spool.
-            return _dlq(SyncDeadLetters(config, args.sink), args)
+            return _dlq(SyncDeadLetters(config), args)
     data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
         with DeadLetters(data_dir) as dlq:
@@ -232,7 +233,7 @@ def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
     return config
 
 
-def _dlq(dlq: Any, args: argparse.Namespace) -> int:
+def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
     ids = args.id or None
     if args.action == "list":
         total = dlq.count(args.sink)

@@ -44,6 +44,7 @@ from router.ingest import SourceRuntime
 from router.log import Redactor
 from router.metrics import Metrics
 from router.quarantine import Quarantine
+from router.queue import SinkQueue
 from router.ratelimit import GCRA, Decision
 from router.registry import Registry, call_each
 from router.routing import Route, SinkTarget
@@ -123,7 +124,7 @@ class Daemon:
         self.quarantine: Quarantine | None = None
         self.spool = Spool(self.data_dir / "spool.db")
         #: Every sink's queue: a SqliteQueue of the spool, or a RedisQueue (``buffer: redis``).
-        self.queues: dict[str, Any] = {}
+        self.queues: dict[str, SinkQueue] = {}
         #: The shared Redis, if a sink or a limit uses it (``router.redisconn.RedisLink``).
         self.redis: Any = None
         self.sinks: dict[str, Sink] = {}
@@ -166,9 +167,8 @@ class Daemon:
             queue = self.queues[name]
             self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
-            # Only a Redis queue can store a write whose reply was lost; others never call it.
-            stored = self.metrics.sink_stored_unacknowledged.labels(name)
-            queue.on_stored_unacknowledged = stored.inc
+            # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
+            self.metrics.sink_stored_unacknowledged.labels(name)
             runner = SinkRunner(
                 sink_config,
                 self.sinks[name],
@@ -252,7 +252,7 @@ class Daemon:
             )
         return self.redis
 
-    def _redis_queues(self) -> dict[str, Any]:
+    def _redis_queues(self) -> dict[str, SinkQueue]:
         queues = {}
         for name, cfg in self.config.sinks.items():
             if cfg.buffer == "redis":
@@ -264,6 +264,9 @@ class Daemon:
                     max_events=cfg.spool.max_events,
                     max_bytes=cfg.spool.max_bytes,
                     dedup_window=cfg.dedup_window,
+                    on_stored_unacknowledged=(
+                        self.metrics.sink_stored_unacknowledged.labels(name).inc
+                    ),
                 )
         return queues
 
