@@ -63,9 +63,11 @@ class RouterPluginManager(pluggy.PluginManager):
         except pluggy.PluginValidationError as exc:
             raise PluginError(name, None, str(exc)) from exc
         except ValueError as exc:  # pluggy: the name or the object is already registered
-            other = self.get_name(plugin)
-            why = f"is already registered as {other!r}" if other else "is already registered"
-            raise PluginError(name, None, f"{origin} plugin {plugin!r} {why}") from exc
+            if self.has_plugin(name):
+                why = f"the name is already used by the {self.origins[name][1]} plugin"
+            else:
+                why = f"the same plugin is already registered as {self.get_name(plugin)!r}"
+            raise PluginError(name, None, f"{why}; give each plugin its own name") from exc
         self.origins[name] = (version, origin)
 
 
@@ -154,7 +156,10 @@ def trace_hooks(pm: pluggy.PluginManager, write: Any = None) -> Any:
 
     def after(outcome: Any, hook: str, impls: Sequence[Any], kwargs: Mapping[str, object]) -> None:
         if outcome.exception is None:
-            got = short.repr(outcome.get_result())
+            got = outcome.get_result()
+            if len([i for i in impls if not (i.wrapper or i.hookwrapper)]) == 1:
+                got = got[0] if got else None  # one plugin's call: its own return value
+            got = short.repr(got)
             out(f"router hook result: {where(hook, impls, kwargs)} -> {got}")
         else:
             exc = outcome.exception
