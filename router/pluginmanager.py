@@ -1,6 +1,6 @@
 """Building a fresh plugin manager per daemon: built-ins first, then entry points.
 
-Load order (the contract for which plugin wins, since pluggy calls LIFO):
+Load order (which plugin a name collision blames; pluggy calls the last first):
 
 1. the hookspecs in :mod:`router.hookspecs`;
 2. :data:`BUILTIN_PLUGINS`, in order, unless blocked by ``plugins.disable``;

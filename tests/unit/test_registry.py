@@ -293,3 +293,17 @@ def test_requirements_that_hold(versions, requirement):
 )
 def test_requirements_that_fail_say_why(versions, requirement, problem):
     assert versions.check_requirement(requirement) == problem
+
+
+def test_an_unhashable_plugin_object_with_hook_methods_is_called():
+    @dataclasses.dataclass
+    class Configured:  # eq=True: instances are unhashable
+        kind: str
+
+        @hookimpl(tryfirst=True)
+        def router_sinks(self):
+            return [sink_named(self.kind)]
+
+    registry = build_registry(make_plugin_manager(autoload=False, extra=[("dc", Configured("dc"))]))
+    assert registry.sinks["dc"].kind == "dc"
+    assert {p.name: p.sinks for p in registry.plugins}["dc"] == ("dc",)
