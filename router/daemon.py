@@ -46,7 +46,7 @@ from router.metrics import Metrics
 from router.quarantine import Quarantine
 from router.queue import SinkQueue
 from router.ratelimit import GCRA, Decision
-from router.registry import Registry, call_each
+from router.registry import Registry, call_each, call_each_collecting
 from router.routing import Route, SinkTarget
 from router.sink import Sink
 from router.spool import PROBE_INTERVAL, Spool
@@ -530,14 +530,10 @@ class Daemon:
                     return
 
     def _shutdown_hooks(self) -> list[tuple[str, str]]:
-        failures = []
-        kwargs = {"registry": self.registry, "config": self.config}
-        for impl in self.registry.pm.hook.router_shutdown.get_hookimpls():
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as exc:  # a plugin's shutdown must not block the others
-                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
-        return failures
+        # A plugin's shutdown must not block the others.
+        return call_each_collecting(
+            self.registry.pm, "router_shutdown", registry=self.registry, config=self.config
+        )
 
 
 def _lone_error(group: BaseExceptionGroup) -> RouterError | None:
