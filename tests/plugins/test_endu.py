@@ -503,9 +503,10 @@ def test_hook_router_sinks_build_request_custom_path_and_header():
 
 
 @pytest.mark.parametrize("batch", [[], [b"{}", b"{}"]])
-def test_hook_router_sinks_build_request_takes_exactly_one_event(batch):
+async def test_hook_router_sinks_send_takes_exactly_one_event(batch):
+    # The guard is the core's (Sink.send), from max_batch_events = 1.
     with pytest.raises(ValueError, match="one event per request"):
-        make_sink().build_request(batch)
+        await make_sink().send(batch)
 
 
 def test_hook_router_sinks_encode_uses_sink_options():
