@@ -11,6 +11,7 @@ the answer: returning is delivered, :class:`SinkUnavailable` is try again,
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import httpx
 
+from router.codec import resolve_type
 from router.errors import SinkRejected, SinkUnavailable
+from router.event import EVENT_TYPES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -93,8 +96,16 @@ class Sink:
         self.codec = codec
 
     def encode(self, event: Event) -> dict[str, Any]:
-        """One event as this sink's payload. Raise ``Untranslatable`` if impossible."""
+        """One event as this sink's payload. Raise ``Untranslatable`` if impossible.
+
+        Without a codec the payload is the canonical event, with its type
+        renamed by the ``type_map`` option where that has an entry for it.
+        """
         if self.codec is None:
+            mapped = resolve_type(self.options.get("type_map"), event.type, default=event.type)
+            if mapped != event.type:
+                # A copy: the same event goes to every sink a route names.
+                event = dataclasses.replace(event, type=mapped, custom=mapped not in EVENT_TYPES)
             return event.to_dict()
         return self.codec.encode(event, self.options)
 

@@ -19,7 +19,6 @@ import orjson
 
 from router.errors import BadRequest, FieldError, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
-from router.quarantine import Quarantine
 from router.registry import Registry
 from router.source import IngestRequest
 from router.validation import flatten_errors
@@ -113,9 +112,7 @@ class Translator:
         self.options = dict(options or {})
         self.validators = registry.validators
         source_cls = registry.sources.get(source)
-        self._source = (
-            source_cls("cli", {}, quarantine=Quarantine(None)) if source_cls is not None else None
-        )
+        self._source = source_cls("cli", {}) if source_cls is not None else None
         self._events_field = source_cls.events_field if source_cls is not None else None
 
     # -- reading -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from router import (
     IngestResult,
     IngestRoute,
     PayloadTooLarge,
+    Quarantine,
     Reply,
     Source,
     Unauthorized,
@@ -86,8 +87,9 @@ class ConscentSource(Source):
         },
     }
 
-    # ``quarantine`` is a router.quarantine.Quarantine, which ``router`` does not export.
-    def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Any):
+    def __init__(
+        self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine | None = None
+    ):
         super().__init__(name, options, quarantine=quarantine)
         self.max_events: int | None = options.get("max_events")
         auth = options.get("auth")
