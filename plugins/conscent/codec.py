@@ -57,6 +57,7 @@ class ConscentCodec(Codec):
     default_types = _FROM_CANONICAL
 
     def event_type(self, raw: Any) -> str | None:
+        """``eventType`` when it is a string."""
         if isinstance(raw, dict):
             event_type = raw.get("eventType")
             if isinstance(event_type, str):
@@ -66,6 +67,7 @@ class ConscentCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Fields this type does not define are kept in ``extras`` and sent back on encode."""
         event_type = raw["eventType"]
         known = FIELDS[event_type]
         # Fields this type does not define go back verbatim on encode.
@@ -115,6 +117,7 @@ class ConscentCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One Conscent event; ``Untranslatable`` names the sink option that would help."""
         own = event.extras.get(VENDOR)
         event_type = _conscent_type(self, event, options)
         client_id = (own or {}).get("clientId") or options.get("client_id")

@@ -121,6 +121,7 @@ class ConscentSource(Source):
         return Envelope(events, meta)
 
     def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``messageBody``, a non-empty array of events, and either header spelling."""
         events: dict[str, Any] = {"type": "array", "minItems": 1, "items": event}
         headers = {"type": "object"}
         return {
@@ -135,6 +136,7 @@ class ConscentSource(Source):
         }
 
     def error_statuses(self) -> Mapping[int, str]:
+        """413 with ``max_events``, 401 and 403 with ``auth.client_ids``."""
         statuses = {}
         if self.max_events is not None:
             statuses[413] = f"more than {self.max_events} events (max_events)"

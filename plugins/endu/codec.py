@@ -136,6 +136,7 @@ class EnduCodec(Codec):
     default_types = ENDU_TYPES
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_type`` when it is a string."""
         if not isinstance(raw, dict):
             return None
         name = raw.get("event_type")
@@ -146,6 +147,7 @@ class EnduCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Identity, event data and known ``event_data`` keys become canonical fields."""
         name = raw["event_type"]
         canonical = CANONICAL_TYPES.get(name.upper())
         timestamp = raw["timestamp"]
@@ -192,6 +194,7 @@ class EnduCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One Endu event; ``Untranslatable`` names the sink option that would help."""
         own = event.extras.get(VENDOR)
         out: dict[str, Any] = {
             "property_id": _setting(own, options, "property_id"),

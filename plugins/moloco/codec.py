@@ -134,6 +134,7 @@ class MolocoCodec(Codec):
     default_types = CANONICAL_TO_TYPE
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_type`` when it is a string."""
         if not isinstance(raw, dict):
             return None
         value = raw.get("event_type")
@@ -144,6 +145,7 @@ class MolocoCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Wire details that JSON would lose go in ``extras`` so encode gives them back."""
         mx: dict[str, Any] = {}
         wire: dict[str, Any] = {}
 
@@ -241,6 +243,7 @@ class MolocoCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``v1Event``; ``Untranslatable`` names the sink option that would help."""
         mx = event.extras.get(VENDOR) or {}
         wire = mx.get("wire") or {}
         identity = event.identity

@@ -96,6 +96,7 @@ class SegmentoCodec(Codec):
     default_types = _DEFAULT_NAMES
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_name`` when it is a non-empty string."""
         name = raw.get("event_name") if isinstance(raw, dict) else None
         return name if isinstance(name, str) and name else None
 
@@ -104,6 +105,7 @@ class SegmentoCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """A default event's properties become canonical fields; the rest stay in ``properties``."""
         name = raw["event_name"]
         fields = {k: v for k, v in raw.items() if k not in _MAPPED_FIELDS}
         timestamp = _parse_timestamp(fields.get("event_timestamp"))
@@ -160,6 +162,7 @@ class SegmentoCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """A default event when the name is one, else a custom event named after the type."""
         name = _segmento_name(self, event, options)
         fields = event.extras.get(VENDOR)
         out: dict[str, Any] = {
