@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -41,13 +42,22 @@ __all__ = [
 #: How much of an upstream error body is kept for logs and dead letters.
 MAX_BODY_KEPT = 2048
 
+_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?")
+
+
+def _check_url(field: str, value: Any, error: Any) -> None:
+    if isinstance(value, str) and not _URL.fullmatch(value):
+        error(
+            field,
+            # The value is not repeated: a query string may hold a key.
+            "must be an http:// or https:// URL with a host and an optional path, and no "
+            "query, fragment or spaces, such as https://api.example.com/v1",
+        )
+
+
 #: The ``url`` option of an HTTP sink: http(s), a host, an optional path; no
 #: query or fragment, since sinks append their API's path to it.
-URL_OPTION: Mapping[str, Any] = {
-    "type": "string",
-    "required": True,
-    "regex": r"https?://[^/?#\s]+(/[^?#\s]*)?",
-}
+URL_OPTION: Mapping[str, Any] = {"type": "string", "required": True, "check_with": _check_url}
 
 
 class SinkRequest(NamedTuple):

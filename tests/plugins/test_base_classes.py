@@ -304,3 +304,46 @@ def test_translate_gives_its_source_no_storage():
     registry = build_registry(make_plugin_manager(autoload=True))
     translator = Translator(registry, "conscent", "moloco")
     assert translator._source is not None and translator._source.quarantine is None
+
+
+# -- one URL check -------------------------------------------------------------------
+
+SINK_OPTIONS = {
+    "conscent": {},
+    "segmento": {"api_key": "k"},
+    "moloco": {"api_key": "k", "platform": "p"},
+    "endu": {"api_key": "k"},
+}
+
+
+def sink_config(plugin: str, url: str) -> dict[str, Any]:
+    return {
+        "sources": {"in": {"plugin": "conscent", "auth": "none"}},
+        "sinks": {"s": {"plugin": plugin, "url": url, **SINK_OPTIONS[plugin]}},
+        "routes": [{"from": "in", "to": "s"}],
+    }
+
+
+@pytest.mark.parametrize("plugin", sorted(SINK_OPTIONS))
+@pytest.mark.parametrize(
+    "url",
+    ["https://h.example/p?authkey=s3cret", "https://h.example/p#f", "ftp://h.example", "https://"],
+)
+def test_every_sink_refuses_the_same_urls_with_one_message(plugin, url):
+    """On main Conscent took ``?q`` and ``#f`` (then appended its path after them)."""
+    from router.testing.daemon import build_config
+
+    with pytest.raises(ConfigError) as caught:
+        build_config(sink_config(plugin, url))
+    message = str(caught.value)
+    assert "sinks.s.url: must be an http:// or https:// URL" in message
+    assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("plugin", sorted(SINK_OPTIONS))
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://h.example/v1/", "http://h/a/b"])
+def test_every_sink_takes_the_same_urls(plugin, url):
+    from router.testing.daemon import build_config
+
+    config, _ = build_config(sink_config(plugin, url))
+    assert config.sinks["s"].options["url"] == url
