@@ -33,7 +33,6 @@ from router import (
     Unauthorized,
     ValidationFailed,
 )
-from router.quarantine import Quarantine
 from router.validation import Validators
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "endu"
@@ -282,9 +281,7 @@ def test_hook_router_validators_event_without_type_uses_fallback():
 
 @pytest.fixture
 def source():
-    quarantine = Quarantine(None)
-    yield EnduSource("endu-in", {"plugin": "endu", "auth": {"keys": ["k"]}}, quarantine=quarantine)
-    quarantine.close()
+    return EnduSource("endu-in", {"plugin": "endu", "auth": {"keys": ["k"]}})
 
 
 def request(body: bytes = b"{}", **headers: str) -> IngestRequest:
