@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import cerberus
 import orjson
 
+from router.config import SINK_CORE_SCHEMA
 from router.errors import BadRequest, FieldError, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
 from router.registry import Registry
@@ -52,7 +53,8 @@ def check_options(registry: Registry, destination: str, options: Mapping[str, An
     """
     if not options:
         return
-    schema: dict[str, Any] = {}
+    # type_map is a core option of every sink; a plugin's schema may narrow it.
+    schema: dict[str, Any] = {"type_map": SINK_CORE_SCHEMA["type_map"]}
     for cls in registry.sinks.values():
         if cls.vendor == destination:
             schema.update(cls.options_schema)

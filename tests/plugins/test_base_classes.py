@@ -347,3 +347,21 @@ def test_every_sink_takes_the_same_urls(plugin, url):
 
     config, _ = build_config(sink_config(plugin, url))
     assert config.sinks["s"].options["url"] == url
+
+
+# -- router translate ----------------------------------------------------------------
+
+
+def test_translate_takes_type_map_for_a_third_party_destination():
+    """On main ``router translate -o type_map=…`` to such a sink was an unknown option."""
+    from router.pluginmanager import make_plugin_manager
+    from router.registry import build_registry
+    from router.translate import UnknownOption, check_options
+
+    registry = build_registry(make_plugin_manager(autoload=False, extra=THIRD))
+    check_options(registry, "third", {"type_map": {"click": "TAP"}})
+    with pytest.raises(UnknownOption, match="type_map"):
+        check_options(registry, "third", {"type_map": {"click": ""}})
+    # The vendor's own narrowing still applies.
+    with pytest.raises(UnknownOption, match="unallowed value NO"):
+        check_options(registry, "conscent", {"type_map": {"click": "NO"}})
