@@ -38,7 +38,9 @@ from router.event import now_ms as now_ms
 from router.hookspecs import hookimpl as hookimpl
 from router.quarantine import Quarantine as Quarantine
 from router.quarantine import QuarantinedEvent as QuarantinedEvent
+from router.sink import URL_OPTION as URL_OPTION
 from router.sink import Sink as Sink
+from router.sink import SinkRequest as SinkRequest
 from router.source import Envelope as Envelope
 from router.source import IngestRequest as IngestRequest
 from router.source import IngestResult as IngestResult
@@ -52,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CHANNELS",
     "EVENT_TYPES",
+    "URL_OPTION",
     "BadRequest",
     "Codec",
     "Context",
@@ -83,6 +86,7 @@ __all__ = [
     "Sink",
     "SinkError",
     "SinkRejected",
+    "SinkRequest",
     "SinkUnavailable",
     "Source",
     "Unauthorized",

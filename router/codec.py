@@ -7,7 +7,29 @@ from typing import Any, ClassVar
 
 from router.event import Event
 
-__all__ = ["Codec"]
+__all__ = ["Codec", "resolve_type"]
+
+
+def resolve_type(
+    type_map: Mapping[str, str] | None,
+    event_type: str,
+    *,
+    default: str | None = None,
+) -> str | None:
+    """The destination type of ``event_type`` under a sink's ``type_map`` option.
+
+    In order: the ``type_map`` entry for ``event_type``; ``default``; the
+    ``"*"`` entry, the operator's catch-all; ``None`` (no type).
+    """
+    if type_map:
+        mapped = type_map.get(event_type)
+        if mapped:
+            return mapped
+    if default:
+        return default
+    if type_map:
+        return type_map.get("*") or None
+    return None
 
 
 class Codec:
@@ -21,6 +43,30 @@ class Codec:
 
     #: The vendor name; also the key of this vendor's validators.
     vendor: ClassVar[str]
+    #: This vendor's type for each canonical type it has one for, used when the
+    #: sink's ``type_map`` has no entry (see :meth:`resolve_type`).
+    default_types: ClassVar[Mapping[str, str]] = {}
+
+    def resolve_type(
+        self,
+        event_type: str,
+        options: Mapping[str, Any],
+        *,
+        custom: bool = False,
+        default: str | None = None,
+    ) -> str | None:
+        """This vendor's type for an event of ``event_type``, or ``None`` if it has none.
+
+        In order: the sink option ``type_map``'s entry for ``event_type``;
+        ``default`` (the codec's own choice for this event, such as a custom
+        type's name for a vendor that takes any type); :attr:`default_types`
+        for a canonical type (not ``custom``); ``type_map["*"]``, the
+        operator's catch-all. On ``None`` a codec raises ``Untranslatable``
+        naming ``type_map``, or applies its own fallback.
+        """
+        if default is None and not custom:
+            default = self.default_types.get(event_type)
+        return resolve_type(options.get("type_map"), event_type, default=default)
 
     def event_type(self, raw: Any) -> str | None:
         """The vendor's type name of a raw event; selects its validator.

@@ -267,6 +267,12 @@ SINK_CORE_SCHEMA = {
     },
     "dedup": {"type": "dict", "schema": {"window": {**DURATION, "required": True}}},
     "failing_after": DURATION,
+    # Every sink takes it; a plugin's options_schema may narrow the values.
+    "type_map": {
+        "type": "dict",
+        "keysrules": {"type": "string", "empty": False},
+        "valuesrules": {"type": "string", "empty": False},
+    },
 }
 
 ROUTE_SCHEMA = {

@@ -1,22 +1,28 @@
 """What a plugin provides to deliver: a :class:`Sink` subclass per vendor API.
 
 The core owns everything around ``send``: the spool, batching, concurrency,
-rate limits, retries with backoff, pausing on 429/503 and dead letters. A Sink
-only turns a batch of encoded events into one upstream call and says how it
-went by returning (delivered) or raising :class:`SinkUnavailable` (try again)
-or :class:`SinkRejected` (never try again).
+rate limits, retries with backoff, pausing on 429/503 and dead letters. An HTTP Sink
+only turns a batch of encoded events into one upstream call
+(:meth:`Sink.build_request`); the default :meth:`Sink.send` posts it and maps
+the answer: returning is delivered, :class:`SinkUnavailable` is try again,
+:class:`SinkRejected` is never try again. A sink that is not HTTP (the
+``file`` sink) overrides ``send`` instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import httpx
 
+from router.codec import resolve_type
 from router.errors import SinkRejected, SinkUnavailable
+from router.event import EVENT_TYPES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,10 +30,42 @@ if TYPE_CHECKING:
     from router.codec import Codec
     from router.event import Event
 
-__all__ = ["Sink", "check_response", "parse_rate_limit_reset", "parse_retry_after"]
+__all__ = [
+    "URL_OPTION",
+    "Sink",
+    "SinkRequest",
+    "check_response",
+    "parse_rate_limit_reset",
+    "parse_retry_after",
+]
 
 #: How much of an upstream error body is kept for logs and dead letters.
 MAX_BODY_KEPT = 2048
+
+_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?")
+
+
+def _check_url(field: str, value: Any, error: Any) -> None:
+    if isinstance(value, str) and not _URL.fullmatch(value):
+        error(
+            field,
+            # The value is not repeated: a query string may hold a key.
+            "must be an http:// or https:// URL with a host and an optional path, and no "
+            "query, fragment or spaces, such as https://api.example.com/v1",
+        )
+
+
+#: The ``url`` option of an HTTP sink: http(s), a host, an optional path; no
+#: query or fragment, since sinks append their API's path to it.
+URL_OPTION: Mapping[str, Any] = {"type": "string", "required": True, "check_with": _check_url}
+
+
+class SinkRequest(NamedTuple):
+    """One upstream call, as :meth:`Sink.build_request` returns it."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
 
 
 class Sink:
@@ -44,6 +82,8 @@ class Sink:
     #: Cerberus schema of the sink's own options (``url``, ``api_key``…).
     options_schema: ClassVar[Mapping[str, Any]] = {}
     #: The most events the upstream takes in one call; ``1`` for single-event APIs.
+    #: The core never hands ``send`` more: the config caps ``batch.max_events``
+    #: at it and the default ``send`` refuses a larger batch.
     max_batch_events: ClassVar[int | None] = None
     #: Defaults for the core's delivery options (``batch``, ``max_concurrency``…)
     #: that suit this API; the config overrides them.
@@ -66,17 +106,42 @@ class Sink:
         self.codec = codec
 
     def encode(self, event: Event) -> dict[str, Any]:
-        """One event as this sink's payload. Raise ``Untranslatable`` if impossible."""
+        """One event as this sink's payload. Raise ``Untranslatable`` if impossible.
+
+        Without a codec the payload is the canonical event, with its type
+        renamed by the ``type_map`` option where that has an entry for it.
+        """
         if self.codec is None:
+            mapped = resolve_type(self.options.get("type_map"), event.type, default=event.type)
+            if mapped != event.type:
+                # A copy: the same event goes to every sink a route names.
+                event = dataclasses.replace(event, type=mapped, custom=mapped not in EVENT_TYPES)
             return event.to_dict()
         return self.codec.encode(event, self.options)
 
     async def open(self) -> None:
         """Prepare to send (open files, check credentials). Called once before ``send``."""
 
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        """The one upstream call that delivers ``batch`` (encoded events, at most
+        ``max_batch_events``). HTTP sinks implement this; it must not block."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement build_request(batch) or override send(batch)"
+        )
+
     async def send(self, batch: Sequence[bytes]) -> None:
-        """Deliver a batch of encoded events (each a JSON document as bytes)."""
-        raise NotImplementedError
+        """Deliver a batch of encoded events (each a JSON document as bytes).
+
+        Default: POST :meth:`build_request` through ``client``; every failure is
+        :class:`SinkUnavailable` or :class:`SinkRejected` (see :func:`check_response`).
+        """
+        limit = self.max_batch_events
+        if not batch or (limit is not None and len(batch) > limit):
+            # The config caps batch.max_events, so this is a bug in the caller.
+            takes = "one event" if limit == 1 else f"1 to {limit or 'any number of'} events"
+            raise ValueError(f"sink {self.name!r} takes {takes} per request, got {len(batch)}")
+        url, body, headers = self.build_request(batch)
+        await self.post(url, content=body, headers=headers)
 
     async def aclose(self) -> None:
         """Release resources. Called once, after the last ``send`` returned."""

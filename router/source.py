@@ -155,7 +155,10 @@ class Source:
     #: ``None``: inferred from sample replies (with and without field errors).
     error_schema: ClassVar[Mapping[str, Any] | None] = None
 
-    def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine):
+    def __init__(
+        self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine | None = None
+    ):
+        # Only handler routes read the quarantine; split and the hooks need no storage.
         self.name = name
         self.options = options
         self.quarantine = quarantine

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import cerberus
 import orjson
 
+from router.config import SINK_CORE_SCHEMA
 from router.errors import BadRequest, FieldError, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
-from router.quarantine import Quarantine
 from router.registry import Registry
 from router.source import IngestRequest
 from router.validation import flatten_errors
@@ -53,7 +53,8 @@ def check_options(registry: Registry, destination: str, options: Mapping[str, An
     """
     if not options:
         return
-    schema: dict[str, Any] = {}
+    # type_map is a core option of every sink; a plugin's schema may narrow it.
+    schema: dict[str, Any] = {"type_map": SINK_CORE_SCHEMA["type_map"]}
     for cls in registry.sinks.values():
         if cls.vendor == destination:
             schema.update(cls.options_schema)
@@ -113,9 +114,7 @@ class Translator:
         self.options = dict(options or {})
         self.validators = registry.validators
         source_cls = registry.sources.get(source)
-        self._source = (
-            source_cls("cli", {}, quarantine=Quarantine(None)) if source_cls is not None else None
-        )
+        self._source = source_cls("cli", {}) if source_cls is not None else None
         self._events_field = source_cls.events_field if source_cls is not None else None
 
     # -- reading -------------------------------------------------------------------

@@ -54,8 +54,10 @@ class ConscentCodec(Codec):
     """Translates Conscent ``messageBody`` events."""
 
     vendor = VENDOR
+    default_types = _FROM_CANONICAL
 
     def event_type(self, raw: Any) -> str | None:
+        """``eventType`` when it is a string."""
         if isinstance(raw, dict):
             event_type = raw.get("eventType")
             if isinstance(event_type, str):
@@ -65,6 +67,7 @@ class ConscentCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Fields this type does not define are kept in ``extras`` and sent back on encode."""
         event_type = raw["eventType"]
         known = FIELDS[event_type]
         # Fields this type does not define go back verbatim on encode.
@@ -114,8 +117,9 @@ class ConscentCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One Conscent event; ``Untranslatable`` names the sink option that would help."""
         own = event.extras.get(VENDOR)
-        event_type = _conscent_type(event, options)
+        event_type = _conscent_type(self, event, options)
         client_id = (own or {}).get("clientId") or options.get("client_id")
         if not client_id:
             raise Untranslatable(
@@ -157,15 +161,10 @@ class ConscentCodec(Codec):
         return out
 
 
-def _conscent_type(event: Event, options: Mapping[str, Any]) -> str:
-    type_map = options.get("type_map")
-    if type_map and event.type in type_map:
-        return type_map[event.type]
-    if not event.custom and event.type in _FROM_CANONICAL:
-        return _FROM_CANONICAL[event.type]
-    if type_map and "*" in type_map:
-        # The operator's catch-all for types with no entry and no default.
-        return type_map["*"]
+def _conscent_type(codec: Codec, event: Event, options: Mapping[str, Any]) -> str:
+    mapped = codec.resolve_type(event.type, options, custom=event.custom)
+    if mapped is not None:
+        return mapped
     kind = "custom type" if event.custom else "type"
     raise Untranslatable(
         VENDOR,

@@ -21,6 +21,7 @@ from router import (
     IngestResult,
     IngestRoute,
     PayloadTooLarge,
+    Quarantine,
     Reply,
     Source,
     Unauthorized,
@@ -86,8 +87,9 @@ class ConscentSource(Source):
         },
     }
 
-    # ``quarantine`` is a router.quarantine.Quarantine, which ``router`` does not export.
-    def __init__(self, name: str, options: Mapping[str, Any], *, quarantine: Any):
+    def __init__(
+        self, name: str, options: Mapping[str, Any], *, quarantine: Quarantine | None = None
+    ):
         super().__init__(name, options, quarantine=quarantine)
         self.max_events: int | None = options.get("max_events")
         auth = options.get("auth")
@@ -119,6 +121,7 @@ class ConscentSource(Source):
         return Envelope(events, meta)
 
     def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``messageBody``, a non-empty array of events, and either header spelling."""
         events: dict[str, Any] = {"type": "array", "minItems": 1, "items": event}
         headers = {"type": "object"}
         return {
@@ -133,6 +136,7 @@ class ConscentSource(Source):
         }
 
     def error_statuses(self) -> Mapping[int, str]:
+        """413 with ``max_events``, 401 and 403 with ``auth.client_ids``."""
         statuses = {}
         if self.max_events is not None:
             statuses[413] = f"more than {self.max_events} events (max_events)"

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from router import Codec, Sink
+from router import URL_OPTION, Codec, Sink, SinkRequest
 
 from .codec import TO_CANONICAL
 from .schema import EVENT_LOCATIONS, VENDOR
@@ -25,7 +25,7 @@ class ConscentSink(Sink):
     vendor = VENDOR
     options_schema = {
         # The API's base URL; the router appends /collect/event.
-        "url": {"type": "string", "required": True, "regex": r"^https?://[^\s/]+(/\S*)?$"},
+        "url": URL_OPTION,
         # clientId of events from other vendors (Conscent's events keep their own).
         "client_id": {"type": "string", "empty": False},
         # Sent as the header api_key_header when set; Conscent documents none.
@@ -58,11 +58,7 @@ class ConscentSink(Sink):
             header = options.get("api_key_header") or "X-Api-Key"
             self.headers[header.lower()] = options["api_key"]
 
-    def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
-        """``(url, body, headers)`` of one upstream call; the events are joined, not re-parsed."""
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        """One call carrying ``batch``; the events are joined, not re-parsed."""
         body = b'{"messageBody":[' + b",".join(batch) + b"]}"
-        return self.url, body, dict(self.headers)
-
-    async def send(self, batch: Sequence[bytes]) -> None:
-        url, body, headers = self.build_request(batch)
-        await self.post(url, content=body, headers=headers)
+        return SinkRequest(self.url, body, dict(self.headers))

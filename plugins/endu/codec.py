@@ -133,8 +133,10 @@ class EnduCodec(Codec):
     """Endu's single-event "Submit an event" body."""
 
     vendor = VENDOR
+    default_types = ENDU_TYPES
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_type`` when it is a string."""
         if not isinstance(raw, dict):
             return None
         name = raw.get("event_type")
@@ -145,6 +147,7 @@ class EnduCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Identity, event data and known ``event_data`` keys become canonical fields."""
         name = raw["event_type"]
         canonical = CANONICAL_TYPES.get(name.upper())
         timestamp = raw["timestamp"]
@@ -191,12 +194,13 @@ class EnduCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One Endu event; ``Untranslatable`` names the sink option that would help."""
         own = event.extras.get(VENDOR)
         out: dict[str, Any] = {
             "property_id": _setting(own, options, "property_id"),
             "organization_id": _setting(own, options, "organization_id"),
             "timestamp": _timestamp(event, own),
-            "event_type": _type_name(event, own, options),
+            "event_type": _type_name(self, event, own, options),
         }
         if own is not None:
             # Decoded by this codec: identity and event_data as received.
@@ -241,21 +245,20 @@ def _timestamp(event: Event, own: Mapping[str, Any] | None) -> str | int:
     return str(seconds)
 
 
-def _type_name(event: Event, own: Mapping[str, Any] | None, options: Mapping[str, Any]) -> str:
-    type_map = options.get("type_map")
-    if type_map:
-        mapped = type_map.get(event.type)
-        if mapped:
-            return mapped
+def _type_name(
+    codec: Codec, event: Event, own: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> str:
+    # An Endu event keeps the spelling it came with; Endu takes any type name,
+    # so another vendor's custom type is sent as its UPPER_SNAKE form.
+    default = None
     if own is not None:
         original = own.get("event_type")
         if original and _canonical_type(original) == event.type:
-            return original
-    if not event.custom:
-        name = ENDU_TYPES.get(event.type)
-        if name:
-            return name
-    return endu_type_name(event.type)
+            default = original
+    if default is None and event.custom:
+        default = endu_type_name(event.type)
+    mapped = codec.resolve_type(event.type, options, custom=event.custom, default=default)
+    return mapped or endu_type_name(event.type)
 
 
 def _own_identity(identity: Identity, own: Mapping[str, Any], out: dict[str, Any]) -> None:

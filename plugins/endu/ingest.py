@@ -87,6 +87,7 @@ class EnduSource(Source):
         return value
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
+        """The body is one Endu event (an object); an array is refused by name."""
         if isinstance(body, dict):
             return Envelope([body])
         if isinstance(body, list):
@@ -94,6 +95,7 @@ class EnduSource(Source):
         raise BadRequest("request body must be a JSON object (one Endu event)")
 
     def rate_limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str | None:
+        """A top-level string field of the event named in ``rate_limit_keys``."""
         if key not in self.rate_limit_keys or not envelope.events:
             return None
         value = envelope.events[0].get(key)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router import Sink
+import httpx
+
+from router import URL_OPTION, Codec, Sink, SinkRequest
 
 from .ingest import DEFAULT_PATH
 from .schema import VENDOR
@@ -24,7 +26,7 @@ class EnduSink(Sink):
     kind = VENDOR
     vendor = VENDOR
     options_schema: Mapping[str, Any] = {
-        "url": {"type": "string", "required": True, "regex": r"https?://[^/?#\s]+(/[^?#\s]*)?"},
+        "url": URL_OPTION,
         "path": {"type": "string", "regex": r"/[^?#\s]*"},
         "api_key": {"type": "string", "required": True, "empty": False},
         "api_key_header": {"type": "string", "regex": r"[A-Za-z0-9-]+"},
@@ -50,8 +52,15 @@ class EnduSink(Sink):
         "max_concurrency": 16,
     }
 
-    def __init__(self, name: str, options: Mapping[str, Any], **kwargs: Any):
-        super().__init__(name, options, **kwargs)
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient,
+        codec: Codec | None = None,
+    ):
+        super().__init__(name, options, client=client, codec=codec)
         self.url = options["url"].rstrip("/") + options.get("path", DEFAULT_PATH)
         header = options.get("api_key_header", DEFAULT_API_KEY_HEADER)
         key = options["api_key"]
@@ -60,12 +69,6 @@ class EnduSink(Sink):
             header.lower(): f"Bearer {key}" if header.lower() == "authorization" else key,
         }
 
-    def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
-        """The one request that delivers ``batch`` (exactly one encoded event)."""
-        if len(batch) != 1:
-            raise ValueError(f"Endu takes one event per request, got {len(batch)}")
-        return self.url, bytes(batch[0]), dict(self.headers)
-
-    async def send(self, batch: Sequence[bytes]) -> None:
-        url, body, headers = self.build_request(batch)
-        await self.post(url, content=body, headers=headers)
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        """The call delivering ``batch``: its one event is the body, as encoded."""
+        return SinkRequest(self.url, bytes(batch[0]), dict(self.headers))

@@ -28,11 +28,17 @@ from typing import Any
 
 from router import Codec, Context, Device, Event, Identity, Item, Money, Untranslatable
 
-from .schema import CHANNEL_TYPES, CURRENCIES, EVENT_TYPES, ITEM_EVENT_TYPES, MAX_ID_LENGTH
+from .schema import (
+    CHANNEL_TYPES,
+    CURRENCIES,
+    EVENT_TYPES,
+    ITEM_EVENT_TYPES,
+    MAX_ID_LENGTH,
+    VENDOR,
+)
 
 __all__ = ["CANONICAL_TO_TYPE", "TYPE_TO_CANONICAL", "MolocoCodec"]
 
-VENDOR = "moloco"
 
 #: Moloco event type -> canonical type. Every Moloco type has a home.
 TYPE_TO_CANONICAL: dict[str, str] = {
@@ -125,8 +131,10 @@ class MolocoCodec(Codec):
     """
 
     vendor = VENDOR
+    default_types = CANONICAL_TO_TYPE
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_type`` when it is a string."""
         if not isinstance(raw, dict):
             return None
         value = raw.get("event_type")
@@ -137,6 +145,7 @@ class MolocoCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """Wire details that JSON would lose go in ``extras`` so encode gives them back."""
         mx: dict[str, Any] = {}
         wire: dict[str, Any] = {}
 
@@ -234,6 +243,7 @@ class MolocoCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
+        """One ``v1Event``; ``Untranslatable`` names the sink option that would help."""
         mx = event.extras.get(VENDOR) or {}
         wire = mx.get("wire") or {}
         identity = event.identity
@@ -246,7 +256,7 @@ class MolocoCodec(Codec):
         elif len(event.id) <= MAX_ID_LENGTH:
             out["id"] = event.id
 
-        event_type = _event_type(event, options)
+        event_type = _event_type(self, event, options)
         out["event_type"] = event_type
 
         timestamp = wire.get("timestamp")
@@ -343,19 +353,10 @@ class MolocoCodec(Codec):
 # ---------------------------------------------------------------------- helpers
 
 
-def _event_type(event: Event, options: Mapping[str, Any]) -> str:
-    type_map = options.get("type_map")
-    if type_map:
-        mapped = type_map.get(event.type)
-        if mapped:
-            return mapped
-    if not event.custom:
-        mapped = CANONICAL_TO_TYPE.get(event.type)
-        if mapped:
-            return mapped
-    if type_map and type_map.get("*"):
-        # The operator's catch-all for types with no entry and no default.
-        return type_map["*"]
+def _event_type(codec: Codec, event: Event, options: Mapping[str, Any]) -> str:
+    mapped = codec.resolve_type(event.type, options, custom=event.custom)
+    if mapped is not None:
+        return mapped
     if event.custom:
         kind = f"custom event type {event.type!r} of {event.vendor}"
     else:

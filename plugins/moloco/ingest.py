@@ -86,11 +86,13 @@ class MolocoSource(Source):
     }
 
     def error_statuses(self) -> Mapping[int, str]:
+        """403 when the source serves only some ``platforms``."""
         if self.options.get("platforms"):
             return {403: "a platform not in the source's platforms"}
         return {}
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
+        """The body is one ``v1Event``; the path's platform goes in ``meta``."""
         if not isinstance(body, dict):
             raise BadRequest(
                 f"request body must be a JSON object (one v1Event), not {_json_type(body)}"
@@ -98,12 +100,14 @@ class MolocoSource(Source):
         return Envelope([body], {"platform": request.path_params.get("platform", "")})
 
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
+        """With ``platforms`` set, the path's platform must be one of them."""
         platforms = self.options.get("platforms")
         platform = envelope.meta.get("platform")
         if platforms and platform not in platforms:
             raise Forbidden(f"platform {platform!r} is not served here")
 
     def rate_limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str | None:
+        """``platform`` (from the path) and ``user`` (the first of the event's user ids)."""
         if key == "platform":
             return envelope.meta.get("platform") or None
         if key == "user":
@@ -111,9 +115,11 @@ class MolocoSource(Source):
         return None
 
     def accepted(self, request: IngestRequest, result: IngestResult) -> Reply:
+        """200 with an empty JSON object, as PostUserEvent answers."""
         return Reply(200, {})
 
     def error(self, request: IngestRequest, error: IngestError) -> Reply:
+        """A gRPC-gateway status body: ``{code, message, details}``."""
         message = error.message
         if isinstance(error, ValidationFailed) and error.errors:
             message = "invalid event: " + "; ".join(str(e) for _, e in error.errors)

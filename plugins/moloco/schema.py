@@ -32,6 +32,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "PERSONALIZATION_MODES",
     "VALIDATORS",
+    "VENDOR",
     "schema_for",
 ]
 

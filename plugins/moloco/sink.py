@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from router import Sink
+import httpx
 
-from .schema import CHANNEL_TYPES, CURRENCIES, EVENT_TYPES
+from router import URL_OPTION, Codec, Sink, SinkRequest
+
+from .schema import CHANNEL_TYPES, CURRENCIES, EVENT_TYPES, VENDOR
 
 __all__ = ["MolocoSink"]
 
@@ -22,10 +24,10 @@ class MolocoSink(Sink):
     ``default_item_id``, ``type_map``) are documented in ``docs/vendors/moloco.md``.
     """
 
-    kind = "moloco"
-    vendor = "moloco"
+    kind = VENDOR
+    vendor = VENDOR
     options_schema = {
-        "url": {"type": "string", "required": True, "regex": r"https?://[^/?#\s]+(/[^?#\s]*)?"},
+        "url": URL_OPTION,
         "api_key": {"type": "string", "required": True, "empty": False},
         "platform": {"type": "string", "required": True, "empty": False},
         "channel_type": {
@@ -48,19 +50,20 @@ class MolocoSink(Sink):
     #: then pauses the sink.
     delivery_defaults = {"max_concurrency": 16}
 
-    def __init__(self, name: str, options: Mapping[str, Any], **kwargs: Any):
-        super().__init__(name, options, **kwargs)
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient,
+        codec: Codec | None = None,
+    ):
+        super().__init__(name, options, client=client, codec=codec)
         base = options["url"].rstrip("/")
         platform = quote(options["platform"], safe="")
         self.url = f"{base}/rmp/event/v1/platforms/{platform}/userevents"
         self.headers = {"content-type": "application/json", "x-api-key": options["api_key"]}
 
-    def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
-        """The ``(url, body, headers)`` of the request delivering ``batch`` (one event)."""
-        if len(batch) != 1:
-            raise ValueError(f"Moloco takes one event per request, got {len(batch)}")
-        return self.url, batch[0], dict(self.headers)
-
-    async def send(self, batch: Sequence[bytes]) -> None:
-        url, body, headers = self.build_request(batch)
-        await self.post(url, content=body, headers=headers)
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        """The call delivering ``batch``: its one event is the body, as encoded."""
+        return SinkRequest(self.url, bytes(batch[0]), dict(self.headers))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from router import Codec, Event, Identity, Item, Money, Untranslatable
+from router import EVENT_TYPES, Codec, Event, Identity, Item, Money, Untranslatable
 
 from .schema import EVENT_PROPERTIES, PRODUCT_KEYS, REQUIRED_PROPERTIES, VENDOR
 
@@ -53,6 +53,11 @@ CANONICAL_TYPES: dict[str, str] = {
 #: Canonical type -> Segmento default event. Other canonical types are sent
 #: as custom events named after the type (``registration``, ``land``…).
 SEGMENTO_TYPES: dict[str, str] = {v: k for k, v in CANONICAL_TYPES.items()}
+#: Canonical type -> the Segmento event name it is sent as: a default event, or
+#: a custom event named after it.
+_DEFAULT_NAMES: dict[str, str] = {
+    name: SEGMENTO_TYPES.get(name) or name.replace("_", "-") for name in EVENT_TYPES
+}
 
 #: The identity fields ``visitor_id`` is taken from, first non-empty wins,
 #: unless the sink option ``visitor_id_from`` says otherwise.
@@ -85,9 +90,13 @@ _MS = timedelta(milliseconds=1)
 
 
 class SegmentoCodec(Codec):
+    """Translates Segmento user events (``data`` items)."""
+
     vendor = VENDOR
+    default_types = _DEFAULT_NAMES
 
     def event_type(self, raw: Any) -> str | None:
+        """``event_name`` when it is a non-empty string."""
         name = raw.get("event_name") if isinstance(raw, dict) else None
         return name if isinstance(name, str) and name else None
 
@@ -96,6 +105,7 @@ class SegmentoCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        """A default event's properties become canonical fields; the rest stay in ``properties``."""
         name = raw["event_name"]
         fields = {k: v for k, v in raw.items() if k not in _MAPPED_FIELDS}
         timestamp = _parse_timestamp(fields.get("event_timestamp"))
@@ -152,7 +162,8 @@ class SegmentoCodec(Codec):
         return not any(options.get(key) for key in self._REWRITING_OPTIONS)
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
-        name = _segmento_name(event, options)
+        """A default event when the name is one, else a custom event named after the type."""
+        name = _segmento_name(self, event, options)
         fields = event.extras.get(VENDOR)
         out: dict[str, Any] = {
             "event_name": name,
@@ -276,13 +287,11 @@ def format_timestamp(ms: int) -> str:
     )
 
 
-def _segmento_name(event: Event, options: Mapping[str, Any]) -> str:
-    type_map = options.get("type_map")
-    if type_map and event.type in type_map:
-        return type_map[event.type]
-    if event.custom:
-        return event.type
-    return SEGMENTO_TYPES.get(event.type) or event.type.replace("_", "-")
+def _segmento_name(codec: Codec, event: Event, options: Mapping[str, Any]) -> str:
+    # Segmento takes any custom event name, so another vendor's custom type keeps its own.
+    default = event.type if event.custom else None
+    mapped = codec.resolve_type(event.type, options, custom=event.custom, default=default)
+    return mapped or event.type.replace("_", "-")
 
 
 def _visitor_id(event: Event, options: Mapping[str, Any]) -> str:

@@ -37,6 +37,12 @@ MAX_PER_PAGE = 500
 
 
 class SegmentoSource(Source):
+    """``POST /api/v5/segmento/user-events``, and the listing of its failed events.
+
+    Invalid events are quarantined, not refused, and listed at
+    ``GET /api/v5/segmento/user-events/failed`` (the one route that reads storage).
+    """
+
     vendor = VENDOR
     routes = (
         IngestRoute("POST", "/api/v5/segmento/user-events", name="ingest"),
@@ -148,6 +154,7 @@ class SegmentoSource(Source):
         }
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
+        """``data`` must be a non-empty array of events."""
         if not isinstance(body, dict):
             raise _bad("body", "request body must be a JSON object")
         if "data" not in body:
@@ -160,6 +167,7 @@ class SegmentoSource(Source):
         return Envelope(events)
 
     def accepted(self, request: IngestRequest, result: IngestResult) -> Reply:
+        """200 with Segmento's counts and each failed event's index, name and reason."""
         events = result.envelope.events
         failed = [
             {
@@ -181,6 +189,7 @@ class SegmentoSource(Source):
         )
 
     def error(self, request: IngestRequest, error: IngestError) -> Reply:
+        """Segmento's ``{status: fail, hasError, code, message, errors}`` body."""
         errors: dict[str, list[str]] = {}
         for index, field_error in error.errors:
             errors.setdefault(self._field(index, field_error), []).append(field_error.message)

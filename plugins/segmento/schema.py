@@ -21,8 +21,8 @@ __all__ = [
     "PRODUCT_KEYS",
     "REQUIRED_PROPERTIES",
     "TIMESTAMP_PATTERN",
+    "VALIDATORS",
     "VENDOR",
-    "validator_specs",
 ]
 
 VENDOR = "segmento"
@@ -151,9 +151,9 @@ _EVENT: dict[str, Any] = {
 }
 
 
-def validator_specs() -> list[ValidatorSpec]:
-    """One spec per default event, plus ``"*"`` for custom events and a missing name."""
-    specs = [
+#: One spec per default event, plus ``"*"`` for custom events and a missing name.
+VALIDATORS: list[ValidatorSpec] = [
+    *(
         ValidatorSpec(
             VENDOR,
             name,
@@ -163,6 +163,6 @@ def validator_specs() -> list[ValidatorSpec]:
             },
         )
         for name, properties in EVENT_PROPERTIES.items()
-    ]
-    specs.append(ValidatorSpec(VENDOR, "*", _EVENT))
-    return specs
+    ),
+    ValidatorSpec(VENDOR, "*", _EVENT),
+]

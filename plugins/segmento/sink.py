@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from router import Sink
+import httpx
+
+from router import URL_OPTION, Codec, Sink, SinkRequest
 
 from .codec import DEFAULT_VISITOR_ID_FROM
 from .schema import VENDOR
@@ -17,10 +20,13 @@ MAX_BATCH_EVENTS = 100
 
 
 class SegmentoSink(Sink):
+    """POSTs ``{"data": [...]}`` with up to ``max_batch_events`` events to ``url`` as given."""
+
     kind = VENDOR
     vendor = VENDOR
     options_schema = {
-        "url": {"type": "string", "required": True, "regex": r"https?://\S+\Z"},
+        # The full endpoint URL (Segmento's path includes the account's region).
+        "url": URL_OPTION,
         "api_key": {"type": "string", "required": True, "empty": False},
         "type_map": {
             "type": "dict",
@@ -39,16 +45,23 @@ class SegmentoSink(Sink):
     max_batch_events = MAX_BATCH_EVENTS
     delivery_defaults = {"batch": {"max_events": MAX_BATCH_EVENTS}, "max_concurrency": 2}
 
-    def build_request(self, batch: Sequence[bytes]) -> tuple[str, bytes, dict[str, str]]:
-        """The URL, body and headers of one call carrying ``batch`` (encoded events)."""
-        body = b'{"data":[' + b",".join(batch) + b"]}"
-        headers = {
-            "authkey": self.options["api_key"],
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        client: httpx.AsyncClient,
+        codec: Codec | None = None,
+    ):
+        super().__init__(name, options, client=client, codec=codec)
+        self.url = options["url"]
+        self.headers = {
+            "authkey": options["api_key"],
             "content-type": "application/json",
             "accept": "application/json",
         }
-        return self.options["url"], body, headers
 
-    async def send(self, batch: Sequence[bytes]) -> None:
-        url, body, headers = self.build_request(batch)
-        await self.post(url, content=body, headers=headers)
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        """One call carrying ``batch``; the events are joined, not re-parsed."""
+        body = b'{"data":[' + b",".join(batch) + b"]}"
+        return SinkRequest(self.url, body, dict(self.headers))

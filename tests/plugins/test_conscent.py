@@ -39,7 +39,6 @@ from router import (
     Unauthorized,
     ValidationFailed,
 )
-from router.quarantine import Quarantine
 from router.validation import Validators
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "conscent"
@@ -316,7 +315,7 @@ def test_hook_router_validators_non_object_event(validators):
 
 
 def make_source(**options):
-    return ConscentSource("web", options, quarantine=Quarantine(None))
+    return ConscentSource("web", options)
 
 
 def request(body: bytes = b"") -> IngestRequest:

@@ -33,7 +33,6 @@ from router import (
     Unauthorized,
     ValidationFailed,
 )
-from router.quarantine import Quarantine
 from router.validation import Validators
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "endu"
@@ -282,9 +281,7 @@ def test_hook_router_validators_event_without_type_uses_fallback():
 
 @pytest.fixture
 def source():
-    quarantine = Quarantine(None)
-    yield EnduSource("endu-in", {"plugin": "endu", "auth": {"keys": ["k"]}}, quarantine=quarantine)
-    quarantine.close()
+    return EnduSource("endu-in", {"plugin": "endu", "auth": {"keys": ["k"]}})
 
 
 def request(body: bytes = b"{}", **headers: str) -> IngestRequest:
@@ -503,9 +500,10 @@ def test_hook_router_sinks_build_request_custom_path_and_header():
 
 
 @pytest.mark.parametrize("batch", [[], [b"{}", b"{}"]])
-def test_hook_router_sinks_build_request_takes_exactly_one_event(batch):
+async def test_hook_router_sinks_send_takes_exactly_one_event(batch):
+    # The guard is the core's (Sink.send), from max_batch_events = 1.
     with pytest.raises(ValueError, match="one event per request"):
-        make_sink().build_request(batch)
+        await make_sink().send(batch)
 
 
 def test_hook_router_sinks_encode_uses_sink_options():

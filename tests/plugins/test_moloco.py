@@ -670,9 +670,10 @@ def test_hook_router_sinks_url(url, platform, expected):
 
 
 @pytest.mark.parametrize("size", [0, 2])
-def test_hook_router_sinks_build_request_takes_one_event(size):
+async def test_hook_router_sinks_send_takes_one_event(size):
+    # The guard is the core's (Sink.send), from max_batch_events = 1.
     with pytest.raises(ValueError, match="one event per request"):
-        make_sink().build_request([b"{}"] * size)
+        await make_sink().send([b"{}"] * size)
 
 
 def test_hook_router_sinks_build_request_headers_are_a_copy():

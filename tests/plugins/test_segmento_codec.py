@@ -14,14 +14,15 @@ from router_plugins.segmento.codec import (
     SegmentoCodec,
     format_timestamp,
 )
-from router_plugins.segmento.schema import DEFAULT_EVENTS, validator_specs
+from router_plugins.segmento.schema import DEFAULT_EVENTS
+from router_plugins.segmento.schema import VALIDATORS as SPECS
 
 from router import EVENT_TYPES, Context, Event, Identity, Item, Money, Untranslatable
 from router.validation import Validators
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
 CODEC = SegmentoCodec()
-VALIDATORS = Validators(validator_specs())
+VALIDATORS = Validators(SPECS)
 RECEIVED_AT = 1_714_558_530_123  # 2024-05-01 10:15:30.123 UTC
 MAY_1 = 1_714_558_530_000  # 2024-05-01 10:15:30 UTC
 

@@ -11,13 +11,15 @@ from router_plugins.segmento.schema import (
     DEFAULT_EVENTS,
     EVENT_PROPERTIES,
     REQUIRED_PROPERTIES,
-    validator_specs,
+)
+from router_plugins.segmento.schema import (
+    VALIDATORS as SPECS,
 )
 
 from router.validation import Validators
 
 PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
-VALIDATORS = Validators(validator_specs())
+VALIDATORS = Validators(SPECS)
 
 
 def example(name: str) -> dict:
