@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import cerberus
 import orjson
 
-from router.errors import BadRequest, FieldError, Untranslatable, UsageError
+from router.errors import BadRequest, FieldError, UnknownVendor, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
 from router.quarantine import Quarantine
 from router.registry import Registry
@@ -34,10 +34,6 @@ __all__ = [
 ]
 
 CANONICAL = "canonical"
-
-
-class UnknownVendor(UsageError, LookupError):
-    """No codec is registered under that vendor name."""
 
 
 class UnknownOption(UsageError):
