@@ -143,8 +143,8 @@ class IngestDispatcher:
             return
         if not scope["path"].startswith("/"):
             # The absolute form (``POST http://host/path``), which proxies send:
-            # hypercorn leaves the whole URL in ``path``, and Quart routing its
-            # own way reached the ingest rule's placeholder view, a 500.
+            # hypercorn leaves the whole URL in ``path``, and Quart, routing it
+            # its own way, answered a 500.
             scope = {**scope, "path": urlsplit(scope["path"]).path or "/"}
         if self.max_header_bytes and _head_size(scope) > self.max_header_bytes:
             await self._refuse(scope, send, headers_of(scope), self._head_too_large())
