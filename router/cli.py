@@ -38,6 +38,7 @@ from router.config import (
 from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.log import configure_logging, redact_std_streams
 from router.pluginmanager import make_plugin_manager
+from router.queue import DeadLetterStore
 from router.registry import Registry, build_registry
 from router.storage import make_data_dir
 
@@ -200,13 +201,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         sink = config.sinks.get(args.sink)
         if sink is not None and sink.buffer == "redis":
             from router.redisqueue import SyncDeadLetters
-            from router.spool import StorageError
 
-            try:
-                return _dlq(SyncDeadLetters(config, args.sink), args)
-            except StorageError as exc:
-                print(f"router: {exc}", file=sys.stderr)
-                return EXIT_INVALID_INPUT
+            # Redis unreachable is a StorageError: one line and exit 2, as for the disk spool.
+            return _dlq(SyncDeadLetters(config), args)
     data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
         with DeadLetters(data_dir) as dlq:
@@ -236,7 +233,7 @@ def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
     return config
 
 
-def _dlq(dlq: Any, args: argparse.Namespace) -> int:
+def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
     ids = args.id or None
     if args.action == "list":
         total = dlq.count(args.sink)

@@ -44,8 +44,9 @@ from router.ingest import SourceRuntime
 from router.log import Redactor
 from router.metrics import Metrics
 from router.quarantine import Quarantine
+from router.queue import SinkQueue
 from router.ratelimit import GCRA, Decision
-from router.registry import Registry, call_each
+from router.registry import Registry, call_each, call_each_collecting
 from router.routing import Route, SinkTarget
 from router.sink import Sink
 from router.spool import PROBE_INTERVAL, Spool
@@ -123,7 +124,7 @@ class Daemon:
         self.quarantine: Quarantine | None = None
         self.spool = Spool(self.data_dir / "spool.db")
         #: Every sink's queue: a SqliteQueue of the spool, or a RedisQueue (``buffer: redis``).
-        self.queues: dict[str, Any] = {}
+        self.queues: dict[str, SinkQueue] = {}
         #: The shared Redis, if a sink or a limit uses it (``router.redisconn.RedisLink``).
         self.redis: Any = None
         self.sinks: dict[str, Sink] = {}
@@ -166,9 +167,8 @@ class Daemon:
             queue = self.queues[name]
             self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
-            # Only a Redis queue can store a write whose reply was lost; others never call it.
-            stored = self.metrics.sink_stored_unacknowledged.labels(name)
-            queue.on_stored_unacknowledged = stored.inc
+            # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
+            self.metrics.sink_stored_unacknowledged.labels(name)
             runner = SinkRunner(
                 sink_config,
                 self.sinks[name],
@@ -252,7 +252,7 @@ class Daemon:
             )
         return self.redis
 
-    def _redis_queues(self) -> dict[str, Any]:
+    def _redis_queues(self) -> dict[str, SinkQueue]:
         queues = {}
         for name, cfg in self.config.sinks.items():
             if cfg.buffer == "redis":
@@ -264,6 +264,9 @@ class Daemon:
                     max_events=cfg.spool.max_events,
                     max_bytes=cfg.spool.max_bytes,
                     dedup_window=cfg.dedup_window,
+                    on_stored_unacknowledged=(
+                        self.metrics.sink_stored_unacknowledged.labels(name).inc
+                    ),
                 )
         return queues
 
@@ -527,14 +530,10 @@ class Daemon:
                     return
 
     def _shutdown_hooks(self) -> list[tuple[str, str]]:
-        failures = []
-        kwargs = {"registry": self.registry, "config": self.config}
-        for impl in self.registry.pm.hook.router_shutdown.get_hookimpls():
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as exc:  # a plugin's shutdown must not block the others
-                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
-        return failures
+        # A plugin's shutdown must not block the others.
+        return call_each_collecting(
+            self.registry.pm, "router_shutdown", registry=self.registry, config=self.config
+        )
 
 
 def _lone_error(group: BaseExceptionGroup) -> RouterError | None:

@@ -9,11 +9,12 @@ stopped one on its next start.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from router.spool import DeadLetter, connect
+from router.queue import DeadLetter
+from router.spool import connect
 
 __all__ = ["DeadLetters", "UnknownSink"]
 
@@ -25,7 +26,7 @@ class UnknownSink(LookupError):
 
 
 class DeadLetters:
-    """The dead letters of one data directory's spool."""
+    """The dead letters of one data directory's spool: a :class:`~router.queue.DeadLetterStore`."""
 
     def __init__(self, data_dir: Path | str):
         path = Path(data_dir) / "spool.db"
@@ -90,7 +91,7 @@ class DeadLetters:
     def replay(
         self,
         sink: str,
-        ids: Iterable[int] | None = None,
+        ids: Sequence[int] | None = None,
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
@@ -121,7 +122,7 @@ class DeadLetters:
                 progress(done, len(wanted))
         return done
 
-    def purge(self, sink: str, ids: Iterable[int] | None = None) -> int:
+    def purge(self, sink: str, ids: Sequence[int] | None = None) -> int:
         """Delete dead letters (all, or ``ids``); returns how many."""
         sink_id = self._sink_id(sink)
         wanted = self._selected(sink_id, ids)
@@ -132,7 +133,7 @@ class DeadLetters:
             )
         return len(wanted)
 
-    def _selected(self, sink_id: int, ids: Iterable[int] | None) -> list[int]:
+    def _selected(self, sink_id: int, ids: Sequence[int] | None) -> list[int]:
         rows = self.db.execute(
             "SELECT id FROM dead_letters WHERE sink = ? ORDER BY id", (sink_id,)
         ).fetchall()

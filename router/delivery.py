@@ -36,9 +36,9 @@ import trio
 
 from router.errors import PluginError, SinkRejected, SinkUnavailable, StorageError
 from router.inflight import ByteBudget
+from router.queue import Entry, SinkQueue
 from router.ratelimit import OutboundLimiter
 from router.retry import Backoff
-from router.spool import Entry
 
 if TYPE_CHECKING:
     from router.config import SinkConfig
@@ -57,7 +57,7 @@ class SinkRunner:
         self,
         config: SinkConfig,
         sink: Sink,
-        queue: Any,
+        queue: SinkQueue,
         metrics: Metrics,
         limiter: Any | None = None,
     ):

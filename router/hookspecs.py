@@ -5,6 +5,9 @@ called once at startup and return specs; the I/O they imply happens later in
 ``Sink``/``Source`` methods that the core supervises. An implementation may
 accept any subset of a hook's parameters.
 
+Every hook is called through pluggy, one plugin at a time (see
+:mod:`router.registry`): ``tryfirst``/``trylast`` set the call order, hook
+wrappers wrap each plugin's call, and ``ROUTER_TRACE_HOOKS=1`` traces them.
 A hook that raises at startup stops the daemon with a :class:`PluginError`
 naming the plugin and the hook. ``docs/plugins.md`` has a section per hook.
 """

@@ -1,13 +1,13 @@
 """``buffer: redis``: a sink's queue in a Redis Stream shared by every daemon.
 
-The same interface as :class:`router.spool.SqliteQueue` (what ingest and a
+A :class:`~router.queue.SinkQueue` (what ingest and a
 :class:`~router.delivery.SinkRunner` use), on one stream per sink with one
 consumer group; each daemon reads as its own consumer.
 
 - **put** runs one Lua script per batch: XADD of every event (after ``SET
   NX PX`` of its id for sinks with ``dedup``) and the stream's byte count, in
   one atomic round trip. It returns only once Redis answered; any error raises
-  :class:`~router.spool.StorageError`, so ingest answers 503 and
+  :class:`~router.errors.StorageError`, so ingest answers 503 and
   acknowledges nothing.
 - **get_batch** hands out, in order: entries this consumer had taken before
   a restart (XPENDING + XCLAIM), entries other consumers left idle longer
@@ -46,7 +46,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -57,9 +57,9 @@ from coredis.exceptions import (
     StreamDuplicateConsumerGroupError,
 )
 
+from router.queue import DeadLetter, Entry, QueueBounds, StorageError
 from router.redisconn import CONNECTIVITY_ERRORS, RedisUnavailable
 from router.retry import Backoff
-from router.spool import DeadLetter, Entry, QueueBounds, StorageError
 
 if TYPE_CHECKING:
     from router.config import RouterConfig
@@ -213,7 +213,7 @@ def _changing_counts(queue: RedisQueue):
 
 
 class RedisQueue(QueueBounds):
-    """One sink's queue in a Redis Stream; see the module docstring.
+    """One sink's queue in a Redis Stream, a :class:`~router.queue.SinkQueue`; see the module.
 
     ``full()`` bounds the *shared* stream: its length as last read from
     Redis plus what this daemon stored since.
@@ -229,6 +229,7 @@ class RedisQueue(QueueBounds):
         max_events: int = 1_000_000,
         max_bytes: int = 1 << 30,
         dedup_window: float | None = None,
+        on_stored_unacknowledged: Callable[[int], None] | None = None,
     ):
         self.link = link
         self.name = name
@@ -254,8 +255,9 @@ class RedisQueue(QueueBounds):
         #: Called with the number of dead letters replayed into the stream (``dlq replay``).
         self.on_replayed: Callable[[int], None] | None = None
         #: Called with the number of events a put stored although its caller was
-        #: told it failed (the reply was lost); they will be delivered.
-        self.on_stored_unacknowledged: Callable[[int], None] | None = None
+        #: told it failed (the reply was lost); they will be delivered. Only a
+        #: Redis queue can do that, so it is not part of SinkQueue.
+        self.on_stored_unacknowledged = on_stored_unacknowledged
         #: Tokens of puts whose outcome is unknown, resolved in upkeep().
         self._unconfirmed: list[str] = []
         self.closed = False
@@ -280,6 +282,7 @@ class RedisQueue(QueueBounds):
     # -- state -----------------------------------------------------------------
 
     def statistics(self) -> dict[str, Any]:
+        """The keys of :data:`router.queue.STATISTICS`, ``claimed`` and ``redis_up``."""
         return {
             "pending_events": self.pending_events,
             "pending_bytes": self.pending_bytes,
@@ -707,7 +710,7 @@ class RedisQueue(QueueBounds):
         attempts: int,
         status: int | None = None,
         response: str | None = None,
-    ) -> None:
+    ) -> int:
         """Move entries to the dead-letter stream with why they failed (retried until stored).
 
         Returns how many were moved: an entry no longer in the stream (another
@@ -855,18 +858,20 @@ class RedisDeadLetters:
 
 
 class SyncDeadLetters:
-    """:class:`RedisDeadLetters` for ``router dlq``, with the interface of ``DeadLetters``.
+    """The dead letters of every ``buffer: redis`` sink, for ``router dlq``.
 
-    Each call connects, runs in its own ``trio.run`` and disconnects.
+    A :class:`~router.queue.DeadLetterStore`, like the spool's
+    :class:`~router.deadletters.DeadLetters`. Each call connects, runs
+    :class:`RedisDeadLetters` of its ``sink`` in its own ``trio.run`` and
+    disconnects.
 
     :raises StorageError: (as RedisUnavailable) if Redis cannot be reached.
     """
 
-    def __init__(self, config: RouterConfig, sink: str):
+    def __init__(self, config: RouterConfig):
         self.config = config.redis
-        self.sink = sink
 
-    def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _run(self, sink: str, fn: Callable[[RedisDeadLetters], Awaitable[Any]]) -> Any:
         from router.redisconn import RedisLink, open_client
 
         async def call() -> Any:
@@ -874,20 +879,20 @@ class SyncDeadLetters:
             try:
                 async with open_client(self.config) as client:
                     link.client = client
-                    return await getattr(RedisDeadLetters(link, self.sink), method)(*args, **kwargs)
+                    return await fn(RedisDeadLetters(link, sink))
             except CONNECTIVITY_ERRORS as exc:  # entering a Cluster or Sentinel client
                 raise RedisUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
         return trio.run(call)
 
     def count(self, sink: str) -> int:
-        return self._run("count")
+        return self._run(sink, lambda d: d.count())
 
     def list(self, sink: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
-        return self._run("list", offset=offset, limit=limit)
+        return self._run(sink, lambda d: d.list(offset=offset, limit=limit))
 
     def get(self, sink: str, letter_id: int) -> DeadLetter | None:
-        return self._run("get", letter_id)
+        return self._run(sink, lambda d: d.get(letter_id))
 
     def replay(
         self,
@@ -896,7 +901,7 @@ class SyncDeadLetters:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        return self._run("replay", ids, progress=progress)
+        return self._run(sink, lambda d: d.replay(ids, progress=progress))
 
     def purge(self, sink: str, ids: Sequence[int] | None = None) -> int:
-        return self._run("purge", ids)
+        return self._run(sink, lambda d: d.purge(ids))

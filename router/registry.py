@@ -1,20 +1,23 @@
 """Calling the registration hooks once and keeping what they returned.
 
-Each hook implementation is called on its own so that every result and every
-failure is attributed to a named plugin: a plugin that raises, returns the
-wrong kind of object or reuses a name stops startup with a PluginError that
-names the plugin and the hook.
+Every hook is called through pluggy (``pm.hook.<name>``), one implementation
+at a time with :meth:`pluggy.PluginManager.subset_hook_caller`, so that every
+result and every failure is attributed to a named plugin while tracing,
+``tryfirst``/``trylast`` and hook wrappers apply. A plugin that raises,
+returns the wrong kind of object or reuses a name stops startup with a
+PluginError that names the plugin and the hook.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import cerberus
 import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 from router.codec import Codec
 from router.config import SINK_CORE_SCHEMA, ConfigValidator
@@ -24,7 +27,7 @@ from router.sink import Sink
 from router.source import Source
 from router.validation import Validators, ValidatorSpec, flatten_errors
 
-__all__ = ["PluginInfo", "Registry", "build_registry", "call_each"]
+__all__ = ["PluginInfo", "Registry", "build_registry", "call_each", "call_each_collecting"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,39 +61,99 @@ class Registry:
     pm: RouterPluginManager
 
     def check_requirement(self, requirement: str) -> str | None:
-        """A problem with a ``plugins.require`` entry such as ``"example>=1.0"``, or None."""
-        match = re.fullmatch(
-            r"\s*([A-Za-z0-9_.-]+)\s*(?:(==|>=|<=|>|<|~=)\s*(\S+))?\s*", requirement
-        )
-        if not match:
-            return f"cannot parse requirement {requirement!r}"
-        name, op, wanted = match.groups()
-        info = next((p for p in self.plugins if p.name == name), None)
+        """A problem with a ``plugins.require`` entry such as ``"example>=1.0,<2"``, or None.
+
+        The specifier is PEP 440 (:mod:`packaging`); a pre-release of the
+        installed plugin counts as that version.
+        """
+        try:
+            req = Requirement(requirement)
+        except InvalidRequirement:
+            return (
+                f"cannot parse requirement {requirement!r}: "
+                "give a plugin name and an optional version specifier, e.g. 'example>=1.0,<2'"
+            )
+        if req.extras or req.marker or req.url:
+            return (
+                f"requirement {requirement!r} may hold only a plugin name and a version "
+                "specifier, not extras, a URL or an environment marker"
+            )
+        info = next((p for p in self.plugins if p.name == req.name), None)
         if info is None:
-            return f"required plugin {name!r} is not installed"
-        if op and not _compare(info.version, op, wanted):
-            return f"plugin {name!r} is version {info.version}, {requirement.strip()} is required"
+            return f"required plugin {req.name!r} is not installed"
+        if not req.specifier:
+            return None
+        try:
+            version = Version(info.version)
+        except InvalidVersion:
+            return (
+                f"plugin {req.name!r} has version {info.version!r}, "
+                f"which cannot be checked against {requirement.strip()}"
+            )
+        if not req.specifier.contains(version, prereleases=True):
+            return (
+                f"plugin {req.name!r} is version {info.version}, {requirement.strip()} is required"
+            )
         return None
 
 
 def call_each(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """``(plugin name, result)`` of every implementation of ``hook``, in registration order.
+    """``(plugin name, result)`` of every implementation of ``hook``, in load order.
 
-    Registration order (built-ins first) makes a name collision the fault of
-    the plugin registered later.
+    The implementations are called in pluggy's order (``tryfirst`` first, then
+    the plugin loaded last first); results come back in load order (built-ins
+    first), so a name collision is the fault of the plugin loaded later.
 
     :raises PluginError: naming the plugin and hook if an implementation raises.
     """
     results = []
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        args = {name: kwargs[name] for name in impl.argnames}
+    for plugin, outcome in _call_one_by_one(pm, hook, kwargs):
+        if isinstance(outcome, BaseException):
+            raise PluginError(plugin, hook, f"{type(outcome).__name__}: {outcome}") from outcome
+        results.extend((plugin, result) for result in outcome)
+    return _in_load_order(pm, results)
+
+
+def call_each_collecting(
+    pm: pluggy.PluginManager, hook: str, **kwargs: Any
+) -> list[tuple[str, str]]:
+    """Call every implementation of ``hook``; ``(plugin name, error)`` of those that raised.
+
+    For hooks such as ``router_shutdown`` where one plugin's failure must not
+    stop the others being called.
+    """
+    return [
+        (plugin, f"{type(outcome).__name__}: {outcome}")
+        for plugin, outcome in _call_one_by_one(pm, hook, kwargs)
+        if isinstance(outcome, BaseException)
+    ]
+
+
+def _call_one_by_one(
+    pm: pluggy.PluginManager, hook: str, kwargs: Mapping[str, Any]
+) -> Iterator[tuple[str, list[Any] | Exception]]:
+    """Each plain implementation's plugin and results (or exception), in pluggy's call order.
+
+    Each call goes through a subset caller that leaves out the other plain
+    implementations but keeps every wrapper, so wrappers wrap each call.
+    """
+    impls = getattr(pm.hook, hook).get_hookimpls()
+    plain = [impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+    for impl in reversed(plain):  # pluggy calls the end of the list first
+        others = [other.plugin for other in plain if other is not impl]
+        caller = pm.subset_hook_caller(hook, remove_plugins=others)
         try:
-            result = impl.function(**args)
+            outcome: list[Any] | Exception = caller(**kwargs)
         except Exception as exc:
-            raise PluginError(impl.plugin_name, hook, f"{type(exc).__name__}: {exc}") from exc
-        if result is not None:
-            results.append((impl.plugin_name, result))
-    return results
+            outcome = exc
+        yield impl.plugin_name, outcome
+
+
+def _in_load_order(
+    pm: pluggy.PluginManager, results: list[tuple[str, Any]]
+) -> list[tuple[str, Any]]:
+    rank = {name: i for i, (name, _) in enumerate(pm.list_name_plugin())}
+    return sorted(results, key=lambda item: rank.get(item[0], len(rank)))
 
 
 def build_registry(pm: RouterPluginManager) -> Registry:
@@ -214,19 +277,3 @@ def _check_delivery_defaults(plugin: str, cls: type[Sink]) -> None:
         raise PluginError(
             plugin, "router_sinks", f"{cls.__name__}.delivery_defaults is not valid: {problems}"
         )
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:4])
-
-
-def _compare(have: str, op: str, want: str) -> bool:
-    a, b = _version_tuple(have), _version_tuple(want)
-    return {
-        "==": a == b,
-        ">=": a >= b,
-        "<=": a <= b,
-        ">": a > b,
-        "<": a < b,
-        "~=": a >= b and a[: max(1, len(b) - 1)] == b[: max(1, len(b) - 1)],
-    }[op]

@@ -19,6 +19,7 @@ import orjson
 from router.config import RouteConfig
 from router.errors import Untranslatable
 from router.event import Event
+from router.queue import SinkQueue
 from router.sink import Sink
 from router.validation import Validators
 
@@ -42,7 +43,13 @@ class SinkTarget:
     """A sink as ingest sees it: its encoder and its queue."""
 
     def __init__(
-        self, name: str, sink: Sink, queue: Any, validators: Validators, *, when_full: str = "block"
+        self,
+        name: str,
+        sink: Sink,
+        queue: SinkQueue,
+        validators: Validators,
+        *,
+        when_full: str = "block",
     ):
         self.name = name
         self.when_full = when_full
@@ -64,7 +71,7 @@ class SinkTarget:
             self.vendor == vendor
             and self.codec is not None
             and self.codec.passthrough(self.sink.options)
-            and getattr(self.queue, "dedup_window", None) is None
+            and self.queue.dedup_window is None
         )
 
     def encode(self, event: Event) -> Encoded | Failed:

@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 import structlog
 import trio
 
 from router.errors import StorageError, StorageUnusable
+from router.queue import DeadLetter, Entry, QueueBounds
 from router.storage import (
     PROBE_SCHEMA,
     WriteHealth,
@@ -76,46 +77,7 @@ PROBE_INTERVAL = 1.0
 SETTLED_FLUSH = 0.05
 
 
-class Entry(NamedTuple):
-    """One queued event for one sink."""
-
-    seq: Any
-    event_id: str
-    payload: bytes
-    enqueued_at: float
-
-
 _new_entry = tuple.__new__
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One dead-lettered event with why it failed."""
-
-    id: int
-    sink: str
-    event_id: str
-    payload: bytes
-    reason: str
-    attempts: int
-    status: int | None
-    response: str | None
-    enqueued_at: float
-    dead_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "sink": self.sink,
-            "event_id": self.event_id,
-            "payload": self.payload.decode("utf-8", "replace"),
-            "reason": self.reason,
-            "attempts": self.attempts,
-            "status": self.status,
-            "response": self.response,
-            "enqueued_at": self.enqueued_at,
-            "dead_at": self.dead_at,
-        }
 
 
 @dataclass(slots=True)
@@ -218,6 +180,8 @@ class Spool:
         self.path = Path(path)
         self.sync = sync
         self.queues: dict[str, SqliteQueue] = {}
+        #: The same queues by sink id, which commits and the watcher report by.
+        self._by_id: dict[int, SqliteQueue] = {}
         self._pending = _Write()
         self._waiters: list[trio.Event] = []
         #: Acks and dead letters of delivered batches: kept for the next commit
@@ -278,7 +242,8 @@ class Spool:
         for name, options in sinks:
             sink_id, count, size, max_seq = stats[name]
             self._scanned[sink_id] = max_seq
-            self.queues[name] = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
+            queue = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
+            self.queues[name] = self._by_id[sink_id] = queue
 
     def _sequence(self, table: str) -> int:
         row = self._db.execute(
@@ -446,12 +411,9 @@ class Spool:
             self._failures = {}
             self._skipped = {batch_no: skipped} if skipped else {}
             for sink_id, entries in committed.items():
-                self._queue_by_id(sink_id).on_committed(entries)
+                self._by_id[sink_id].on_committed(entries)
         for waiter in (*waiters, *kept_waiters):
             waiter.set()
-
-    def _queue_by_id(self, sink_id: int) -> SqliteQueue:
-        return next(q for q in self.queues.values() if q.sink_id == sink_id)
 
     def _commit(self, write: _Write) -> tuple[dict[int, list[Entry]], dict[int, set[str]]]:
         """One transaction (worker thread): the inserted entries and skipped ids per sink."""
@@ -610,7 +572,7 @@ class Spool:
                 log.warning("spool.watch_failed", error=str(exc))
                 continue
             for sink_id, (max_seq, count, size) in found.items():
-                self._queue_by_id(sink_id).on_foreign_rows(max_seq, count, size)
+                self._by_id[sink_id].on_foreign_rows(max_seq, count, size)
 
     def _scan_foreign(self) -> dict[int, tuple[int, int, int]]:
         """Rows other processes inserted since the last scan: ``(max seq, events, bytes)``.
@@ -668,24 +630,8 @@ def _chunks(rows: list[tuple[str, bytes, float]]) -> Iterable[list[tuple[str, by
         yield rows[start:]
 
 
-class QueueBounds:
-    """The ``max_events``/``max_bytes`` bounds of a queue, shared by every queue kind."""
-
-    pending_events: int
-    pending_bytes: int
-    max_events: int
-    max_bytes: int
-
-    def full(self, events: int = 0, size: int = 0) -> bool:
-        """True if ``events`` more events of ``size`` bytes would exceed the bounds."""
-        return (
-            self.pending_events + events > self.max_events
-            or self.pending_bytes + size > self.max_bytes
-        )
-
-
 class SqliteQueue(QueueBounds):
-    """One sink's queue in a :class:`Spool`: what its runner takes batches from.
+    """One sink's queue in a :class:`Spool`, a :class:`~router.queue.SinkQueue`.
 
     ``pending`` counts every event not yet delivered or dead-lettered,
     including those in flight; it is what ``max_events``/``max_bytes`` bound.
@@ -718,7 +664,7 @@ class SqliteQueue(QueueBounds):
         self.pending_events = count
         self.pending_bytes = size
         self.recovered = count
-        #: Called with the number of rows another process added (``dlq replay``).
+        #: Called with the number of events another process added (``dlq replay``).
         self.on_replayed: Callable[[int], None] | None = None
         self.in_flight = 0
         self.committed_upto = max_seq
@@ -737,6 +683,7 @@ class SqliteQueue(QueueBounds):
     # -- state -----------------------------------------------------------------
 
     def statistics(self) -> dict[str, Any]:
+        """The keys of :data:`router.queue.STATISTICS`, and ``in_memory_bytes``."""
         return {
             "pending_events": self.pending_events,
             "pending_bytes": self.pending_bytes,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import signal
+import subprocess
+import sys
 import textwrap
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import coredis
 import orjson
@@ -25,7 +28,7 @@ from router.redisconn import default_consumer
 from router.redisqueue import GROUP, RedisDeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
-from router.testing.redis import REDIS_URL, RedisServer, open_test_link
+from router.testing.redis import REDIS_URL, RedisServer, free_port, open_test_link
 from router.testing.upstream import Delay, FakeUpstream, Reply
 
 pytestmark = pytest.mark.redis
@@ -330,3 +333,20 @@ def test_router_dlq_commands_work_on_a_redis_sink(tmp_path, capsys):
         assert capsys.readouterr().out == ""
     finally:
         trio.run(cleanup)
+
+
+def test_router_dlq_on_a_redis_sink_with_redis_down_is_one_line_and_exit_2(tmp_path):
+    """Storage the user must fix, as for the disk spool: not a 'negative result' (1)."""
+    config = conscent_config(tmp_path, "router", "http://127.0.0.1:1", "down")
+    dead = f"redis://127.0.0.1:{free_port()}"
+    Path(config).write_text(Path(config).read_text().replace(REDIS_URL, dead))
+    done = subprocess.run(
+        [sys.executable, "-m", "router", "dlq", "list", "conscent", "-c", config],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("router: error: "), done.stderr
+    assert "Traceback" not in done.stderr
