@@ -1,4 +1,10 @@
-"""The HTTP app: every source's routes, plus ``/healthz``, ``/readyz``, ``/metrics``, ``/plugins``.
+"""The HTTP app: the ingest dispatcher in front of a Quart app for everything else.
+
+:func:`create_asgi` builds the :class:`~router.fastpath.IngestDispatcher`,
+which answers every source's ingest routes, and behind it the Quart app,
+which answers the sources' query routes (``IngestRoute.handler``) and
+``/healthz``, ``/readyz``, ``/metrics``, ``/plugins``, ``/openapi.json``.
+Both build requests and replies with :mod:`router.asgi`.
 
 Errors never produce a 500 with a traceback: on a source's path they are
 rendered by that source in its vendor's shape; elsewhere in one stable JSON
@@ -7,21 +13,19 @@ shape ``{"error": <title>, "message": <text>, "status": <code>}``.
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from router import __version__
-from router.errors import IngestError, InternalError
-from router.errors import MethodNotAllowed as MethodNotAllowedError
+from router.asgi import core_error, encode_reply, ingest_request, unhandled
+from router.errors import IngestError
 from router.fastpath import IngestDispatcher
 from router.openapi import build_document
-from router.source import IngestRequest, Reply
+from router.source import Reply
 
 if TYPE_CHECKING:
     from router.daemon import Daemon
@@ -29,25 +33,15 @@ if TYPE_CHECKING:
 
 __all__ = ["create_asgi"]
 
-log = structlog.get_logger()
-
 
 def to_response(reply: Reply) -> Response:
-    body = reply.body
-    if not isinstance(body, bytes | str):
-        body = orjson.dumps(body)
-    return Response(
-        body,
-        status=reply.status,
-        headers=reply.headers,
-        content_type=reply.content_type if body else None,
-    )
-
-
-def json_error(status: int, title: str, message: str, headers: dict[str, str] | None = None):
-    return to_response(
-        Reply(status, {"error": title, "message": message, "status": status}, dict(headers or {}))
-    )
+    """``reply`` as a Quart response, with the headers :func:`router.asgi.send_reply` sends."""
+    status, headers, body = encode_reply(reply)
+    response = Response(body, status=status)
+    response.headers.clear()
+    for name, value in headers:
+        response.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+    return response
 
 
 def create_asgi(daemon: Daemon) -> IngestDispatcher:
@@ -62,29 +56,33 @@ def create_asgi(daemon: Daemon) -> IngestDispatcher:
     )
     for runtime in daemon.sources.values():
         for route in type(runtime.source).routes:
+            path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
             if route.handler is None:
-                path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
                 dispatcher.add(route.method, path, runtime, route.name)
+            else:
+                dispatcher.add_known(route.method, path, runtime)
     return dispatcher
 
 
 def _quart_app(daemon: Daemon) -> QuartTrio:
-    """The Quart app behind the dispatcher: status endpoints, query routes, errors."""
+    """The Quart app behind the dispatcher: status endpoints, query routes, errors.
+
+    Ingest routes have no rule here: the dispatcher answers them, and a wrong
+    method on any source's path.
+    """
     app = QuartTrio("router")
     app.config["MAX_CONTENT_LENGTH"] = daemon.config.server.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     endpoints: dict[str, SourceRuntime] = {}
 
     for runtime in daemon.sources.values():
-        cls = type(runtime.source)
-        for route in cls.routes:
+        for route in type(runtime.source).routes:
+            if route.handler is None:
+                continue
             path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
             endpoint = f"{runtime.name}:{route.name}"
             endpoints[endpoint] = runtime
-            if route.handler is None:
-                view = _routed_by_dispatcher(runtime, route.name)
-            else:
-                view = _query_view(runtime, getattr(runtime.source, route.handler), route.name)
+            view = _query_view(runtime, getattr(runtime.source, route.handler), route.name)
             app.add_url_rule(path, endpoint, view, methods=[route.method])
 
     @app.get("/healthz")
@@ -124,100 +122,45 @@ def _quart_app(daemon: Daemon) -> QuartTrio:
             openapi_document.append(orjson.dumps(document))
         return Response(openapi_document[0], content_type="application/json")
 
-    def source_for_path() -> SourceRuntime | None:
-        """The source whose route matches this path with some method, if any."""
-        adapter = app.url_map.bind("")
-        for method in ("POST", "GET", "PUT", "DELETE", "PATCH"):
-            try:
-                rule, _ = adapter.match(request.path, method=method, return_rule=True)
-            except HTTPException:
-                continue
-            return endpoints.get(rule.endpoint)
-        return None
-
     @app.errorhandler(NotFound)
     async def not_found(exc: NotFound) -> Any:
-        return json_error(404, "Not Found", f"no route for {request.method} {request.path}")
+        message = f"no route for {request.method} {request.path}"
+        return to_response(core_error(404, "Not Found", message))
 
     @app.errorhandler(MethodNotAllowed)
     async def method_not_allowed(exc: MethodNotAllowed) -> Any:
+        # Only the core's own routes: the dispatcher answers on a source's path.
         allowed = ", ".join(sorted(exc.valid_methods or ()))
-        headers = {"Allow": allowed}
         message = f"{request.method} is not allowed on {request.path}; use {allowed}"
-        runtime = source_for_path()
-        if runtime is not None:
-            error = MethodNotAllowedError(message, headers=headers)
-            return to_response(runtime.error_reply(_ingest_request(b"", runtime), error))
-        return json_error(405, "Method Not Allowed", message, headers)
+        return to_response(core_error(405, "Method Not Allowed", message, {"Allow": allowed}))
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Any:
-        return json_error(exc.code or 500, exc.name, exc.description or exc.name)
+        return to_response(core_error(exc.code or 500, exc.name, exc.description or exc.name))
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Any:
-        log.error(
-            "http.unhandled_error",
-            path=request.path,
-            error_type=type(exc).__name__,
-            error=str(exc),
-            exc_info=exc,
-        )
-        runtime = source_for_path()
-        if runtime is not None:
-            error = InternalError("internal error; the event was not accepted")
-            return to_response(runtime.error_reply(_ingest_request(b"", runtime), error))
-        return json_error(500, "Internal Server Error", "internal error")
+        rule = request.url_rule
+        runtime = endpoints.get(rule.endpoint) if rule is not None else None
+        return to_response(unhandled(exc, ingest_request(request.scope), runtime))
 
     return app
 
 
-def _ingest_request(body: bytes, runtime: SourceRuntime | None = None) -> IngestRequest:
-    return IngestRequest(
-        method=request.method,
-        path=request.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=body,
-        path_params=dict(request.view_args or {}),
-        query=dict(request.args.items()),
-        remote_addr=request.remote_addr or "",
-        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-    )
-
-
-def _routed_by_dispatcher(runtime: SourceRuntime, route_name: str):
-    """The Quart view of an ingest route, for the few requests the dispatcher leaves to Quart.
-
-    :class:`IngestDispatcher` answers every request whose method and path
-    match an ingest route exactly. Quart keeps the rule so its routing answers
-    another method on that path with a 405 in the vendor's shape
-    (``method_not_allowed`` above), and it reaches this view only for a path
-    it normalizes itself (``//collect/event``): answered by the same pipeline,
-    with the body the dispatcher already read.
-    """
-
-    async def view(**path_params: str) -> Response:
-        ingest_request = _ingest_request(await request.get_data(), runtime)
-        reply = await runtime.handle(ingest_request)
-        runtime.metrics.requests.labels(runtime.name, str(reply.status)).inc()
-        return to_response(reply)
-
-    view.__name__ = f"ingest_{runtime.name}_{route_name}"
-    return view
-
-
 def _query_view(runtime: SourceRuntime, handler: Any, route_name: str):
+    """The view of a read-only route a Source answers itself (``IngestRoute.handler``)."""
+
     async def view(**path_params: str) -> Response:
-        ingest_request = _ingest_request(b"", runtime)
+        query = ingest_request(request.scope, b"", path_params)
         if runtime.config.auth is not None and runtime.config.auth.keys:
             try:
-                runtime.check_credential(ingest_request)
+                runtime.check_credential(query)
             except IngestError as exc:
-                return to_response(runtime.error_reply(ingest_request, exc))
+                return to_response(runtime.error_reply(query, exc))
         try:
-            reply = await handler(ingest_request)
+            reply = await handler(query)
         except IngestError as exc:
-            reply = runtime.error_reply(ingest_request, exc)
+            reply = runtime.error_reply(query, exc)
         runtime.metrics.requests.labels(runtime.name, str(reply.status)).inc()
         return to_response(reply)
 

@@ -5,13 +5,17 @@
     RouterError
     ├── ConfigError          the config is wrong; lists every problem with file, line, key
     ├── PluginError          a plugin failed to import or raised in a startup hook
+    ├── PluginFailure        a Source method raised while handling a request: a 500 in the
+    │                        vendor's shape (never leaves the ingest pipeline)
     ├── DataDirLocked        another daemon holds the data directory
     ├── UsageError           a command-line argument is wrong (bad --bind, unreadable input file)
+    │   └── UnknownVendor        ``router translate`` was given a vendor no plugin provides
     ├── ListenError          the daemon cannot listen on its address (port in use, unknown host)
     ├── StorageError         events could not be stored or read (disk full, Redis down…): 503
     │   └── StorageUnusable      a data directory or database file cannot be used at all;
     │                            names the file and what to do (``router run`` exits 2)
-    ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape
+    ├── IngestError          a request cannot be accepted; rendered in the vendor's error shape;
+    │                        carries ``source`` and ``request_id`` once the pipeline renders it
     │   ├── BadRequest           400: malformed JSON or envelope
     │   │   ├── ValidationFailed 400: events failed their schema (carries FieldErrors)
     │   │   └── NestingTooDeep   400: valid JSON nested deeper than server.max_json_depth
@@ -53,6 +57,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "PluginError",
+    "PluginFailure",
     "RateLimited",
     "RequestTimeout",
     "RouterError",
@@ -62,6 +67,7 @@ __all__ = [
     "StorageError",
     "StorageUnusable",
     "Unauthorized",
+    "UnknownVendor",
     "Untranslatable",
     "UsageError",
     "ValidationFailed",
@@ -104,12 +110,38 @@ class PluginError(RouterError):
         super().__init__(f"{where}: {message}")
 
 
+class PluginFailure(RouterError):
+    """A Source method raised something other than an IngestError, or returned the wrong type.
+
+    ``source`` is the configured source, ``plugin`` its vendor and ``hook``
+    the Source method (``split``, ``authorize``…). The pipeline logs it and
+    answers a 500 in the vendor's shape.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        plugin: str | None = None,
+        hook: str | None = None,
+    ):
+        super().__init__(message)
+        self.source = source
+        self.plugin = plugin
+        self.hook = hook
+
+
 class DataDirLocked(RouterError):
     """Another router process is using the data directory."""
 
 
 class UsageError(RouterError):
     """A command-line argument is wrong; the message says what to give instead."""
+
+
+class UnknownVendor(UsageError, LookupError):
+    """No codec is registered under that vendor name."""
 
 
 class ListenError(RouterError):
@@ -163,10 +195,16 @@ class IngestError(RouterError):
     ``status`` is the HTTP status, ``headers`` must be sent with the response,
     and ``errors`` names the failing fields, each with ``index``, the position
     of its event in the request (``None`` for a request-level problem).
+    ``source`` and ``request_id`` name the source and request it was answered
+    for; the pipeline sets them just before the source renders the error.
     """
 
     status = 500
     title = "Internal Server Error"
+    #: The configured source that answered with this error; None until rendered.
+    source: str | None = None
+    #: The request's ``X-Request-Id`` (or the id generated for it); None until rendered.
+    request_id: str | None = None
 
     def __init__(
         self,

@@ -4,9 +4,11 @@ Why hand-written: Quart's request and response objects cost about a third
 of what the bare server does per request (measured in docs/performance.md),
 and ingest routes are the hot path. So an exact ``(method, path)`` match of
 a source's ingest route is answered here, with nothing between hypercorn and
-:meth:`SourceRuntime.handle`; everything else — status endpoints, query
-routes, a wrong method on an ingest path, unknown paths — goes to the Quart
-app, which renders those errors (in the vendor's shape on a vendor's path).
+:meth:`SourceRuntime.handle`. So is a method none of a source's routes on
+that path takes: a 405 in the vendor's shape, with ``Allow`` (the Quart app
+has no rule for ingest routes). Everything else — status endpoints, query
+routes, unknown paths — goes to the Quart app. Requests and replies are
+built with :mod:`router.asgi`, as the Quart app builds them.
 
 Every request's body is read here, whatever answers it, within
 ``server.max_body_bytes`` and ``server.body_timeout``: hypercorn can only
@@ -21,25 +23,24 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-import orjson
 import structlog
 import trio
 
+from router.asgi import Scope, core_error, headers_of, ingest_request, send_reply, unhandled
 from router.errors import (
     HeadersTooLarge,
     IngestError,
-    InternalError,
+    MethodNotAllowed,
     Overloaded,
     PayloadTooLarge,
     RequestTimeout,
 )
 from router.inflight import ADMIT_RETRY_AFTER, IngestAdmission
-from router.source import IngestRequest, Reply
+from router.source import Reply
 
 if TYPE_CHECKING:
     from router.ingest import SourceRuntime
@@ -48,13 +49,14 @@ __all__ = ["IngestDispatcher"]
 
 log = structlog.get_logger()
 
-Scope = MutableMapping[str, Any]
 ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
 ]
 
 #: Quart/werkzeug path variables (``<platform>``, ``<int:id>``) as regex groups.
 _VARIABLE = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
+#: A run of slashes, which Quart's routing matches as one.
+_SLASHES = re.compile(r"//+")
 
 
 class IngestDispatcher:
@@ -77,16 +79,32 @@ class IngestDispatcher:
         self.max_header_bytes = max_header_bytes
         self._static: dict[tuple[str, str], tuple[SourceRuntime, str]] = {}
         self._patterns: list[tuple[str, re.Pattern[str], SourceRuntime, str]] = []
+        #: Every source route's path (ingest or query): its source and methods, for 405s.
+        self._paths: dict[str, tuple[SourceRuntime, set[str]]] = {}
+        self._path_patterns: dict[str, tuple[re.Pattern[str], SourceRuntime, set[str]]] = {}
 
     def add(self, method: str, path: str, runtime: SourceRuntime, route_name: str) -> None:
         """Serve ``method path`` (Quart path syntax) with ``runtime``'s ingest pipeline."""
+        self.add_known(method, path, runtime)
         if "<" not in path:
             self._static[(method, path)] = (runtime, route_name)
             return
-        pattern = "".join(
-            f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(part) for part, m in _split(path)
-        )
-        self._patterns.append((method, re.compile(pattern + r"\Z"), runtime, route_name))
+        self._patterns.append((method, _compile(path), runtime, route_name))
+
+    def add_known(self, method: str, path: str, runtime: SourceRuntime) -> None:
+        """Record a route of ``runtime``'s, answered here (:meth:`add`) or by the app.
+
+        A request for a known path with none of its methods is answered here:
+        405 in the vendor's shape, with ``Allow``. ``GET`` allows ``HEAD`` too,
+        as Quart does.
+        """
+        methods = {method, "HEAD"} if method == "GET" else {method}
+        if "<" not in path:
+            self._paths.setdefault(path, (runtime, set()))[1].update(methods)
+        else:
+            self._path_patterns.setdefault(path, (_compile(path), runtime, set()))[2].update(
+                methods
+            )
 
     def _match(self, method: str, path: str) -> tuple[SourceRuntime, str, dict[str, str]] | None:
         found = self._static.get((method, path))
@@ -109,19 +127,32 @@ class IngestDispatcher:
                 return runtime
         return None
 
+    def _allowed(self, path: str) -> tuple[SourceRuntime, set[str]] | None:
+        """The source with a route on ``path``, and every method its routes there take."""
+        found = self._paths.get(path)
+        if found is not None:
+            return found
+        for pattern, runtime, methods in self._path_patterns.values():
+            if pattern.match(path):
+                return runtime, methods
+        return None
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if not scope["path"].startswith("/"):
             # The absolute form (``POST http://host/path``), which proxies send:
-            # hypercorn leaves the whole URL in ``path``, and Quart routing its
-            # own way reached the ingest rule's placeholder view, a 500.
+            # hypercorn leaves the whole URL in ``path``, and Quart, routing it
+            # its own way, answered a 500.
             scope = {**scope, "path": urlsplit(scope["path"]).path or "/"}
         if self.max_header_bytes and _head_size(scope) > self.max_header_bytes:
-            await self._refuse(scope, send, _headers(scope), self._head_too_large())
+            await self._refuse(scope, send, headers_of(scope), self._head_too_large())
             return
         target = self._match(scope["method"], scope["path"])
+        if target is None and scope["path"].startswith("//"):
+            # Quart's routing serves ``//collect/event`` as ``/collect/event``.
+            target = self._match(scope["method"], "/" + scope["path"].lstrip("/"))
         if target is not None:
             async with self.inflight.admit(scope["headers"]) as admitted:
                 await self._ingest(scope, receive, send, *target, admitted=admitted)
@@ -140,13 +171,15 @@ class IngestDispatcher:
         admitted: bool = True,
     ) -> None:
         started = time.perf_counter()
-        headers = _headers(scope)
+        headers = headers_of(scope)
         # Not admitted: the body is still read (thrown away chunk by chunk), so
         # the connection stays usable for the client's retry.
         body = await self._read_body(receive, headers, keep=admitted)
         if body is None:
             return  # the client went away before its body arrived: nothing to answer
-        request = _request(scope, headers, body if isinstance(body, bytes) else b"", path_params)
+        request = ingest_request(
+            scope, body if isinstance(body, bytes) else b"", path_params, headers
+        )
         if isinstance(body, IngestError):
             reply = runtime.error_reply(request, body)
             reply.headers["Connection"] = "close"
@@ -162,16 +195,7 @@ class IngestDispatcher:
             try:
                 reply = await runtime.handle(request)
             except Exception as exc:  # a core bug: answer in the vendor's shape, log it all
-                log.error(
-                    "http.unhandled_error",
-                    path=request.path,
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    exc_info=exc,
-                )
-                reply = runtime.error_reply(
-                    request, InternalError("internal error; the events were not accepted")
-                )
+                reply = unhandled(exc, request, runtime)
             log.debug(
                 "ingest.request",
                 source=runtime.name,
@@ -180,7 +204,7 @@ class IngestDispatcher:
                 bytes=len(body),
                 request_id=request.request_id,
             )
-        await _send(send, reply)
+        await send_reply(send, reply)
         metrics = runtime.metrics
         metrics.requests.labels(runtime.name, str(reply.status)).inc()
         metrics.request_seconds.labels(runtime.name, route_name).observe(
@@ -188,13 +212,20 @@ class IngestDispatcher:
         )
 
     async def _to_app(self, scope: Scope, receive: Any, send: Any) -> None:
-        """Hand the request to the Quart app with its body already read (see the module doc)."""
-        headers = _headers(scope)
+        """Hand the request to the Quart app with its body already read (see the module doc).
+
+        A wrong method on a source's path is answered here instead (:meth:`_wrong_route`).
+        """
+        headers = headers_of(scope)
         body = await self._read_body(receive, headers)
         if body is None:
             return
         if isinstance(body, IngestError):
             await self._refuse(scope, send, headers, body)
+            return
+        reply = self._wrong_route(scope, headers)
+        if reply is not None:
+            await send_reply(send, reply)
             return
         delivered = False
 
@@ -217,6 +248,37 @@ class IngestDispatcher:
 
         await self.app(scope, replay, shielded_send)
 
+    def _wrong_route(self, scope: Scope, headers: dict[str, str]) -> Reply | None:
+        """The answer to a request for a source's path that its routes do not serve as sent.
+
+        Quart's routing matches a path with its runs of slashes as one: a
+        method none of the path's routes takes gets a 405 in the vendor's
+        shape with ``Allow``, and an ingest route's path with a run of slashes
+        inside a 308 to the path without. None: the app answers.
+        """
+        path = scope["path"]
+        merged = _SLASHES.sub("/", path) if "//" in path else path
+        known = self._allowed(merged)
+        if known is None:
+            return None
+        runtime, methods = known
+        method = scope["method"]
+        if method not in methods:
+            allowed = ", ".join(sorted(methods))
+            error = MethodNotAllowed(
+                f"{method} is not allowed on {path}; use {allowed}", headers={"Allow": allowed}
+            )
+            return runtime.error_reply(ingest_request(scope, headers=headers), error)
+        if merged != path and self._match(method, merged) is not None:
+            query = scope.get("query_string") or b""
+            scheme = scope.get("scheme", "http")
+            host = headers.get("host", "")
+            location = f"{scheme}://{host}{merged}" + (
+                f"?{query.decode('latin-1')}" if query else ""
+            )
+            return Reply(308, b"", {"Location": location})
+        return None
+
     async def _refuse(
         self, scope: Scope, send: Any, headers: dict[str, str], error: IngestError
     ) -> None:
@@ -226,12 +288,11 @@ class IngestDispatcher:
         """
         runtime = self._source_of(scope["path"])
         if runtime is not None:
-            reply = runtime.error_reply(_request(scope, headers, b"", {}), error)
+            reply = runtime.error_reply(ingest_request(scope, headers=headers), error)
         else:
-            payload = {"error": error.title, "message": error.message, "status": error.status}
-            reply = Reply(error.status, payload, dict(error.headers))
+            reply = core_error(error.status, error.title, error.message, error.headers)
         reply.headers["Connection"] = "close"
-        await _send(send, reply)
+        await send_reply(send, reply)
 
     def _head_too_large(self) -> HeadersTooLarge:
         return HeadersTooLarge(
@@ -291,28 +352,6 @@ def _head_size(scope: Scope) -> int:
     return size
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {
-        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-    }
-
-
-def _request(
-    scope: Scope, headers: dict[str, str], body: bytes, path_params: dict[str, str]
-) -> IngestRequest:
-    client = scope.get("client")
-    return IngestRequest(
-        method=scope["method"],
-        path=scope["path"],
-        headers=headers,
-        body=body,
-        path_params=path_params,
-        query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-        remote_addr=client[0] if client else "",
-        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
-    )
-
-
 def _split(path: str) -> list[tuple[str, re.Match[str] | None]]:
     parts: list[tuple[str, re.Match[str] | None]] = []
     position = 0
@@ -324,16 +363,9 @@ def _split(path: str) -> list[tuple[str, re.Match[str] | None]]:
     return parts
 
 
-async def _send(send: Any, reply: Reply) -> None:
-    body = reply.body
-    if not isinstance(body, bytes):
-        body = body.encode() if isinstance(body, str) else orjson.dumps(body)
-    headers = [(b"content-length", str(len(body)).encode())]
-    if body and reply.content_type:
-        headers.append((b"content-type", reply.content_type.encode()))
-    headers += [
-        (name.lower().encode("latin-1"), str(value).encode("latin-1"))
-        for name, value in reply.headers.items()
-    ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _compile(path: str) -> re.Pattern[str]:
+    """``path`` (Quart path syntax, with variables) as a regex with a group per variable."""
+    pattern = "".join(
+        f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(part) for part, m in _split(path)
+    )
+    return re.compile(pattern + r"\Z")

@@ -20,7 +20,7 @@ import hmac
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -34,6 +34,7 @@ from router.errors import (
     IngestError,
     InternalError,
     Overloaded,
+    PluginFailure,
     RateLimited,
     Unauthorized,
     ValidationFailed,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from router.source import Source
     from router.validation import Validators
 
-__all__ = ["SourceRuntime"]
+__all__ = ["PluginFailure", "SourceRuntime"]
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -60,10 +61,6 @@ T = TypeVar("T")
 MAX_ERRORS_IN_MESSAGE = 20
 #: Retry-After sent with 503 when a sink's spool is full.
 FULL_RETRY_AFTER = 5
-
-
-class PluginFailure(Exception):
-    """A Source method raised something other than an IngestError."""
 
 
 class SourceRuntime:
@@ -112,35 +109,51 @@ class SourceRuntime:
             body = self._parse(request.body)
             envelope = self._plugin("split", self.source.split, request, body)
             if not isinstance(envelope, Envelope):
-                raise PluginFailure(f"split returned {type(envelope).__name__}, not Envelope")
+                raise PluginFailure(
+                    f"split returned {type(envelope).__name__}, not Envelope",
+                    source=self.name,
+                    plugin=self.vendor,
+                    hook="split",
+                )
             self._plugin("authorize", self.source.authorize, request, envelope)
             if self.limiter is not None:
                 limit_headers = await self._rate_limit(request, envelope)
             result = await self._accept(request, envelope)
             reply = self._plugin("accepted", self.source.accepted, request, result)
         except IngestError as exc:
-            exc.headers = {**limit_headers, **exc.headers}
-            reply = self.error_reply(request, exc)
+            # The exception may be a plugin's, raised again for the next request:
+            # the rate-limit headers go on this reply, never into it.
+            reply = self.error_reply(request, exc, limit_headers)
         except PluginFailure as exc:
             log.error(
                 "ingest.plugin_error",
                 source=self.name,
                 plugin=self.vendor,
+                hook=exc.hook,
+                request_id=request.request_id,
                 error=str(exc),
                 stage="receiving",
             )
             reply = self.error_reply(
                 request,
-                InternalError(
-                    f"the {self.vendor} plugin failed while handling the request",
-                    headers=limit_headers,
-                ),
+                InternalError(f"the {self.vendor} plugin failed while handling the request"),
+                limit_headers,
             )
-        reply.headers = {**limit_headers, **reply.headers}
+        if limit_headers:
+            reply.headers = {**limit_headers, **reply.headers}
         return reply
 
-    def error_reply(self, request: IngestRequest, error: IngestError) -> Reply:
-        """The source's rendering of an error; a plain JSON body if the plugin fails at it."""
+    def error_reply(
+        self, request: IngestRequest, error: IngestError, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """The source's rendering of an error; a plain JSON body if the plugin fails at it.
+
+        The reply's headers: ``headers``, then ``error.headers``, then the
+        source's own, each overriding the one before. ``error`` gets this
+        source and request as its ``source`` and ``request_id``.
+        """
+        error.source = self.name
+        error.request_id = request.request_id
         try:
             reply = self.source.error(request, error)
         except Exception as exc:  # the plugin's error renderer itself is broken
@@ -149,11 +162,12 @@ class SourceRuntime:
                 source=self.name,
                 plugin=self.vendor,
                 hook="error",
+                request_id=request.request_id,
                 error=repr(exc),
                 stage="receiving",
             )
             reply = Reply(error.status, {"error": error.title, "message": error.message})
-        reply.headers = {**error.headers, **reply.headers}
+        reply.headers = {**(headers or {}), **error.headers, **reply.headers}
         return reply
 
     def _plugin(self, method: str, fn: Callable[..., T], *args: Any) -> T:
@@ -163,7 +177,10 @@ class SourceRuntime:
             raise
         except Exception as exc:
             raise PluginFailure(
-                f"{type(self.source).__name__}.{method} raised {type(exc).__name__}: {exc}"
+                f"{type(self.source).__name__}.{method} raised {type(exc).__name__}: {exc}",
+                source=self.name,
+                plugin=self.vendor,
+                hook=method,
             ) from exc
 
     def check_credential(self, request: IngestRequest) -> None:

@@ -18,7 +18,7 @@ import cerberus
 import orjson
 
 from router.config import SINK_CORE_SCHEMA
-from router.errors import BadRequest, FieldError, Untranslatable, UsageError
+from router.errors import BadRequest, FieldError, UnknownVendor, Untranslatable, UsageError
 from router.event import Event, new_event_id, now_ms
 from router.registry import Registry
 from router.source import IngestRequest
@@ -34,10 +34,6 @@ __all__ = [
 ]
 
 CANONICAL = "canonical"
-
-
-class UnknownVendor(UsageError, LookupError):
-    """No codec is registered under that vendor name."""
 
 
 class UnknownOption(UsageError):
