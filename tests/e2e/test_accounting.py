@@ -12,12 +12,12 @@ import sqlite3
 import orjson
 import pytest
 import trio
-from sample_traffic import FAST_RETRY, settle, users
 
 import router.spool
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import FakeUpstream, Hold, Reply
+from tests.helpers.sample_traffic import FAST_RETRY, settle, users
 
 
 def relay(url: str, **sink) -> dict:

@@ -29,12 +29,12 @@ import httpx
 import orjson
 import pytest
 import trio
-from conscent_traffic import ping
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.deadletters import DeadLetters
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Hang, RecordedRequest, Reply, Reset
+from tests.helpers.conscent_traffic import ping
 
 #: The upstream's cycle of behaviours: (fault, seconds).
 CYCLE = [

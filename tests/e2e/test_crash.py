@@ -7,10 +7,10 @@ import textwrap
 
 import httpx
 import trio
-from conscent_traffic import delivered, load, ping
 
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Hold, Reply
+from tests.helpers.conscent_traffic import delivered, load, ping
 
 
 def conscent_relay(tmp_path, upstream_url: str, **spool) -> str:

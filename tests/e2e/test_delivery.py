@@ -11,11 +11,11 @@ from collections import Counter
 import orjson
 import pytest
 import trio
-from sample_traffic import FAST_RETRY, post, settle, users
 
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import Close, Delay, FakeUpstream, Reply, Reset
+from tests.helpers.sample_traffic import FAST_RETRY, post, settle, users
 
 
 def relay(url: str, **sink) -> dict:
@@ -225,7 +225,7 @@ async def test_a_down_sink_does_not_slow_ingest_or_other_sinks(tmp_path, sample)
 
 
 async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypatch):
-    import sample_plugin
+    from tests.helpers import sample_plugin
 
     # The sample vendor has no ids of its own; give its events a stable one for this test.
     original = sample_plugin.SampleCodec.decode

@@ -19,9 +19,6 @@ import coredis
 import orjson
 import pytest
 import trio
-from conscent_traffic import delivered, load
-from sample_traffic import FAST_RETRY, post, users
-from sample_traffic import settle as settle_within
 
 from router.cli import main
 from router.redisconn import default_consumer
@@ -30,6 +27,9 @@ from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.redis import REDIS_URL, RedisServer, free_port, open_test_link
 from router.testing.upstream import Delay, FakeUpstream, Reply
+from tests.helpers.conscent_traffic import delivered, load
+from tests.helpers.sample_traffic import FAST_RETRY, post, users
+from tests.helpers.sample_traffic import settle as settle_within
 
 pytestmark = pytest.mark.redis
 

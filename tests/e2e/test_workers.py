@@ -7,10 +7,10 @@ import textwrap
 
 import httpx
 import trio
-from conscent_traffic import delivered, ping
 
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream
+from tests.helpers.conscent_traffic import delivered, ping
 
 
 def config(tmp_path, url: str) -> str:

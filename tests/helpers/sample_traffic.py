@@ -1,4 +1,4 @@
-"""Traffic of the test vendor "sample" (tests/sample_plugin.py) for end-to-end tests."""
+"""Traffic of the test vendor "sample" (tests/helpers/sample_plugin.py) for end-to-end tests."""
 
 from __future__ import annotations
 
