@@ -15,26 +15,7 @@ import trio
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import Close, Delay, FakeUpstream, Reply, Reset
-from tests.helpers.sample_traffic import FAST_RETRY, post, settle, users
-
-
-def relay(url: str, **sink) -> dict:
-    """sample source -> sample sink at ``url``, with fast retries."""
-    return {
-        "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {
-            "up": {
-                "plugin": "sample",
-                "url": url,
-                "api_key": "k",
-                "batch": {"max_events": 20, "max_wait": 0.01},
-                "retry": FAST_RETRY,
-                "timeout": 2,
-                **sink,
-            }
-        },
-        "routes": [{"from": "in", "to": "up"}],
-    }
+from tests.helpers.sample_traffic import FAST_RETRY, post, relay, settle, users
 
 
 async def test_upstream_500s_then_recovers_nothing_lost(tmp_path, sample):

@@ -18,7 +18,7 @@ from router_plugins.segmento.schema import (
 
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "segmento"
 VALIDATORS = Validators(SPECS)
 
 

@@ -1,4 +1,4 @@
-"""The endu codec: decoding, exact round trips, and encoding events of other vendors."""
+"""The endu plugin: the codec."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from router import (
 )
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "endu"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "endu"
 VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "base_insufficient")
 
 CODEC = EnduCodec()

@@ -1,0 +1,107 @@
+"""The endu plugin: its hooks, called through a fresh plugin manager."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cerberus
+import httpx
+import orjson
+import pluggy
+import pytest
+import router_plugins.endu
+from router_plugins.endu.codec import EnduCodec
+from router_plugins.endu.ingest import DEFAULT_PATH, EnduSource
+from router_plugins.endu.schema import DOCUMENTED_TYPES, VALIDATORS
+from router_plugins.endu.sink import EnduSink
+
+import router
+import router.hookspecs
+from router import (
+    BadRequest,
+    Envelope,
+    FieldError,
+    IngestRequest,
+    IngestResult,
+    RateLimited,
+    SinkRejected,
+    SinkUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+from router.validation import Validators
+
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "endu"
+VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "base_insufficient")
+
+CODEC = EnduCodec()
+VALIDATORS_ = Validators(VALIDATORS)
+
+#: A valid event (unique-identity variation) to break field by field.
+BASE = {
+    "property_id": "D#1007491775344160808",
+    "organization_id": "848WN4oEUgisKrV9dY9Ni6",
+    "timestamp": "1672536219",
+    "event_type": "ITEM_PURCHASED",
+    "c_user_id": "59078598125872925",
+    "event_data": {"item_id": "8258727671"},
+}
+DROP = object()
+
+
+def load(name: str) -> dict:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def event(event_type: str | None = None, /, **changes) -> dict:
+    """BASE with ``event_type`` set and ``changes`` applied (``DROP`` removes a key)."""
+    doc = {**BASE, **({"event_type": event_type} if event_type else {}), **changes}
+    return {k: v for k, v in doc.items() if v is not DROP}
+
+
+def check(doc: dict) -> list[FieldError]:
+    return VALIDATORS_.check("endu", CODEC.event_type(doc), doc)
+
+
+def fields(errors: list[FieldError]) -> set[str]:
+    return {e.field for e in errors}
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("router")
+    pm.add_hookspecs(router.hookspecs)
+    pm.register(router_plugins.endu, name="endu")
+    pm.check_pending()
+    return pm
+
+
+def test_hook_router_codecs_registers_the_endu_codec(pm):
+    [codecs] = pm.hook.router_codecs()
+    assert [type(c) for c in codecs] == [EnduCodec]
+    assert codecs[0].vendor == "endu"
+
+
+def test_hook_router_validators_cover_documented_types_and_fallback(pm):
+    [specs] = pm.hook.router_validators()
+    assert {s.vendor for s in specs} == {"endu"}
+    assert sorted(s.event_type for s in specs) == sorted([*DOCUMENTED_TYPES, "*"])
+    assert all(s.require_any for s in specs)
+
+
+def test_hook_router_sources_registers_the_endu_source(pm):
+    [sources] = pm.hook.router_sources()
+    assert sources == [EnduSource]
+    assert EnduSource.vendor == "endu"
+
+
+def test_hook_router_sinks_registers_the_endu_sink(pm):
+    [sinks] = pm.hook.router_sinks()
+    assert sinks == [EnduSink]
+    assert (EnduSink.kind, EnduSink.vendor) == ("endu", "endu")
+
+
+def test_hook_router_config_schema_not_implemented(pm):
+    # The plugin has no plugin-wide options: everything is per source/sink.
+    assert pm.hook.router_config_schema() == []
