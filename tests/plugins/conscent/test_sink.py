@@ -8,64 +8,20 @@ from pathlib import Path
 import cerberus
 import httpx
 import orjson
-import pluggy
 import pytest
-import router_plugins.conscent
 from router_plugins.conscent.codec import ConscentCodec
-from router_plugins.conscent.ingest import ConscentSource
-from router_plugins.conscent.schema import CLICK_ACTIONS, EVENT_LOCATIONS, EVENT_TYPES, schema_for
 from router_plugins.conscent.sink import ConscentSink
 
-import router
-import router.hookspecs
 from router import (
-    BadRequest,
-    Envelope,
-    FieldError,
-    Forbidden,
-    IngestRequest,
-    IngestResult,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    Overloaded,
-    PayloadTooLarge,
-    RateLimited,
     SinkRejected,
     SinkUnavailable,
-    Unauthorized,
-    ValidationFailed,
 )
-from router.validation import Validators
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "conscent"
-EXAMPLES = {t: f"{t.lower()}.json" for t in EVENT_TYPES}
-UUID = "c523aa41-9f0f-4fc2-bc96-5a8ff5520b78"
 
 
 def load(name: str):
     return json.loads((PAYLOADS / name).read_text())
-
-
-@pytest.fixture
-def pm():
-    pm = pluggy.PluginManager("router")
-    pm.add_hookspecs(router.hookspecs)
-    pm.register(router_plugins.conscent, name="conscent")
-    return pm
-
-
-@pytest.fixture(scope="module")
-def validators():
-    return Validators(router_plugins.conscent.router_validators())
-
-
-def check(validators, doc):
-    return validators.check("conscent", ConscentCodec().event_type(doc), doc)
-
-
-def fields(errors):
-    return {error.field for error in errors}
 
 
 SINK_OPTIONS = {"url": "https://sandbox-collection.conscent.in", "client_id": "client-a"}

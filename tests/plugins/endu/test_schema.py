@@ -5,30 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cerberus
-import httpx
-import orjson
-import pluggy
 import pytest
-import router_plugins.endu
 from router_plugins.endu.codec import EnduCodec
-from router_plugins.endu.ingest import DEFAULT_PATH, EnduSource
 from router_plugins.endu.schema import DOCUMENTED_TYPES, VALIDATORS
-from router_plugins.endu.sink import EnduSink
 
-import router
-import router.hookspecs
 from router import (
-    BadRequest,
-    Envelope,
     FieldError,
-    IngestRequest,
-    IngestResult,
-    RateLimited,
-    SinkRejected,
-    SinkUnavailable,
-    Unauthorized,
-    ValidationFailed,
 )
 from router.validation import Validators
 

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import cerberus
 import httpx
 import orjson
-import pluggy
 import pytest
-import router_plugins.endu
 from router_plugins.endu.codec import EnduCodec
-from router_plugins.endu.ingest import DEFAULT_PATH, EnduSource
-from router_plugins.endu.schema import DOCUMENTED_TYPES, VALIDATORS
+from router_plugins.endu.schema import VALIDATORS
 from router_plugins.endu.sink import EnduSink
 
-import router
-import router.hookspecs
 from router import (
-    BadRequest,
-    Envelope,
     FieldError,
-    IngestRequest,
-    IngestResult,
-    RateLimited,
     SinkRejected,
     SinkUnavailable,
-    Unauthorized,
-    ValidationFailed,
 )
 from router.validation import Validators
-
-PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "endu"
-VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "base_insufficient")
 
 CODEC = EnduCodec()
 VALIDATORS_ = Validators(VALIDATORS)
@@ -50,10 +32,6 @@ BASE = {
 DROP = object()
 
 
-def load(name: str) -> dict:
-    return json.loads((PAYLOADS / name).read_text())
-
-
 def event(event_type: str | None = None, /, **changes) -> dict:
     """BASE with ``event_type`` set and ``changes`` applied (``DROP`` removes a key)."""
     doc = {**BASE, **({"event_type": event_type} if event_type else {}), **changes}
@@ -62,10 +40,6 @@ def event(event_type: str | None = None, /, **changes) -> dict:
 
 def check(doc: dict) -> list[FieldError]:
     return VALIDATORS_.check("endu", CODEC.event_type(doc), doc)
-
-
-def fields(errors: list[FieldError]) -> set[str]:
-    return {e.field for e in errors}
 
 
 SINK_OPTIONS = {

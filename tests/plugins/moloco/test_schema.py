@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-import cerberus
-import httpx
 import orjson
-import pluggy
 import pytest
-import router_plugins.moloco
 from router_plugins.moloco.codec import MolocoCodec
-from router_plugins.moloco.ingest import MolocoSource
 from router_plugins.moloco.schema import (
-    CHANNEL_TYPES,
     EVENT_TYPES,
     ITEM_EVENT_TYPES,
     VALIDATORS,
 )
-from router_plugins.moloco.sink import MolocoSink
 
-import router
-import router.hookspecs
 from router import (
-    BadRequest,
-    Envelope,
     FieldError,
-    Forbidden,
-    HeadersTooLarge,
-    IngestRequest,
-    IngestResult,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    Overloaded,
-    PayloadTooLarge,
-    RateLimited,
-    Reply,
-    RequestTimeout,
-    Unauthorized,
-    ValidationFailed,
 )
-from router.quarantine import Quarantine
 from router.validation import Validators
+from tests.plugins.moloco.events import FULL, TYPE_FIELDS, del_path, full, minimal, set_path
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "moloco"
 EXAMPLES = sorted(PAYLOADS.glob("*.json"))
@@ -62,86 +36,6 @@ def check(doc) -> list[FieldError]:
 
 def fields(errors: list[FieldError]) -> set[str]:
     return {e.field for e in errors}
-
-
-#: A valid event with every field of v1Event set; valid for every event type.
-FULL = {
-    "id": "evt-1",
-    "event_type": "PURCHASE",
-    "timestamp": "1617870506121",
-    "channel_type": "SITE",
-    "domain": "shop.example.com",
-    "user_id": "u-1",
-    "device": {
-        "os": "ios",
-        "os_version": "14.4.1",
-        "advertising_id": "7acefbed-d1f6-4e4e-aa26-74e93dd017e4",
-        "unique_device_id": "udid-1",
-        "persistent_id": "pid-1",
-        "model": "iPhone 11 Pro",
-        "ua": "Mozilla/5.0",
-        "language": "en",
-    },
-    "items": [
-        {
-            "id": "sku-1",
-            "price": {"currency": "USD", "amount": 12.34},
-            "quantity": 1,
-            "item_group_id": "g-1",
-            "seller_id": "s-1",
-            "price_seller": {"currency": "USD", "amount": 10},
-        }
-    ],
-    "revenue": {"currency": "USD", "amount": 12.34},
-    "search_query": "shoes",
-    "session_id": "sess-1",
-    "custom_id": "c-1",
-    "page_id": "electronics",
-    "referrer_page_id": "home",
-    "shipping_charge": {"currency": "USD", "amount": 3},
-    "decision_track_id": "track-1",
-    "personalization_mode": "STANDARD",
-}
-
-#: The least each event type needs.
-MINIMAL = {
-    "event_type": None,
-    "timestamp": "1617870506121",
-    "channel_type": "APP",
-    "custom_id": "c-1",
-}
-_TYPE_FIELDS = {
-    **{t: {"items": [{"id": "sku-1"}]} for t in ITEM_EVENT_TYPES},
-    "SEARCH": {"search_query": "shoes"},
-    "PAGE_VIEW": {"page_id": "electronics"},
-}
-
-
-def minimal(event_type: str) -> dict:
-    return {**MINIMAL, "event_type": event_type, **_TYPE_FIELDS.get(event_type, {})}
-
-
-def full(event_type: str) -> dict:
-    return {**copy.deepcopy(FULL), "event_type": event_type}
-
-
-def _walk(doc, path: str):
-    parts = [int(p) if p.isdigit() else p for p in path.split(".")]
-    for part in parts[:-1]:
-        doc = doc[part]
-    return doc, parts[-1]
-
-
-def set_path(doc: dict, path: str, value) -> dict:
-    parent, key = _walk(doc, path)
-    parent[key] = value
-    return doc
-
-
-def del_path(doc: dict, path: str) -> dict:
-    parent, key = _walk(doc, path)
-    del parent[key]
-    return doc
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -182,7 +76,7 @@ def test_hook_router_validators_require_the_fields_of_each_type(event_type, fiel
         (t, f)
         for t in EVENT_TYPES
         for f in ("items", "search_query", "page_id")
-        if f not in _TYPE_FIELDS.get(t, {})
+        if f not in TYPE_FIELDS.get(t, {})
     ],
 )
 def test_hook_router_validators_do_not_require_other_types_fields(event_type, field):

@@ -2,66 +2,29 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import cerberus
 import httpx
 import orjson
-import pluggy
 import pytest
-import router_plugins.moloco
 from router_plugins.moloco.codec import MolocoCodec
-from router_plugins.moloco.ingest import MolocoSource
 from router_plugins.moloco.schema import (
     CHANNEL_TYPES,
-    EVENT_TYPES,
-    ITEM_EVENT_TYPES,
-    VALIDATORS,
 )
 from router_plugins.moloco.sink import MolocoSink
 
 import router
 import router.hookspecs
-from router import (
-    BadRequest,
-    Envelope,
-    FieldError,
-    Forbidden,
-    HeadersTooLarge,
-    IngestRequest,
-    IngestResult,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    Overloaded,
-    PayloadTooLarge,
-    RateLimited,
-    Reply,
-    RequestTimeout,
-    Unauthorized,
-    ValidationFailed,
-)
-from router.quarantine import Quarantine
-from router.validation import Validators
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "moloco"
 EXAMPLES = sorted(PAYLOADS.glob("*.json"))
 
-VALIDATORS_ = Validators(VALIDATORS)
 CODEC = MolocoCodec()
 
 
 def load(path: Path) -> dict:
     return orjson.loads(path.read_bytes())
-
-
-def check(doc) -> list[FieldError]:
-    return VALIDATORS_.check("moloco", CODEC.event_type(doc), doc)
-
-
-def fields(errors: list[FieldError]) -> set[str]:
-    return {e.field for e in errors}
 
 
 SINK_OPTIONS = {

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import cerberus
-import httpx
 import orjson
-import pluggy
 import pytest
-import router_plugins.moloco
 from router_plugins.moloco.codec import MolocoCodec
 from router_plugins.moloco.ingest import MolocoSource
 from router_plugins.moloco.schema import (
-    CHANNEL_TYPES,
-    EVENT_TYPES,
-    ITEM_EVENT_TYPES,
     VALIDATORS,
 )
-from router_plugins.moloco.sink import MolocoSink
 
-import router
-import router.hookspecs
 from router import (
     BadRequest,
     Envelope,
@@ -44,6 +34,7 @@ from router import (
 )
 from router.quarantine import Quarantine
 from router.validation import Validators
+from tests.plugins.moloco.events import FULL, full, set_path
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "moloco"
 EXAMPLES = sorted(PAYLOADS.glob("*.json"))
@@ -58,10 +49,6 @@ def load(path: Path) -> dict:
 
 def check(doc) -> list[FieldError]:
     return VALIDATORS_.check("moloco", CODEC.event_type(doc), doc)
-
-
-def fields(errors: list[FieldError]) -> set[str]:
-    return {e.field for e in errors}
 
 
 @pytest.fixture
