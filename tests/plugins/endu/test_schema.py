@@ -13,6 +13,7 @@ from router import (
     FieldError,
 )
 from router.validation import Validators
+from tests.plugins.endu.events import DROP, event
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "endu"
 VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "base_insufficient")
@@ -20,26 +21,9 @@ VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "ba
 CODEC = EnduCodec()
 VALIDATORS_ = Validators(VALIDATORS)
 
-#: A valid event (unique-identity variation) to break field by field.
-BASE = {
-    "property_id": "D#1007491775344160808",
-    "organization_id": "848WN4oEUgisKrV9dY9Ni6",
-    "timestamp": "1672536219",
-    "event_type": "ITEM_PURCHASED",
-    "c_user_id": "59078598125872925",
-    "event_data": {"item_id": "8258727671"},
-}
-DROP = object()
-
 
 def load(name: str) -> dict:
     return json.loads((PAYLOADS / name).read_text())
-
-
-def event(event_type: str | None = None, /, **changes) -> dict:
-    """BASE with ``event_type`` set and ``changes`` applied (``DROP`` removes a key)."""
-    doc = {**BASE, **({"event_type": event_type} if event_type else {}), **changes}
-    return {k: v for k, v in doc.items() if v is not DROP}
 
 
 def check(doc: dict) -> list[FieldError]:
