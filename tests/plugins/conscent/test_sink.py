@@ -12,10 +12,7 @@ import pytest
 from router_plugins.conscent.codec import ConscentCodec
 from router_plugins.conscent.sink import ConscentSink
 
-from router import (
-    SinkRejected,
-    SinkUnavailable,
-)
+from router import SinkRejected, SinkUnavailable
 
 PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "conscent"
 

@@ -9,9 +9,7 @@ import pytest
 from router_plugins.endu.codec import EnduCodec
 from router_plugins.endu.schema import DOCUMENTED_TYPES, VALIDATORS
 
-from router import (
-    FieldError,
-)
+from router import FieldError
 from router.validation import Validators
 from tests.plugins.endu.events import DROP, event
 

@@ -10,11 +10,7 @@ from router_plugins.endu.codec import EnduCodec
 from router_plugins.endu.schema import VALIDATORS
 from router_plugins.endu.sink import EnduSink
 
-from router import (
-    FieldError,
-    SinkRejected,
-    SinkUnavailable,
-)
+from router import FieldError, SinkRejected, SinkUnavailable
 from router.validation import Validators
 from tests.plugins.endu.events import BASE, event
 

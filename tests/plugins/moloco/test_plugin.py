@@ -7,9 +7,7 @@ import pytest
 import router_plugins.moloco
 from router_plugins.moloco.codec import MolocoCodec
 from router_plugins.moloco.ingest import MolocoSource
-from router_plugins.moloco.schema import (
-    EVENT_TYPES,
-)
+from router_plugins.moloco.schema import EVENT_TYPES
 from router_plugins.moloco.sink import MolocoSink
 
 import router

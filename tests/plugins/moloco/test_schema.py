@@ -7,15 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 from router_plugins.moloco.codec import MolocoCodec
-from router_plugins.moloco.schema import (
-    EVENT_TYPES,
-    ITEM_EVENT_TYPES,
-    VALIDATORS,
-)
+from router_plugins.moloco.schema import EVENT_TYPES, ITEM_EVENT_TYPES, VALIDATORS
 
-from router import (
-    FieldError,
-)
+from router import FieldError
 from router.validation import Validators
 from tests.plugins.moloco.events import FULL, TYPE_FIELDS, del_path, full, minimal, set_path
 

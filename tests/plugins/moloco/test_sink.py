@@ -9,9 +9,7 @@ import httpx
 import orjson
 import pytest
 from router_plugins.moloco.codec import MolocoCodec
-from router_plugins.moloco.schema import (
-    CHANNEL_TYPES,
-)
+from router_plugins.moloco.schema import CHANNEL_TYPES
 from router_plugins.moloco.sink import MolocoSink
 
 import router

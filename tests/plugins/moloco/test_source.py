@@ -9,9 +9,7 @@ import orjson
 import pytest
 from router_plugins.moloco.codec import MolocoCodec
 from router_plugins.moloco.ingest import MolocoSource
-from router_plugins.moloco.schema import (
-    VALIDATORS,
-)
+from router_plugins.moloco.schema import VALIDATORS
 
 from router import (
     BadRequest,
