@@ -13,7 +13,7 @@ shape ``{"error": <title>, "message": <text>, "status": <code>}``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from quart import Response, request
@@ -28,10 +28,26 @@ from router.openapi import build_document
 from router.source import Reply
 
 if TYPE_CHECKING:
-    from router.daemon import Daemon
+    from router.config import RouterConfig
     from router.ingest import SourceRuntime
+    from router.metrics import Metrics
+    from router.registry import Registry
 
-__all__ = ["create_asgi"]
+__all__ = ["AppHost", "create_asgi"]
+
+
+class AppHost(Protocol):
+    """What the app reads from the process serving it (:class:`router.daemon.Daemon`).
+
+    A Protocol rather than the Daemon itself, so the app sits below the daemon.
+    """
+
+    config: RouterConfig
+    registry: Registry
+    metrics: Metrics
+    sources: dict[str, SourceRuntime]
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
 
 
 def to_response(reply: Reply) -> Response:
@@ -44,7 +60,7 @@ def to_response(reply: Reply) -> Response:
     return response
 
 
-def create_asgi(daemon: Daemon) -> IngestDispatcher:
+def create_asgi(daemon: AppHost) -> IngestDispatcher:
     """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
     server = daemon.config.server
     dispatcher = IngestDispatcher(
@@ -64,7 +80,7 @@ def create_asgi(daemon: Daemon) -> IngestDispatcher:
     return dispatcher
 
 
-def _quart_app(daemon: Daemon) -> QuartTrio:
+def _quart_app(daemon: AppHost) -> QuartTrio:
     """The Quart app behind the dispatcher: status endpoints, query routes, errors.
 
     Ingest routes have no rule here: the dispatcher answers them, and a wrong

@@ -27,19 +27,11 @@ import orjson
 import trio
 
 from router import __version__
-from router.config import (
-    SERVER_SCHEMA,
-    RouterConfig,
-    blocked_plugins,
-    load_config,
-    parse_bind,
-    read_config_file,
-)
+from router.config import SERVER_SCHEMA, RouterConfig, parse_bind
 from router.errors import ConfigError, RouterError, StorageError, UsageError
+from router.loader import load, registry_only
 from router.log import configure_logging, redact_std_streams
-from router.pluginmanager import make_plugin_manager
 from router.queue import DeadLetterStore
-from router.registry import Registry, build_registry
 from router.storage import make_data_dir
 
 __all__ = ["main"]
@@ -49,24 +41,6 @@ EXIT_INVALID_INPUT = 1
 EXIT_CONFIG = 2
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
-
-
-def load(path: str | None, *, blocked: Sequence[str] = ()) -> tuple[RouterConfig, Registry]:
-    """Read, check and validate a config (``None``: the default) with the plugins it enables.
-
-    :raises ConfigError, PluginError:
-    """
-    loaded = read_config_file(path)
-    registry = build_registry(make_plugin_manager(blocked=[*blocked, *blocked_plugins(loaded)]))
-    return load_config(loaded, registry), registry
-
-
-def registry_only(config_path: str | None) -> Registry:
-    """The plugins a config enables (or every installed plugin with no config)."""
-    blocked: list[str] = []
-    if config_path:
-        blocked = blocked_plugins(read_config_file(config_path))
-    return build_registry(make_plugin_manager(blocked=blocked))
 
 
 # -- commands ------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import cerberus
@@ -27,7 +27,8 @@ from router.validation import flatten_errors
 from router.yamlsource import Loaded, dotted, load_yaml
 
 if TYPE_CHECKING:
-    from router.registry import Registry
+    from router.sink import Sink
+    from router.source import Source
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -36,6 +37,7 @@ __all__ = [
     "InboundLimit",
     "LoggingConfig",
     "OutboundLimit",
+    "PluginCatalog",
     "RedisConfig",
     "RetryConfig",
     "RouteConfig",
@@ -50,6 +52,22 @@ __all__ = [
     "parse_size",
     "read_config_file",
 ]
+
+
+class PluginCatalog(Protocol):
+    """What checking a config needs from :class:`router.registry.Registry`.
+
+    A Protocol, so that the config sits below the registry, which imports it.
+    """
+
+    @property
+    def sources(self) -> Mapping[str, type[Source]]: ...
+    @property
+    def sinks(self) -> Mapping[str, type[Sink]]: ...
+    @property
+    def config_schemas(self) -> Mapping[str, Mapping[str, Any]]: ...
+    def check_requirement(self, requirement: str) -> str | None: ...
+
 
 #: The config ``router run`` uses without ``-c`` (``config/router.yaml`` is a copy).
 DEFAULT_CONFIG = str(importlib.resources.files("router").joinpath("default.yaml"))
@@ -589,7 +607,7 @@ def blocked_plugins(loaded: Loaded) -> list[str]:
     return [p for p in disable if isinstance(p, str)] if isinstance(disable, list) else []
 
 
-def load_config(loaded: Loaded, registry: Registry) -> RouterConfig:
+def load_config(loaded: Loaded, registry: PluginCatalog) -> RouterConfig:
     """Validate a parsed config against the core and plugin schemas.
 
     :raises ConfigError: listing every problem, each with file, line and key.
@@ -626,7 +644,7 @@ def config_secrets(loaded: Loaded) -> set[str]:
 
 
 class _Checker:
-    def __init__(self, loaded: Loaded, registry: Registry):
+    def __init__(self, loaded: Loaded, registry: PluginCatalog):
         self.loaded = loaded
         self.registry = registry
         self.problems: list[ConfigProblem] = list(loaded.problems)

@@ -58,12 +58,11 @@ from coredis.exceptions import (
 )
 
 from router.queue import DeadLetter, Entry, QueueBounds, StorageError
-from router.redisconn import CONNECTIVITY_ERRORS, RedisUnavailable
+from router.redisconn import CONNECTIVITY_ERRORS, RedisLink, RedisUnavailable, open_client
 from router.retry import Backoff
 
 if TYPE_CHECKING:
     from router.config import RouterConfig
-    from router.redisconn import RedisLink
 
 __all__ = ["GROUP", "RedisDeadLetters", "RedisQueue", "SyncDeadLetters"]
 
@@ -872,8 +871,6 @@ class SyncDeadLetters:
         self.config = config.redis
 
     def _run(self, sink: str, fn: Callable[[RedisDeadLetters], Awaitable[Any]]) -> Any:
-        from router.redisconn import RedisLink, open_client
-
         async def call() -> Any:
             link = RedisLink(self.config, consumer="router-cli")
             try:

@@ -42,6 +42,7 @@ import structlog
 from router.config import RouterConfig
 from router.daemon import lock_data_dir
 from router.errors import ConfigError, ListenError, RouterError
+from router.loader import load
 
 __all__ = ["adopted_dirs", "listen", "run_workers", "worker_dir"]
 
@@ -143,7 +144,6 @@ def _worker_main(
 def _serve_worker(config_path: str, overrides: dict[str, Any], index: int, sockets: Any) -> None:
     import trio
 
-    from router.cli import load
     from router.daemon import serve
     from router.log import configure_logging, redact_std_streams
 

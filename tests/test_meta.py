@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -88,3 +90,30 @@ def test_every_vendor_has_the_same_test_files():
 def test_tests_import_their_helpers_by_name_without_editing_the_import_path():
     edit = "sys." + "path"  # spelled apart so this file does not match itself
     assert [p for p in (ROOT / "tests").rglob("*.py") if edit in p.read_text()] == []
+
+
+def test_ci_checks_the_import_contracts():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ".venv/bin/lint-imports" in lines
+
+
+def test_import_contracts_hold():
+    """Plugins use only ``router``, the core never imports them, layers hold, no cycles."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    assert {c["type"] for c in contracts} == {"forbidden", "layers", "acyclic_siblings"}
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Contracts: {len(contracts)} kept, 0 broken." in done.stdout
+
+
+def test_every_core_module_has_a_layer():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    placed = [name.strip() for layer in layers["layers"] for name in re.split(r"[:|]", layer)]
+    modules = {p.stem for p in (ROOT / "router").glob("*.py") if p.name != "__init__.py"}
+    modules |= {p.parent.name for p in (ROOT / "router").glob("*/__init__.py")}
+    assert sorted(placed) == sorted(modules)
