@@ -13,16 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from router.errors import UnknownSink
 from router.queue import DeadLetter
 from router.spool import connect
 
 __all__ = ["DeadLetters", "UnknownSink"]
 
 REPLAY_CHUNK = 500
-
-
-class UnknownSink(LookupError):
-    """The spool has no sink of that name."""
 
 
 class DeadLetters:

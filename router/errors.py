@@ -9,7 +9,8 @@
     │                        vendor's shape (never leaves the ingest pipeline)
     ├── DataDirLocked        another daemon holds the data directory
     ├── UsageError           a command-line argument is wrong (bad --bind, unreadable input file)
-    │   └── UnknownVendor        ``router translate`` was given a vendor no plugin provides
+    │   ├── UnknownVendor        ``router translate`` was given a vendor no plugin provides
+    │   └── UnknownSink          ``router dlq`` was given a sink the spool does not know
     ├── ListenError          the daemon cannot listen on its address (port in use, unknown host)
     ├── StorageError         events could not be stored or read (disk full, Redis down…): 503
     │   └── StorageUnusable      a data directory or database file cannot be used at all;
@@ -67,6 +68,7 @@ __all__ = [
     "StorageError",
     "StorageUnusable",
     "Unauthorized",
+    "UnknownSink",
     "UnknownVendor",
     "Untranslatable",
     "UsageError",
@@ -142,6 +144,10 @@ class UsageError(RouterError):
 
 class UnknownVendor(UsageError, LookupError):
     """No codec is registered under that vendor name."""
+
+
+class UnknownSink(UsageError, LookupError):
+    """The spool has no sink of that name; the message lists the sinks it has."""
 
 
 class ListenError(RouterError):

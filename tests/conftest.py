@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-TESTS = Path(__file__).parent
-sys.path.insert(0, str(TESTS))
-
-import sample_plugin  # noqa: E402
+from tests.helpers import sample_plugin
 
 
 @pytest.fixture

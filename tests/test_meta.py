@@ -77,6 +77,21 @@ def test_every_package_is_installed():
     assert found == listed
 
 
+def test_every_vendor_has_the_same_test_files():
+    vendors = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py"))
+    files = {
+        vendor: sorted(p.name for p in (ROOT / "tests" / "plugins" / vendor).glob("test_*.py"))
+        for vendor in vendors
+    }
+    assert vendors and all(files.values()), files
+    assert all(names == files[vendors[0]] for names in files.values()), files
+
+
+def test_tests_import_their_helpers_by_name_without_editing_the_import_path():
+    edit = "sys." + "path"  # spelled apart so this file does not match itself
+    assert [p for p in (ROOT / "tests").rglob("*.py") if edit in p.read_text()] == []
+
+
 def test_ci_checks_the_import_contracts():
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ".venv/bin/lint-imports" in lines

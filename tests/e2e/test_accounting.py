@@ -12,31 +12,12 @@ import sqlite3
 import orjson
 import pytest
 import trio
-from sample_traffic import FAST_RETRY, settle, users
 
 import router.spool
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import FakeUpstream, Hold, Reply
-
-
-def relay(url: str, **sink) -> dict:
-    """sample source -> sample sink at ``url``, with fast retries."""
-    return {
-        "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {
-            "up": {
-                "plugin": "sample",
-                "url": url,
-                "api_key": "k",
-                "batch": {"max_events": 20, "max_wait": 0.01},
-                "retry": FAST_RETRY,
-                "timeout": 2,
-                **sink,
-            }
-        },
-        "routes": [{"from": "in", "to": "up"}],
-    }
+from tests.helpers.sample_traffic import relay, settle, users
 
 
 def spooled(data_dir, sink: str = "up") -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import random
 import signal
-import textwrap
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -29,12 +28,12 @@ import httpx
 import orjson
 import pytest
 import trio
-from conscent_traffic import ping
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.deadletters import DeadLetters
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Hang, RecordedRequest, Reply, Reset
+from tests.helpers.conscent_traffic import ping, relay_config
 
 #: The upstream's cycle of behaviours: (fault, seconds).
 CYCLE = [
@@ -54,29 +53,6 @@ CLIENTS = 4
 EVENTS_PER_REQUEST = 5
 #: One event in this many is poison: the upstream refuses any request holding one.
 POISON_EVERY = 97
-
-
-def config(tmp_path, upstream_url: str) -> str:
-    path = tmp_path / "router.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-        logging: {{level: info, format: json}}
-        server: {{shutdown_timeout: 2}}
-        sources:
-          conscent: {{plugin: conscent, auth: none}}
-        sinks:
-          conscent:
-            plugin: conscent
-            url: {upstream_url}
-            api_key: k
-            timeout: 2
-            max_concurrency: 4
-            batch: {{max_events: 20, max_wait: 0.01}}
-            retry: {{initial_backoff: 0.02, max_backoff: 0.5, max_attempts: 100000}}
-        routes: [{{from: conscent, to: conscent}}]
-        """)
-    )
-    return str(path)
 
 
 def user_ids(request: RecordedRequest) -> list[str]:
@@ -156,7 +132,19 @@ async def test_chaos_every_acknowledged_event_is_delivered_or_dead_lettered(tmp_
     async with FakeUpstream.running() as upstream:
         upstream.handler = chaos.handle
         data_dir = tmp_path / "d"
-        args = ["run", "-c", config(tmp_path, upstream.url), "--bind", "127.0.0.1:0"]
+        args = [
+            "run",
+            "-c",
+            relay_config(
+                tmp_path,
+                upstream.url,
+                timeout=2,
+                max_concurrency=4,
+                retry={"initial_backoff": 0.02, "max_backoff": 0.5, "max_attempts": 100000},
+            ),
+            "--bind",
+            "127.0.0.1:0",
+        ]
         args += ["--data-dir", str(data_dir)]
         daemon: DaemonProcess | None = None
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from conscent_traffic import ping
 
 from router.quarantine import Quarantine
 from router.testing.process import DaemonProcess
+from tests.helpers.conscent_traffic import ping
 
 ROOT = Path(__file__).parents[2]
 BUSY = "address already in use (another router or program is using it; pick another with --bind)"

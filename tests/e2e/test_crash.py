@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import signal
-import textwrap
 
 import httpx
 import trio
-from conscent_traffic import delivered, load, ping
 
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Hold, Reply
-
-
-def conscent_relay(tmp_path, upstream_url: str, **spool) -> str:
-    spool_yaml = f"    spool: {spool}\n" if spool else ""
-    path = tmp_path / "router.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-        logging: {{level: info, format: json}}
-        server: {{shutdown_timeout: 2}}
-        sources:
-          conscent: {{plugin: conscent, auth: none}}
-        sinks:
-          conscent:
-            plugin: conscent
-            url: {upstream_url}
-            api_key: k
-            batch: {{max_events: 20, max_wait: 0.01}}
-            retry: {{initial_backoff: 0.02, max_backoff: 0.5, max_attempts: 1000}}
-        """)
-        + spool_yaml.replace("'", "")
-        + textwrap.dedent("""\
-        routes: [{from: conscent, to: conscent}]
-        """)
-    )
-    return str(path)
+from tests.helpers.conscent_traffic import delivered, load, ping, relay_config
 
 
 async def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
@@ -46,7 +20,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_event(tmp_path):
         upstream.handler = lambda r: (
             Hold(release, then=Reply(201)) if len(upstream.accepted) >= 10 else Reply(201)
         )
-        config = conscent_relay(tmp_path, upstream.url)
+        config = relay_config(tmp_path, upstream.url)
         args = ["run", "-c", config, "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")]
         acked: list[str] = []
         async with trio.open_nursery() as nursery:
@@ -86,7 +60,9 @@ def rss_kib(pid: int) -> int:
 async def test_full_spool_answers_503_with_flat_memory_then_delivers(tmp_path):
     async with FakeUpstream.running() as upstream:
         upstream.refuse()
-        config = conscent_relay(tmp_path, upstream.url, max_events=500, when_full="block")
+        config = relay_config(
+            tmp_path, upstream.url, spool={"max_events": 500, "when_full": "block"}
+        )
         args = ["run", "-c", config, "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")]
         acked: list[str] = []
         statuses: dict[int, int] = {}

@@ -129,7 +129,7 @@ async def test_a_plugin_raising_on_one_event_does_not_take_the_daemon_down(
 async def test_a_source_method_raising_gives_a_500_in_the_vendor_shape(
     tmp_path, sample, sample_config, monkeypatch
 ):
-    import sample_plugin
+    from tests.helpers import sample_plugin
 
     def broken_split(self, request, body):
         raise KeyError("oops")

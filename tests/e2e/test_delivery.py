@@ -11,30 +11,11 @@ from collections import Counter
 import orjson
 import pytest
 import trio
-from sample_traffic import FAST_RETRY, post, settle, users
 
 from router.deadletters import DeadLetters
 from router.testing.daemon import running_daemon
 from router.testing.upstream import Close, Delay, FakeUpstream, Reply, Reset
-
-
-def relay(url: str, **sink) -> dict:
-    """sample source -> sample sink at ``url``, with fast retries."""
-    return {
-        "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {
-            "up": {
-                "plugin": "sample",
-                "url": url,
-                "api_key": "k",
-                "batch": {"max_events": 20, "max_wait": 0.01},
-                "retry": FAST_RETRY,
-                "timeout": 2,
-                **sink,
-            }
-        },
-        "routes": [{"from": "in", "to": "up"}],
-    }
+from tests.helpers.sample_traffic import FAST_RETRY, post, relay, settle, users
 
 
 async def test_upstream_500s_then_recovers_nothing_lost(tmp_path, sample):
@@ -225,7 +206,7 @@ async def test_a_down_sink_does_not_slow_ingest_or_other_sinks(tmp_path, sample)
 
 
 async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypatch):
-    import sample_plugin
+    from tests.helpers import sample_plugin
 
     # The sample vendor has no ids of its own; give its events a stable one for this test.
     original = sample_plugin.SampleCodec.decode

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import trio
-from sample_traffic import FAST_RETRY
 
 from router.testing.daemon import running_daemon
 from router.testing.upstream import FakeUpstream, Hold, Reply
+from tests.helpers.sample_traffic import FAST_RETRY
 
 EVENT = 100_000
 

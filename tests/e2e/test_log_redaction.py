@@ -22,13 +22,13 @@ import textwrap
 from pathlib import Path
 
 import httpx
-import leaky_plugin
 import pytest
 import trio
 
 from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
+from tests.helpers import leaky_plugin
 
 TESTS = Path(__file__).parent.parent
 SEGMENTO_EVENT = json.loads((TESTS / "data/payloads/segmento/minimal.json").read_text())
@@ -100,13 +100,13 @@ def write_config(tmp_path: Path, upstream: str, fmt: str) -> str:
 
 
 def plugin_env(tmp_path: Path) -> dict[str, str]:
-    """PYTHONPATH and an entry point that make tests/leaky_plugin.py a third-party plugin."""
+    """PYTHONPATH and an entry point: tests/helpers/leaky_plugin.py as a third-party plugin."""
     site = tmp_path / "site"
     dist = site / "leaky_plugin-0.1.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: leaky-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[router.plugins]\nleaky = leaky_plugin\n")
-    return {**ENV, "PYTHONPATH": f"{site}:{TESTS}"}
+    (dist / "entry_points.txt").write_text("[router.plugins]\nleaky = tests.helpers.leaky_plugin\n")
+    return {**ENV, "PYTHONPATH": f"{site}:{TESTS.parent}"}
 
 
 def upstream_answer(request):

@@ -10,7 +10,6 @@ import functools
 import signal
 import subprocess
 import sys
-import textwrap
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -19,9 +18,6 @@ import coredis
 import orjson
 import pytest
 import trio
-from conscent_traffic import delivered, load
-from sample_traffic import FAST_RETRY, post, users
-from sample_traffic import settle as settle_within
 
 from router.cli import main
 from router.redisconn import default_consumer
@@ -30,6 +26,9 @@ from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.redis import REDIS_URL, RedisServer, free_port, open_test_link
 from router.testing.upstream import Delay, FakeUpstream, Reply
+from tests.helpers.conscent_traffic import delivered, load, relay_config
+from tests.helpers.sample_traffic import post, relay, users
+from tests.helpers.sample_traffic import settle as settle_within
 
 pytestmark = pytest.mark.redis
 
@@ -42,21 +41,19 @@ def redis_relay(upstream_url: str, prefix: str, *, url: str = REDIS_URL, redis=N
     """sample source -> sample sink with ``buffer: redis``."""
     return {
         "redis": {"url": url, "prefix": prefix, **(redis or {})},
-        "sources": {"in": {"plugin": "sample", "auth": "none"}},
-        "sinks": {
-            "up": {
-                "plugin": "sample",
-                "url": upstream_url,
-                "api_key": "k",
-                "buffer": "redis",
-                "batch": {"max_events": 20, "max_wait": 0.01},
-                "retry": FAST_RETRY,
-                "timeout": 2,
-                **sink,
-            }
-        },
-        "routes": [{"from": "in", "to": "up"}],
+        **relay(upstream_url, buffer="redis", **sink),
     }
+
+
+def conscent_config(tmp_path, name: str, upstream_url: str, prefix: str) -> str:
+    """conscent -> conscent with ``buffer: redis``; idle entries are claimed after 1 s."""
+    return relay_config(
+        tmp_path,
+        upstream_url,
+        name=name,
+        redis={"url": REDIS_URL, "prefix": prefix, "claim_idle": "1s", "refresh_interval": "0.2s"},
+        buffer="redis",
+    )
 
 
 async def test_redis_buffer_delivers_reconciles_and_dead_letters(tmp_path, sample, redis_prefix):
@@ -130,29 +127,6 @@ async def test_three_daemons_share_one_limit_within_ten_percent(tmp_path, sample
 
 
 # -- a shared spool and kill -9 ------------------------------------------------
-
-
-def conscent_config(tmp_path, name: str, upstream_url: str, prefix: str) -> str:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-        logging: {{level: info, format: json}}
-        server: {{shutdown_timeout: 2}}
-        redis: {{url: "{REDIS_URL}", prefix: {prefix}, claim_idle: 1s, refresh_interval: 0.2s}}
-        sources:
-          conscent: {{plugin: conscent, auth: none}}
-        sinks:
-          conscent:
-            plugin: conscent
-            url: {upstream_url}
-            api_key: k
-            buffer: redis
-            batch: {{max_events: 20, max_wait: 0.01}}
-            retry: {{initial_backoff: 0.02, max_backoff: 0.5, max_attempts: 1000}}
-        routes: [{{from: conscent, to: conscent}}]
-        """)
-    )
-    return str(path)
 
 
 async def test_two_daemons_share_a_spool_and_kill_9_loses_nothing(tmp_path, redis_prefix):

@@ -14,9 +14,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from storage_faults import fill, remount, sqlite_file, tmpfs
 
 from router.spool import connect, sink_ids
+from tests.helpers.storage_faults import fill, remount, sqlite_file, tmpfs
 
 
 def router(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

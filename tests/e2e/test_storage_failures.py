@@ -9,15 +9,15 @@ from __future__ import annotations
 import orjson
 import structlog
 import trio
-from conscent_traffic import ping
-from sample_traffic import FAST_RETRY, post, settle, users
-from storage_faults import fill, immutable, tmpfs
 
 import router.daemon
 import router.spool
 from router.spool import connect
 from router.testing.daemon import running_daemon
 from router.testing.upstream import FakeUpstream, Hold
+from tests.helpers.conscent_traffic import ping
+from tests.helpers.sample_traffic import FAST_RETRY, post, settle, users
+from tests.helpers.storage_faults import fill, immutable, tmpfs
 
 
 def config(url: str, out: str) -> dict:

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import signal
-import textwrap
 
 import httpx
 import trio
-from conscent_traffic import delivered, ping
 
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream
-
-
-def config(tmp_path, url: str) -> str:
-    path = tmp_path / "router.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
-        logging: {{level: debug, format: json}}
-        server: {{shutdown_timeout: 2}}
-        sources:
-          conscent: {{plugin: conscent, auth: none}}
-        sinks:
-          conscent:
-            plugin: conscent
-            url: {url}
-            batch: {{max_events: 50, max_wait: 0.01}}
-            retry: {{initial_backoff: 0.05, max_backoff: 0.5, max_attempts: 1000}}
-        routes: [{{from: conscent, to: conscent}}]
-    """)
-    )
-    return str(path)
+from tests.helpers.conscent_traffic import delivered, ping, relay_config
 
 
 async def post_many(url: str, n: int, prefix: str) -> list[str]:
@@ -49,7 +28,14 @@ async def test_two_workers_share_the_port_and_a_smaller_group_drains_their_spool
     data = tmp_path / "data"
     async with FakeUpstream.running() as upstream:
         upstream.refuse()
-        path = config(tmp_path, upstream.url)
+        path = relay_config(
+            tmp_path,
+            upstream.url,
+            level="debug",
+            api_key=None,
+            batch={"max_events": 50, "max_wait": 0.01},
+            retry={"initial_backoff": 0.05, "max_backoff": 0.5, "max_attempts": 1000},
+        )
         args = [
             "run",
             "-c",

@@ -7,10 +7,8 @@ import logging
 import sys
 import textwrap
 
-import leaky_plugin
 import orjson
 import pytest
-import sample_plugin
 import structlog
 
 from router.cli import main
@@ -20,6 +18,7 @@ from router.pluginmanager import make_plugin_manager
 from router.registry import build_registry
 from router.source import IngestRequest
 from router.yamlsource import load_yaml
+from tests.helpers import leaky_plugin, sample_plugin
 
 SECRET = "s3cr3t-value-1234"
 

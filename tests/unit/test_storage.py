@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 import trio
-from storage_faults import fill, tmpfs
 
 from router import spool as spool_module
 from router.daemon import lock_data_dir
@@ -15,6 +14,7 @@ from router.errors import StorageError, StorageUnusable
 from router.quarantine import Quarantine
 from router.spool import Spool
 from router.storage import describe
+from tests.helpers.storage_faults import fill, tmpfs
 
 SINKS = [("a", {"durable": True})]
 

@@ -1,9 +1,4 @@
-"""The moloco codec: exact round trips, decoding, and encoding events of any source.
-
-Everything the codec emits for Moloco is checked against the OFFICIAL OpenAPI
-spec (``tests/data/moloco-event-openapi.yml``, ``components.schemas.v1Event``)
-with a JSON-schema validator, and against the plugin's own validators.
-"""
+"""The moloco plugin: the codec."""
 
 from __future__ import annotations
 
@@ -30,7 +25,7 @@ from router import (
 )
 from router.validation import Validators
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 EXAMPLES = sorted((DATA / "payloads" / "moloco").glob("*.json"))
 
 CODEC = MolocoCodec()

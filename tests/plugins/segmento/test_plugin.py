@@ -17,7 +17,7 @@ import router
 import router.hookspecs
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "segmento"
 
 
 @pytest.fixture

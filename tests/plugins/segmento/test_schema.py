@@ -18,7 +18,7 @@ from router_plugins.segmento.schema import (
 
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "segmento"
 VALIDATORS = Validators(SPECS)
 
 
@@ -244,7 +244,7 @@ def test_not_an_object_is_reported():
         "2024-01-01 00:00:00",
         "1970-01-01 00:00:00",
         "0000-01-01 00:00:00",
-        "2024-02-30 10:00:00",  # impossible day: the codec copes, see test_segmento_codec
+        "2024-02-30 10:00:00",  # impossible day: the codec copes, see segmento/test_codec.py
     ],
 )
 def test_timestamp_format_accepted(value):

@@ -1,13 +1,50 @@
-"""Conscent traffic for end-to-end tests: events, a concurrent load, what reached the upstream."""
+"""Conscent traffic for end-to-end tests: a relay config, events, a load, what was delivered."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import trio
 
 from router.testing.upstream import FakeUpstream
+
+
+def relay_config(
+    tmp_path: Path,
+    upstream_url: str,
+    *,
+    name: str = "router",
+    level: str = "info",
+    redis: dict | None = None,
+    **sink: object,
+) -> str:
+    """Write ``<name>.yaml``, conscent source -> conscent sink at ``upstream_url``; its path.
+
+    ``sink`` adds or replaces sink options (``None`` removes one); ``redis`` is the redis section.
+    """
+    options = {
+        "plugin": "conscent",
+        "url": upstream_url,
+        "api_key": "k",
+        "batch": {"max_events": 20, "max_wait": 0.01},
+        "retry": {"initial_backoff": 0.02, "max_backoff": 0.5, "max_attempts": 1000},
+        **sink,
+    }
+    # JSON values are YAML flow values, so each option is one line of the file.
+    lines = [f"logging: {{level: {level}, format: json}}", "server: {shutdown_timeout: 2}"]
+    if redis is not None:
+        lines.append(f"redis: {json.dumps(redis)}")
+    lines += ["sources:", "  conscent: {plugin: conscent, auth: none}", "sinks:", "  conscent:"]
+    lines += [
+        f"    {key}: {json.dumps(value)}" for key, value in options.items() if value is not None
+    ]
+    lines.append("routes: [{from: conscent, to: conscent}]")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
 
 
 def ping(user: str) -> dict:

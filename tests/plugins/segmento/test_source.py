@@ -26,7 +26,7 @@ from router import (
 )
 from router.quarantine import Quarantine
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "segmento"
 POST = IngestRequest(
     "POST", "/api/v5/segmento/user-events", {"authkey": "k-1", "content-type": "application/json"}
 )

@@ -1,4 +1,4 @@
-"""The endu codec: decoding, exact round trips, and encoding events of other vendors."""
+"""The endu plugin: the codec."""
 
 from __future__ import annotations
 
@@ -23,23 +23,15 @@ from router import (
     Wallet,
 )
 from router.validation import Validators
+from tests.plugins.endu.events import BASE
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "endu"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "endu"
 VALID_EXAMPLES = sorted(p.name for p in PAYLOADS.glob("*.json") if p.stem != "base_insufficient")
 
 CODEC = EnduCodec()
 CHECK = Validators(VALIDATORS)
 RECEIVED = 1_700_000_000_123
 OPTIONS = {"property_id": "D#router", "organization_id": "org-router"}
-
-BASE = {
-    "property_id": "D#1007491775344160808",
-    "organization_id": "848WN4oEUgisKrV9dY9Ni6",
-    "timestamp": "1672536219",
-    "event_type": "ITEM_PURCHASED",
-    "c_user_id": "59078598125872925",
-    "event_data": {"item_id": "8258727671"},
-}
 
 
 def load(name: str) -> dict:

@@ -1,4 +1,4 @@
-"""The conscent codec: exact round trips, decoding, and encoding from any source."""
+"""The conscent plugin: the codec."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from router_plugins.conscent.schema import EVENT_TYPES
 from router import Context, Event, Identity, Item, Money, Untranslatable, Wallet
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "conscent"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "conscent"
 EXAMPLES = [f"{t.lower()}.json" for t in EVENT_TYPES]
 ANON = "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90"
 PING_ID = "c523aa41-9f0f-4fc2-bc96-5a8ff5520b78"

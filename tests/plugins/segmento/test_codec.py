@@ -20,7 +20,7 @@ from router_plugins.segmento.schema import VALIDATORS as SPECS
 from router import EVENT_TYPES, Context, Event, Identity, Item, Money, Untranslatable
 from router.validation import Validators
 
-PAYLOADS = Path(__file__).parent.parent / "data" / "payloads" / "segmento"
+PAYLOADS = Path(__file__).parents[2] / "data" / "payloads" / "segmento"
 CODEC = SegmentoCodec()
 VALIDATORS = Validators(SPECS)
 RECEIVED_AT = 1_714_558_530_123  # 2024-05-01 10:15:30.123 UTC

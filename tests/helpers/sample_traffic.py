@@ -1,4 +1,4 @@
-"""Traffic of the test vendor "sample" (tests/sample_plugin.py) for end-to-end tests."""
+"""Traffic of the test vendor "sample" (tests/helpers/sample_plugin.py) for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,25 @@ import trio
 from router.testing.upstream import FakeUpstream
 
 FAST_RETRY = {"initial_backoff": 0.02, "max_backoff": 0.3, "max_attempts": 1000}
+
+
+def relay(url: str, **sink) -> dict:
+    """sample source -> sample sink ``up`` at ``url``, with fast retries; ``sink`` adds options."""
+    return {
+        "sources": {"in": {"plugin": "sample", "auth": "none"}},
+        "sinks": {
+            "up": {
+                "plugin": "sample",
+                "url": url,
+                "api_key": "k",
+                "batch": {"max_events": 20, "max_wait": 0.01},
+                "retry": FAST_RETRY,
+                "timeout": 2,
+                **sink,
+            }
+        },
+        "routes": [{"from": "in", "to": "up"}],
+    }
 
 
 def users(upstream: FakeUpstream) -> Counter:

@@ -1,0 +1,1 @@
+"""End-to-end tests: the daemon over loopback HTTP, real SQLite and Redis."""

@@ -1,0 +1,1 @@
+"""Plugins, traffic and faults shared by the suite; import as ``tests.helpers.<module>``."""

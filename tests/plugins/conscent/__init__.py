@@ -1,0 +1,1 @@
+"""Tests of the conscent plugin, one file per module kind."""

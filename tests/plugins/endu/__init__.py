@@ -1,0 +1,1 @@
+"""Tests of the endu plugin, one file per module kind."""

@@ -1,0 +1,1 @@
+"""Tests of the moloco plugin, one file per module kind."""

@@ -1,0 +1,1 @@
+"""Tests of the segmento plugin, one file per module kind."""

@@ -1,0 +1,1 @@
+"""Tests of one core module each: ``test_<module>.py``."""
