@@ -10,8 +10,9 @@ all of them and makes the total wait instead.
   none) before its body is read, and keeps it until it is answered. A
   request that finds no room within ``ADMIT_WAIT`` seconds gets 503 with
   ``Retry-After: 1``; its body is read and thrown away chunk by chunk
-  first (hypercorn stalls a connection whose body the app left unread
-  once its receive queue is full, and the client would hang).
+  first, by the dispatcher's own body reader within the same limits
+  (hypercorn stalls a connection whose body the app left unread once its
+  receive queue is full, and the client would hang).
 - **Delivery** (a sink's ``max_inflight_bytes``): a worker reserves
   ``batch.max_bytes`` before it takes a batch, then holds the batch's real
   size until the batch is settled.
@@ -22,13 +23,12 @@ limit is clamped to it, so it waits for everyone else and then goes alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import trio
 
-__all__ = ["ADMIT_WAIT", "ByteBudget", "IngestAdmission", "discard_body"]
+__all__ = ["ADMIT_RETRY_AFTER", "ADMIT_WAIT", "ByteBudget", "IngestAdmission"]
 
 #: Longest an ingest request waits for room before it is answered 503.
 ADMIT_WAIT = 2.0
@@ -137,15 +137,3 @@ class IngestAdmission:
             yield True
         finally:
             self.budget.release(reserved)
-
-
-async def discard_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> None:
-    """Read a request body and keep none of it, up to ``limit`` bytes (then stop reading)."""
-    size = 0
-    while size <= limit:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        size += len(message.get("body", b""))
-        if not message.get("more_body"):
-            return
