@@ -1,9 +1,13 @@
-"""The daemon: storage, delivery and HTTP, each in a nursery nested in the previous one.
+"""The daemon: the process lifecycle of one router. Nurseries, signals, serving, draining.
 
-::
+What runs is built elsewhere: :class:`~router.resources.Resources` (storage,
+queues, the Redis link, connection pools) and, from them and the config,
+the :class:`~router.topology.Topology` (sources, sinks, routes, limiters,
+the ingest table). The daemon runs them, each in a nursery nested in the
+previous one::
 
-    storage nursery      spool writer and Redis link (outlive everything that uses them)
-    └── delivery nursery one SinkRunner per sink
+    storage nursery      Resources.run: spool writers, Redis link (outlive their users)
+    └── delivery nursery one SinkRunner per sink of the topology
         └── http nursery hypercorn, signal and shutdown watchers
 
 Shutdown (SIGTERM, SIGINT or ``shutdown_trigger``): hypercorn stops
@@ -29,42 +33,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import hypercorn.config
 import structlog
 import trio
 from hypercorn.utils import wrap_app
 
-from router.app import create_asgi
-from router.config import InboundLimit, RouterConfig, SinkConfig
-from router.delivery import SinkRunner
-from router.errors import DataDirLocked, PluginError, RouterError, StorageUnusable
+from router.app import create_asgi, serve_topology
+from router.config import RouterConfig
+from router.errors import DataDirLocked, RouterError, StorageUnusable
+from router.fastpath import IngestDispatcher
 from router.http import serve_http
-from router.ingest import SourceRuntime
 from router.log import Redactor
 from router.metrics import Metrics
-from router.quarantine import Quarantine
-from router.queue import SinkQueue
-from router.ratelimit import GCRA, Decision
 from router.registry import Registry, call_each, call_each_collecting
-from router.routing import Route, SinkTarget
-from router.sink import Sink
-from router.spool import PROBE_INTERVAL, Spool
+from router.resources import Resources
 from router.storage import describe, make_data_dir
+from router.topology import Topology, build_topology
 
-__all__ = ["Daemon", "LocalLimiter", "lock_data_dir", "serve"]
+__all__ = ["Daemon", "lock_data_dir", "serve"]
 
 log = structlog.get_logger()
-
-
-class LocalLimiter:
-    """An inbound limit kept in this process."""
-
-    def __init__(self, rate: float, burst: int):
-        self.gcra = GCRA(rate, burst)
-
-    async def check(self, key: str, cost: int) -> Decision:
-        return self.gcra.take(key, cost)
 
 
 @contextmanager
@@ -99,7 +87,7 @@ def lock_data_dir(path: Path) -> Iterator[Path]:
 
 
 class Daemon:
-    """Everything one running router owns. Built from a validated config and registry."""
+    """One running router: its resources, its topology, and the lifecycle around them."""
 
     def __init__(
         self,
@@ -109,237 +97,39 @@ class Daemon:
         data_dir: Path | None = None,
         worker: int | None = None,
         drain: Sequence[Path] = (),
+        handle_signals: bool = False,
     ):
         self.config = config
         self.registry = registry
         self.data_dir = Path(data_dir or config.server.data_dir)
-        self.worker = worker
         #: Spool directories of former workers: delivered from, never written to.
         self.drain = list(drain)
-        self.drain_spools: list[Spool] = []
-        self.drain_runners: list[SinkRunner] = []
+        #: SIGTERM and SIGINT stop it (a second one skips the waiting).
+        self.handle_signals = handle_signals
         self.metrics = Metrics()
         if worker is not None:
             self.metrics.worker_info(worker)
-        self.quarantine: Quarantine | None = None
-        self.spool = Spool(self.data_dir / "spool.db")
-        #: Every sink's queue: a SqliteQueue of the spool, or a RedisQueue (``buffer: redis``).
-        self.queues: dict[str, SinkQueue] = {}
-        #: The shared Redis, if a sink or a limit uses it (``router.redisconn.RedisLink``).
-        self.redis: Any = None
-        self.sinks: dict[str, Sink] = {}
-        self.runners: dict[str, SinkRunner] = {}
-        self.sources: dict[str, SourceRuntime] = {}
-        self.clients: list[httpx.AsyncClient] = []
-        self.asgi: Any = None
+        self.resources = Resources(self.data_dir, self.metrics, redis=config.redis, worker=worker)
+        #: What is served: set by :meth:`open`, read by requests as they start.
+        self.topology: Topology | None = None
+        self.asgi: IngestDispatcher = create_asgi(config.server)
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
         #: /readyz is unauthenticated, and a sink's last error may quote its key.
         self._redactor = Redactor(config.secrets)
 
-    # -- building ----------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Open storage and build every sink, runner and source (no network I/O)."""
-        self.quarantine = Quarantine(self.data_dir / "quarantine.db", probe=True)
-        for name, sink_config in self.config.sinks.items():
-            self.sinks[name] = self._make_sink(sink_config)
-        await self.spool.open(
-            [
-                (
-                    name,
-                    {
-                        "durable": cfg.buffer != "memory",
-                        "max_events": cfg.spool.max_events,
-                        "max_bytes": cfg.spool.max_bytes,
-                        "memory_bytes": cfg.spool.memory_bytes,
-                        "dedup_window": cfg.dedup_window,
-                    },
-                )
-                for name, cfg in self.config.sinks.items()
-                if cfg.buffer != "redis"
-            ]
-        )
-        self.queues = {**self.spool.queues, **self._redis_queues()}
-        targets = {}
-        for name, sink_config in self.config.sinks.items():
-            queue = self.queues[name]
-            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
-            queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
-            # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
-            self.metrics.sink_stored_unacknowledged.labels(name)
-            runner = SinkRunner(
-                sink_config,
-                self.sinks[name],
-                queue,
-                self.metrics,
-                limiter=self._outbound_limiter(sink_config),
-            )
-            self.runners[name] = runner
-            self.metrics.watch_sink(name, runner.statistics)
-            targets[name] = SinkTarget(
-                name,
-                self.sinks[name],
-                queue,
-                self.registry.validators,
-                when_full=sink_config.spool.when_full,
-            )
-        for name, source_config in self.config.sources.items():
-            cls = self.registry.sources[source_config.plugin]
-            source = cls(name, source_config.options, quarantine=self.quarantine)
-            routes = [
-                Route(route, [targets[s] for s in route.sinks])
-                for route in self.config.routes
-                if name in route.sources
-            ]
-            if not routes:
-                log.warning(
-                    "source.unrouted",
-                    source=name,
-                    message="no route uses this source: its events are accepted and "
-                    "counted in router_events_unrouted_total, nothing else",
-                )
-            limiter = self._inbound_limiter(name, source_config.rate_limit)
-            self.sources[name] = SourceRuntime(
-                source_config,
-                source,
-                self.registry.codecs[cls.vendor],
-                self.registry.validators,
-                routes,
-                self.quarantine,
-                self.metrics,
-                limiter,
-                max_json_depth=self.config.server.max_json_depth,
-            )
-        for path in self.drain:
-            await self._open_drain(path)
-
-    async def _open_drain(self, path: Path) -> None:
-        """Deliver what a former worker left in ``path``; nothing new is written there."""
-        spool = Spool(path / "spool.db")
-        await spool.open(
-            [(name, {"durable": cfg.buffer != "memory"}) for name, cfg in self.config.sinks.items()]
-        )
-        self.drain_spools.append(spool)
-        for name, sink_config in self.config.sinks.items():
-            queue = spool.queues[name]
-            if not queue.pending_events:
-                continue
-            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
-            self.drain_runners.append(
-                SinkRunner(sink_config, self._make_sink(sink_config), queue, self.metrics)
-            )
-            log.info("daemon.draining", sink=name, path=str(path), pending=queue.pending_events)
-
-    def _redis_link(self) -> Any:
-        """The daemon's RedisLink, made on first use (coredis is imported only then)."""
-        if self.redis is None:
-            from router.redisconn import RedisLink, default_consumer
-
-            redis = self.config.redis  # `router check` guarantees it for Redis users
-            self.redis = RedisLink(
-                redis,
-                # Each worker has its own data dir, so default names differ; a
-                # configured name gets the worker's index for the same reason.
-                consumer=(
-                    f"{redis.consumer}-w{self.worker}"
-                    if redis.consumer and self.worker is not None
-                    else redis.consumer
-                )
-                or default_consumer(self.data_dir),
-                metrics=self.metrics,
-            )
-        return self.redis
-
-    def _redis_queues(self) -> dict[str, SinkQueue]:
-        queues = {}
-        for name, cfg in self.config.sinks.items():
-            if cfg.buffer == "redis":
-                from router.redisqueue import RedisQueue
-
-                queues[name] = RedisQueue(
-                    self._redis_link(),
-                    name,
-                    max_events=cfg.spool.max_events,
-                    max_bytes=cfg.spool.max_bytes,
-                    dedup_window=cfg.dedup_window,
-                    on_stored_unacknowledged=(
-                        self.metrics.sink_stored_unacknowledged.labels(name).inc
-                    ),
-                )
-        return queues
-
-    def _inbound_limiter(self, source: str, limit: InboundLimit | None) -> Any:
-        if limit is None:
-            return None
-        if limit.backend != "redis":
-            return LocalLimiter(limit.rate, limit.burst)
-        from router.redislimit import RedisLimiter
-
-        return RedisLimiter(
-            self._redis_link(),
-            source,
-            limit.rate,
-            limit.burst,
-            on_backend_error=limit.on_backend_error,
-            metrics=self.metrics,
-        )
-
-    def _outbound_limiter(self, config: SinkConfig) -> Any:
-        """A Redis limit for ``backend: redis``; None lets the runner keep a local one."""
-        limit = config.rate_limit
-        if limit is None or limit.backend != "redis":
-            return None
-        from router.redislimit import RedisOutboundLimiter
-
-        return RedisOutboundLimiter(
-            self._redis_link(),
-            config.name,
-            limit.requests_per_second,
-            limit.events_per_second,
-            on_backend_error=limit.on_backend_error,
-            metrics=self.metrics,
-        )
-
-    def _make_sink(self, config: SinkConfig) -> Sink:
-        cls = self.registry.sinks[config.plugin]
-        client = httpx.AsyncClient(
-            timeout=config.timeout,
-            limits=httpx.Limits(
-                max_connections=config.max_concurrency,
-                max_keepalive_connections=config.max_concurrency,
-            ),
-        )
-        self.clients.append(client)
-        codec = self.registry.codecs.get(cls.vendor) if cls.vendor else None
-        try:
-            sink = cls(config.name, config.options, client=client, codec=codec)
-        except Exception as exc:
-            raise PluginError(
-                config.plugin, f"{cls.__name__}()", f"{type(exc).__name__}: {exc}"
-            ) from exc
-        sink.data_dir = self.data_dir
-        return sink
-
-    async def close(self) -> None:
-        with trio.CancelScope(shield=True):
-            for client in self.clients:
-                await client.aclose()
-        self.spool.close_db()
-        for spool in self.drain_spools:
-            spool.close_db()
-        if self.quarantine is not None:
-            self.quarantine.close()
+    async def open(self) -> Topology:
+        """Open storage and build the topology (no network I/O); serve it once running."""
+        await self.resources.open(self.config.sinks)
+        drains = [await self.resources.open_drain(path, self.config.sinks) for path in self.drain]
+        for path, queues in zip(self.drain, drains, strict=True):
+            for name, queue in queues.items():
+                log.info("daemon.draining", sink=name, path=str(path), pending=queue.pending_events)
+        self.topology = build_topology(self.config, self.registry, self.resources, drains=drains)
+        return self.topology
 
     # -- state ---------------------------------------------------------------------
-
-    def storage_errors(self) -> list[str]:
-        """One line per database that cannot be written now (its file and the fix)."""
-        stores = [*(s.health for s in (self.spool, *self.drain_spools))]
-        if self.quarantine is not None:
-            stores.append(self.quarantine.health)
-        return [health.error for health in stores if health.error is not None]
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready once every sink started and until shutdown, unless storage cannot write.
@@ -350,7 +140,8 @@ class Daemon:
         """
         sinks = {}
         failing = []
-        for name, runner in self.runners.items():
+        runners = self.topology.runners if self.topology is not None else {}
+        for name, runner in runners.items():
             failing_for = runner.failing_for()
             stats = runner.statistics()
             sinks[name] = {
@@ -364,7 +155,7 @@ class Daemon:
         if self.ready and failing:
             status = "degraded"
         detail: dict[str, Any] = {"status": status, "failing_sinks": failing, "sinks": sinks}
-        storage = [self._redactor.redact(line) for line in self.storage_errors()]
+        storage = [self._redactor.redact(line) for line in self.resources.storage_errors()]
         if storage:
             detail["storage_errors"] = storage
             if self.ready:
@@ -380,7 +171,6 @@ class Daemon:
         *,
         task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
         shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-        handle_signals: bool = False,
         sockets: Any | None = None,
     ) -> None:
         """Serve until shut down. Reports the bound URLs through ``task_status``.
@@ -389,64 +179,42 @@ class Daemon:
         is raised as itself, not inside an exception group.
         """
         try:
-            await self._run(task_status, shutdown_trigger, handle_signals, sockets)
+            await self._run(task_status, shutdown_trigger, sockets)
         except BaseExceptionGroup as group:
             error = _lone_error(group)
             if error is None:
                 raise
             raise error from None
 
-    async def _run(
-        self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
-    ) -> None:
-        await self.open()
+    async def _run(self, task_status: Any, shutdown_trigger: Any, sockets: Any) -> None:
         try:
+            topology = await self.open()
             async with trio.open_nursery() as storage:
-                for spool in (self.spool, *self.drain_spools):
-                    await storage.start(spool.run)
-                storage.start_soon(self._probe_quarantine)
-                if self.redis is not None:
-                    await storage.start(self.redis.run)
-                    for name, queue in self.queues.items():
-                        if name not in self.spool.queues:  # counted once connected
-                            self.metrics.sink_recovered.labels(name).inc(queue.recovered)
+                await storage.start(self.resources.run)
                 try:
-                    await self._deliver_and_serve(
-                        task_status, shutdown_trigger, handle_signals, sockets
-                    )
+                    await self._deliver_and_serve(topology, task_status, shutdown_trigger, sockets)
                 finally:
-                    with trio.CancelScope(shield=True):
-                        for spool in (self.spool, *self.drain_spools):
-                            await spool.close()
-                        if self.redis is not None:
-                            await self.redis.close()
+                    await self.resources.flush()
                     storage.cancel_scope.cancel()
         finally:
-            await self.close()
+            await self.resources.close()
             log.info("daemon.stopped")
 
-    async def _probe_quarantine(self) -> None:
-        """While the quarantine cannot be written, try a write now and then (readiness)."""
-        while True:
-            await trio.sleep(PROBE_INTERVAL)
-            if self.quarantine is not None and self.quarantine.health.error is not None:
-                await self.quarantine.probe()
-
     async def _deliver_and_serve(
-        self, task_status: Any, shutdown_trigger: Any, handle_signals: bool, sockets: Any
+        self, topology: Topology, task_status: Any, shutdown_trigger: Any, sockets: Any
     ) -> None:
+        runners = (*topology.runners.values(), *topology.drains)
         async with trio.open_nursery() as delivery:
-            for runner in (*self.runners.values(), *self.drain_runners):
+            for runner in runners:
                 await delivery.start(runner.run)
             for plugin, _ in call_each(
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            #: The ASGI app; its ``inflight`` admission bounds request bytes in progress.
-            self.asgi = create_asgi(self)
+            serve_topology(self.asgi, self, topology)
             app = wrap_app(self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
-                if handle_signals:
+                if self.handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)
                 if shutdown_trigger is not None:
                     http.start_soon(self._when, shutdown_trigger)
@@ -455,14 +223,14 @@ class Daemon:
                 log.info(
                     "daemon.ready",
                     binds=binds,
-                    sources=len(self.sources),
-                    sinks=len(self.runners),
+                    sources=len(topology.sources),
+                    sinks=len(topology.sinks),
                     data_dir=str(self.data_dir),
                 )
                 task_status.started(binds)
             stopped_at = self._stopped_at
             log.info("daemon.http_stopped")
-            for runner in (*self.runners.values(), *self.drain_runners):
+            for runner in runners:
                 runner.stop()
             delivery.cancel_scope.deadline = max(
                 stopped_at + self.config.server.shutdown_timeout, trio.current_time() + 0.1
@@ -574,15 +342,12 @@ async def serve(
         config = dataclasses.replace(
             config, server=dataclasses.replace(config.server, data_dir=Path(data_dir))
         )
-    daemon = Daemon(config, registry, worker=worker, drain=drain)
+    daemon = Daemon(config, registry, worker=worker, drain=drain, handle_signals=handle_signals)
     with lock_data_dir(daemon.data_dir), contextlib.ExitStack() as locks:
         for path in drain:
             # The group's root data dir is already locked by the worker supervisor.
             if Path(path) != Path(config.server.data_dir):
                 locks.enter_context(lock_data_dir(path))
         await daemon.run(
-            task_status=task_status,
-            shutdown_trigger=shutdown_trigger,
-            handle_signals=handle_signals,
-            sockets=sockets,
+            task_status=task_status, shutdown_trigger=shutdown_trigger, sockets=sockets
         )

@@ -15,9 +15,13 @@ import yaml
 
 from router.config import RouterConfig, load_config
 from router.daemon import Daemon, lock_data_dir
+from router.delivery import SinkRunner
 from router.errors import ConfigError
+from router.ingest import SourceRuntime
 from router.pluginmanager import make_plugin_manager
+from router.queue import SinkQueue
 from router.registry import Registry, build_registry
+from router.topology import Topology
 from router.yamlsource import load_yaml
 
 __all__ = ["RunningDaemon", "build_config", "running_daemon"]
@@ -50,6 +54,21 @@ class RunningDaemon:
     def metrics(self):
         return self.daemon.metrics
 
+    @property
+    def topology(self) -> Topology:
+        """What the daemon serves now."""
+        assert self.daemon.topology is not None, "the daemon is running"
+        return self.daemon.topology
+
+    def queue(self, sink: str) -> SinkQueue:
+        return self.topology.sinks[sink].queue
+
+    def runner(self, sink: str) -> SinkRunner:
+        return self.topology.sinks[sink].runner
+
+    def source(self, source: str) -> SourceRuntime:
+        return self.topology.sources[source]
+
     def metric(self, name: str, **labels: str) -> float:
         return self.daemon.metrics.value(name, **labels)
 
@@ -61,7 +80,7 @@ class RunningDaemon:
         over the sum of every daemon's counters (see docs/scaling.md).
         """
         m = self.metric
-        queue = self.daemon.queues[sink]
+        queue = self.queue(sink)
         totals = {
             "recovered": m("router_sink_events_recovered_total", sink=sink),
             "accepted": m("router_sink_events_accepted_total", sink=sink),
