@@ -24,66 +24,38 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import logging
-import os
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import hypercorn.config
 import structlog
 import trio
 from hypercorn.utils import wrap_app
 
-from router.app import create_asgi, serve_topology
+from router.app import create_asgi
 from router.config import RouterConfig
-from router.errors import DataDirLocked, RouterError, StorageUnusable
+from router.errors import RouterError
 from router.fastpath import IngestDispatcher
-from router.http import serve_http
-from router.log import Redactor
+from router.http import hypercorn_config, serve_http
+from router.loader import ConfigReader, config_reader
+from router.log import Redactor, learn_secrets
 from router.metrics import Metrics
 from router.registry import Registry, call_each, call_each_collecting
+from router.reload import Reload, ReloadHistory, applicable, compare, config_hash
 from router.resources import Resources
-from router.storage import describe, make_data_dir
+from router.runtime import Runtime
+from router.storage import lock_data_dir
 from router.topology import Topology, build_topology
 
-__all__ = ["Daemon", "lock_data_dir", "serve"]
+__all__ = ["Daemon", "serve"]
 
 log = structlog.get_logger()
 
-
-@contextmanager
-def lock_data_dir(path: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir.
-
-    :raises StorageUnusable: the directory cannot be created or written.
-    """
-    make_data_dir(path)
-    lock_path = path / "LOCK"
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise DataDirLocked(
-                f"data directory {path} is in use by another router (pid {holder}); "
-                "give each daemon its own --data-dir"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        except OSError as exc:
-            raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
-        yield path
-    finally:
-        os.close(fd)
+#: ``--watch``: changes closer together than this are one reload.
+WATCH_DEBOUNCE_MS = 300
+#: ``--watch``: how soon the watch reports that it is set up.
+WATCH_READY_MS = 500
 
 
 class Daemon:
@@ -98,26 +70,37 @@ class Daemon:
         worker: int | None = None,
         drain: Sequence[Path] = (),
         handle_signals: bool = False,
+        read_config: ConfigReader | None = None,
+        watch: bool = False,
     ):
         self.config = config
         self.registry = registry
         self.data_dir = Path(data_dir or config.server.data_dir)
         #: Spool directories of former workers: delivered from, never written to.
         self.drain = list(drain)
-        #: SIGTERM and SIGINT stop it (a second one skips the waiting).
+        #: SIGTERM and SIGINT stop it (a second one skips the waiting); SIGHUP reloads.
         self.handle_signals = handle_signals
+        #: How :meth:`reload` reads the config again (default: ``config.file``, no overrides).
+        self.read_config = read_config or config_reader(config.file)
+        #: Reload when the config file changes (``router run --watch``).
+        self.watch = watch
+        #: The hash of the config file as it was when this config was read.
+        self._read_hash = config_hash(config)
         self.metrics = Metrics()
         if worker is not None:
             self.metrics.worker_info(worker)
+        self.reloads = ReloadHistory(self.metrics.registry)
         self.resources = Resources(self.data_dir, self.metrics, redis=config.redis, worker=worker)
-        #: What is served: set by :meth:`open`, read by requests as they start.
-        self.topology: Topology | None = None
         self.asgi: IngestDispatcher = create_asgi(config.server)
+        self.runtime = Runtime(self.resources, self.asgi, self)
         self.ready = False
         self.stopping = trio.Event()
         self._stopped_at = 0.0
         #: /readyz is unauthenticated, and a sink's last error may quote its key.
         self._redactor = Redactor(config.secrets)
+        self._reloading = trio.Lock()
+        self._delivery: trio.Nursery | None = None
+        self._opened: Topology | None = None
 
     async def open(self) -> Topology:
         """Open storage and build the topology (no network I/O); serve it once running."""
@@ -126,8 +109,68 @@ class Daemon:
         for path, queues in zip(self.drain, drains, strict=True):
             for name, queue in queues.items():
                 log.info("daemon.draining", sink=name, path=str(path), pending=queue.pending_events)
-        self.topology = build_topology(self.config, self.registry, self.resources, drains=drains)
-        return self.topology
+        self._opened = build_topology(self.config, self.registry, self.resources, drains=drains)
+        return self._opened
+
+    # -- reloading -------------------------------------------------------------------
+
+    async def reload(self, trigger: str = "api") -> Reload:
+        """Read the config again and apply it without dropping a request or an event.
+
+        An invalid config changes nothing (``rejected``, with its problems).
+        Otherwise a second topology is built beside the running one and
+        swapped in: what did not change carries over, a changed sink's new
+        runner takes over its queue, and a removed sink's queue stays, its
+        events pending (``orphaned_sinks`` in /readyz) until a config brings
+        it back. Settings only a restart can apply keep their running values
+        and are reported (``restart_required``).
+        """
+        async with self._reloading:
+            if self.stopping.is_set() or self._delivery is None:
+                return self.reloads.record(
+                    trigger, "rejected", "-", problems=["the router is not running"]
+                )
+            try:
+                new = self.read_config(self.registry)
+            except RouterError as exc:
+                problems = [self._redactor.redact(line) for line in str(exc).splitlines()]
+                return self.reloads.record(trigger, "rejected", "-", problems=problems)
+            changes = compare(self.config, new)
+            digest = config_hash(new)
+            if changes.empty:
+                return self.reloads.record(trigger, "unchanged", digest, changes=changes)
+            config = applicable(self.config, new)
+            learn_secrets(config.secrets)
+            try:
+                await self.resources.add_queues(config.sinks)
+                topology = build_topology(
+                    config,
+                    self.registry,
+                    self.resources,
+                    previous=self.topology,
+                    runners=self.runtime.runners,
+                )
+                await self.resources.start_redis()
+                await self.runtime.switch(topology)
+            except RouterError as exc:
+                problems = [self._redactor.redact(line) for line in str(exc).splitlines()]
+                return self.reloads.record(trigger, "rejected", digest, problems=problems)
+            self.config = config
+            return self.reloads.record(trigger, "applied", digest, changes=changes)
+
+    async def reload_shielded(self, trigger: str) -> Reload:
+        """:meth:`reload`, not cancelled halfway by a shutdown that starts meanwhile."""
+        with trio.CancelScope(shield=True):
+            return await self.reload(trigger)
+
+    @property
+    def topology(self) -> Topology | None:
+        """What is served now (None until :meth:`open`)."""
+        return self.runtime.topology
+
+    def orphaned(self) -> dict[str, int]:
+        """Queues no sink of the running config uses, with their pending events."""
+        return self.runtime.orphaned()
 
     # -- state ---------------------------------------------------------------------
 
@@ -155,6 +198,9 @@ class Daemon:
         if self.ready and failing:
             status = "degraded"
         detail: dict[str, Any] = {"status": status, "failing_sinks": failing, "sinks": sinks}
+        orphaned = self.orphaned()
+        if orphaned:
+            detail["orphaned_sinks"] = orphaned
         storage = [self._redactor.redact(line) for line in self.resources.storage_errors()]
         if storage:
             detail["storage_errors"] = storage
@@ -203,21 +249,21 @@ class Daemon:
     async def _deliver_and_serve(
         self, topology: Topology, task_status: Any, shutdown_trigger: Any, sockets: Any
     ) -> None:
-        runners = (*topology.runners.values(), *topology.drains)
         async with trio.open_nursery() as delivery:
-            for runner in runners:
-                await delivery.start(runner.run)
+            self._delivery = delivery
+            await self.runtime.start(topology, delivery)
             for plugin, _ in call_each(
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            serve_topology(self.asgi, self, topology)
             app = wrap_app(self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if self.handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)
                 if shutdown_trigger is not None:
                     http.start_soon(self._when, shutdown_trigger)
+                if self.watch:
+                    http.start_soon(self._watch_config)
                 binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
                 self.ready = True
                 log.info(
@@ -230,8 +276,8 @@ class Daemon:
                 task_status.started(binds)
             stopped_at = self._stopped_at
             log.info("daemon.http_stopped")
-            for runner in runners:
-                runner.stop()
+            async with self._reloading:  # a reload under way finishes first
+                self.runtime.stop()
             delivery.cancel_scope.deadline = max(
                 stopped_at + self.config.server.shutdown_timeout, trio.current_time() + 0.1
             )
@@ -248,20 +294,7 @@ class Daemon:
         task_status: trio.TaskStatus[list[str]],
     ) -> None:
         server = self.config.server
-        hc = hypercorn.config.Config()
-        hc.bind = [server.bind]
-        hc.graceful_timeout = server.shutdown_timeout
-        hc.accesslog = "-" if server.access_log else None
-        # Through the root handler (JSON, redacted): an exception that escapes the
-        # application is logged, not dropped. Its level is set by configure_logging.
-        hc.errorlog = logging.getLogger("hypercorn.error")
-        # hypercorn's idle timer runs until a request's head is complete, so it
-        # is the header timeout too. Its read_timeout is left off: it limits
-        # each read, so it would never stop a client sending a byte a second,
-        # and it would cut a client waiting for its answer.
-        hc.keep_alive_timeout = server.keepalive_timeout
-        hc.h11_max_incomplete_size = server.max_header_bytes
-        hc.h2_max_header_list_size = server.max_header_bytes
+        hc = hypercorn_config(server)
         await serve_http(
             app,
             hc,
@@ -287,15 +320,46 @@ class Daemon:
         self.stop()
 
     async def _watch_signals(self, delivery_scope: trio.CancelScope) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
-                if not self.stopping.is_set():
+                if signum == signal.SIGHUP:
+                    log.info("daemon.signal", signal="SIGHUP")
+                    assert self._delivery is not None
+                    self._delivery.start_soon(self.reload_shielded, "signal")
+                elif not self.stopping.is_set():
                     log.info("daemon.signal", signal=signal.Signals(signum).name)
                     self.stop()
                 else:
                     log.warning("daemon.forced_stop", signal=signal.Signals(signum).name)
                     delivery_scope.cancel()
                     return
+
+    async def _watch_config(self) -> None:
+        """Reload when the config file changes (the directory is watched: editors replace files).
+
+        The watch is set up in a thread and says nothing when it is ready; its
+        first timeout says it is, and a change made before then (since the
+        config was read) is caught by comparing the file's hash.
+        """
+        import watchfiles
+
+        path = await trio.Path(self.config.file).resolve()
+        watching = False
+        # Not recursive: the data dir may well sit below the config's directory.
+        async for changes in watchfiles.awatch(
+            path.parent,
+            debounce=WATCH_DEBOUNCE_MS,
+            recursive=False,
+            rust_timeout=WATCH_READY_MS,
+            yield_on_timeout=True,
+        ):
+            changed = any(name == str(path) for _, name in changes)
+            if not watching:
+                watching = True
+                log.info("daemon.watching", file=str(path))
+                changed = changed or config_hash(self.config) != self._read_hash
+            if changed:
+                await self.reload_shielded("watch")
 
     def _shutdown_hooks(self) -> list[tuple[str, str]]:
         # A plugin's shutdown must not block the others.
@@ -332,17 +396,34 @@ async def serve(
     sockets: Any | None = None,
     worker: int | None = None,
     drain: Sequence[Path] = (),
+    read_config: ConfigReader | None = None,
+    watch: bool = False,
 ) -> None:
     """Run a daemon until shutdown; ``await nursery.start(serve, ...)`` returns its URLs.
+
+    ``read_config`` is how a reload reads the config again (SIGHUP when
+    ``handle_signals``; a change to the file when ``watch``).
 
     :raises DataDirLocked: if another daemon uses the data directory.
     :raises PluginError: if a sink fails to open or a startup hook raises.
     """
     if data_dir is not None:
-        config = dataclasses.replace(
-            config, server=dataclasses.replace(config.server, data_dir=Path(data_dir))
-        )
-    daemon = Daemon(config, registry, worker=worker, drain=drain, handle_signals=handle_signals)
+        config = _in_data_dir(config, Path(data_dir))
+        if read_config is not None:
+            reader = read_config
+
+            def read_config(registry: Registry) -> RouterConfig:
+                return _in_data_dir(reader(registry), Path(data_dir))
+
+    daemon = Daemon(
+        config,
+        registry,
+        worker=worker,
+        drain=drain,
+        handle_signals=handle_signals,
+        read_config=read_config,
+        watch=watch,
+    )
     with lock_data_dir(daemon.data_dir), contextlib.ExitStack() as locks:
         for path in drain:
             # The group's root data dir is already locked by the worker supervisor.
@@ -351,3 +432,7 @@ async def serve(
         await daemon.run(
             task_status=task_status, shutdown_trigger=shutdown_trigger, sockets=sockets
         )
+
+
+def _in_data_dir(config: RouterConfig, data_dir: Path) -> RouterConfig:
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=data_dir))

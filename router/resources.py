@@ -57,6 +57,9 @@ class Resources:
         self._redis_config = redis
         self._redis: RedisLink | None = None
         self._clients: list[httpx.AsyncClient] = []
+        #: The storage nursery, once :meth:`run` started: a link first needed later starts there.
+        self._nursery: trio.Nursery | None = None
+        self._redis_running = False
 
     # -- opening ---------------------------------------------------------------------
 
@@ -67,7 +70,17 @@ class Resources:
         """
         make_data_dir(self.data_dir)
         self._quarantine = Quarantine(self.data_dir / "quarantine.db", probe=True)
-        await self.spool.open(
+        await self.spool.open([])
+        await self.add_queues(sinks)
+
+    async def add_queues(self, sinks: Mapping[str, SinkConfig]) -> list[str]:
+        """Open a queue for each sink that has none yet; the names of those opened.
+
+        A sink that had a queue keeps it, even if its config no longer names
+        it: its pending events stay until a config brings the sink back.
+        """
+        new = {name: cfg for name, cfg in sinks.items() if name not in self.queues}
+        await self.spool.add(
             [
                 (
                     name,
@@ -79,20 +92,21 @@ class Resources:
                         "dedup_window": cfg.dedup_window,
                     },
                 )
-                for name, cfg in sinks.items()
+                for name, cfg in new.items()
                 if cfg.buffer != "redis"
             ]
         )
-        self.queues = {**self.spool.queues}
-        for name, cfg in sinks.items():
-            if cfg.buffer == "redis":
-                self.queues[name] = self._redis_queue(cfg)
-        for name, queue in self.queues.items():
-            if name in self.spool.queues:  # a Redis queue is counted once connected
+        for name, cfg in new.items():
+            queue = self.spool.queues[name] if cfg.buffer != "redis" else self._redis_queue(cfg)
+            self.queues[name] = queue
+            if cfg.buffer == "redis" and self._redis_running:
+                await queue.open()  # the link opened the others when it connected
+            if cfg.buffer != "redis" or self._redis_running:  # else counted once connected
                 self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
             # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
             self.metrics.sink_stored_unacknowledged.labels(name)
+        return list(new)
 
     async def open_drain(self, path: Path, sinks: Mapping[str, SinkConfig]) -> dict[str, SinkQueue]:
         """The queues a former worker left pending in ``path``; nothing new is written there."""
@@ -155,6 +169,13 @@ class Resources:
         self._clients.append(client)
         return client
 
+    async def close_client(self, client: httpx.AsyncClient) -> None:
+        """Close one sink's pool (its runner was retired by a reload)."""
+        if client in self._clients:
+            self._clients.remove(client)
+            with trio.CancelScope(shield=True):
+                await client.aclose()
+
     # -- running ---------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -166,12 +187,19 @@ class Resources:
             for spool in (self.spool, *self.drain_spools):
                 await nursery.start(spool.run)
             nursery.start_soon(self._probe_quarantine, self.quarantine)
-            if self._redis is not None:
-                await nursery.start(self._redis.run)
-                for name, queue in self.queues.items():
-                    if name not in self.spool.queues:  # counted now that it is connected
-                        self.metrics.sink_recovered.labels(name).inc(queue.recovered)
+            self._nursery = nursery
+            await self.start_redis()
             task_status.started()
+
+    async def start_redis(self) -> None:
+        """Connect the Redis link if one was made and is not running (at start, or a reload)."""
+        if self._redis is None or self._redis_running or self._nursery is None:
+            return
+        await self._nursery.start(self._redis.run)
+        self._redis_running = True
+        for name, queue in self.queues.items():
+            if name not in self.spool.queues:  # counted now that it is connected
+                self.metrics.sink_recovered.labels(name).inc(queue.recovered)
 
     async def flush(self) -> None:
         """Commit what is pending (acks, memory buffers) and give back unsent Redis reads."""

@@ -50,9 +50,12 @@ class SinkNode:
     config: SinkConfig
     sink: Sink
     queue: SinkQueue
+    #: One per queue for the life of the process: a reload reconfigures it.
     runner: SinkRunner
     #: The sink as ingest sees it: encoder, validators, queue.
     target: SinkTarget
+    #: A shared (Redis) outbound limit, or None (the runner keeps a local one).
+    limiter: SinkLimiter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +85,28 @@ def build_topology(
     resources: Resources,
     *,
     previous: Topology | None = None,
+    runners: Mapping[str, SinkRunner] | None = None,
     drains: Sequence[Mapping[str, SinkQueue]] = (),
 ) -> Topology:
     """The topology of ``config``, on the queues ``resources`` opened for its sinks.
 
     With ``previous``, whatever did not change is carried over from it as it is:
-    a sink with the same config keeps its Sink, runner and connection pool; a
-    sink whose config changed gets a new Sink and runner on the same queue; a
-    source keeps its runtime if neither it nor its routes changed, and its
-    limiter if its limit did not. ``drains`` are queues of former workers'
-    spools, delivered by runners of their own.
+    a sink with the same config keeps its node (Sink, runner, connection
+    pool); a sink whose config changed gets a new Sink, and its node names the
+    same queue and runner, which the caller reconfigures when it swaps the
+    topology in; a source keeps its runtime if neither it nor its routes
+    changed, and its limiter if its limit did not. ``runners`` are every
+    runner the process has, by sink, including those of sinks a reload
+    removed: a sink that comes back gets its runner again. Building changes
+    nothing that runs. ``drains`` are queues of former workers' spools,
+    delivered by runners of their own.
 
     :raises PluginError: a plugin's Sink or Source could not be constructed.
     """
+    runners = runners or {}
     sinks = {
-        name: _sink_node(cfg, registry, resources, previous) for name, cfg in config.sinks.items()
+        name: _sink_node(cfg, registry, resources, previous, runners.get(name))
+        for name, cfg in config.sinks.items()
     }
     sources = {
         name: _source_runtime(cfg, config, registry, resources, sinks, previous)
@@ -138,17 +148,28 @@ def make_sink(cfg: SinkConfig, registry: Registry, resources: Resources) -> Sink
 
 
 def _sink_node(
-    cfg: SinkConfig, registry: Registry, resources: Resources, previous: Topology | None
+    cfg: SinkConfig,
+    registry: Registry,
+    resources: Resources,
+    previous: Topology | None,
+    runner: SinkRunner | None,
 ) -> SinkNode:
     old = previous.sinks.get(cfg.name) if previous is not None else None
     if old is not None and old.config == cfg:
         return old
-    sink = make_sink(cfg, registry, resources)
+    if runner is None and old is not None:
+        runner = old.runner
     queue = resources.queues[cfg.name]
-    runner = SinkRunner(cfg, sink, queue, resources.metrics, limiter=_sink_limiter(cfg, resources))
-    resources.metrics.watch_sink(cfg.name, runner.statistics)
+    limiter = _sink_limiter(cfg, resources)
+    if runner is not None and runner.config == cfg:
+        sink = runner.sink  # a removed sink brought back as it was
+    else:
+        sink = make_sink(cfg, registry, resources)
+    if runner is None:
+        runner = SinkRunner(cfg, sink, queue, resources.metrics, limiter=limiter)
+        resources.metrics.watch_sink(cfg.name, runner.statistics)
     target = SinkTarget(cfg.name, sink, queue, registry.validators, when_full=cfg.spool.when_full)
-    return SinkNode(cfg, sink, queue, runner, target)
+    return SinkNode(cfg, sink, queue, runner, target, limiter)
 
 
 def _source_runtime(
@@ -162,7 +183,12 @@ def _source_runtime(
     route_configs = [route for route in config.routes if cfg.name in route.sources]
     routes = [Route(route, [sinks[s].target for s in route.sinks]) for route in route_configs]
     old = previous.sources.get(cfg.name) if previous is not None else None
-    if old is not None and old.config == cfg and _same_routes(old.routes, routes):
+    if (
+        old is not None
+        and old.config == cfg
+        and old.max_json_depth == config.server.max_json_depth
+        and _same_routes(old.routes, routes)
+    ):
         return old
     if not routes:
         log.warning(

@@ -7,22 +7,11 @@ import os
 import pytest
 import trio
 
-from router.daemon import Daemon, _lone_error, lock_data_dir, serve
-from router.errors import DataDirLocked, PluginError, StorageUnusable
+from router.daemon import Daemon, _lone_error, serve
+from router.errors import PluginError, StorageUnusable
+from router.storage import lock_data_dir
 from router.testing.daemon import build_config
 from tests.unit.test_topology import ExplodingPlugin
-
-
-def test_a_second_lock_on_a_data_dir_names_the_holder(tmp_path):
-    holder = rf"in use by another router \(pid {os.getpid()}\)"
-    with (
-        lock_data_dir(tmp_path / "data"),
-        pytest.raises(DataDirLocked, match=holder),
-        lock_data_dir(tmp_path / "data"),
-    ):
-        pass
-    with lock_data_dir(tmp_path / "data"):  # released on exit
-        pass
 
 
 def test_lone_error_unwraps_a_single_router_error_only():
