@@ -198,9 +198,7 @@ async def test_a_removed_sink_is_orphaned_and_delivers_when_restored(tmp_path, s
             assert rd.reconcile("a")["balance"] == 0
 
 
-async def test_settings_only_a_restart_applies_are_reported_and_the_rest_applied(
-    tmp_path, sample
-):
+async def test_settings_only_a_restart_applies_are_reported_and_the_rest_applied(tmp_path, sample):
     async with FakeUpstream.running() as upstream:
         config = tmp_path / "router.yaml"
         doc = base(upstream.url)

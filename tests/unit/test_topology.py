@@ -83,7 +83,9 @@ async def test_the_same_config_again_carries_everything_over(tmp_path, sample, r
     assert second.sources["in"] is first.sources["in"]
 
 
-async def test_a_changed_sink_gets_a_new_sink_on_the_same_queue_and_runner(tmp_path, sample, resources):
+async def test_a_changed_sink_gets_a_new_sink_on_the_same_queue_and_runner(
+    tmp_path, sample, resources
+):
     doc = two_sinks(tmp_path)
     config, registry = build_config(doc, plugins=sample)
     await opened(resources, config)
