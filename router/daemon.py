@@ -42,7 +42,14 @@ from router.loader import ConfigReader, config_reader
 from router.log import Redactor, learn_secrets
 from router.metrics import Metrics
 from router.registry import Registry, call_each, call_each_collecting
-from router.reload import Reload, ReloadHistory, applicable, compare, config_hash
+from router.reload import (
+    Reload,
+    ReloadHistory,
+    applicable,
+    compare,
+    config_hash,
+    unappliable,
+)
 from router.resources import Resources
 from router.runtime import Runtime
 from router.storage import lock_data_dir
@@ -141,6 +148,9 @@ class Daemon:
                 return self.reloads.record(trigger, "unchanged", digest, changes=changes)
             config = applicable(self.config, new)
             learn_secrets(config.secrets)
+            problems = unappliable(config)
+            if problems:
+                return self.reloads.record(trigger, "rejected", digest, problems=problems)
             try:
                 await self.resources.add_queues(config.sinks)
                 topology = build_topology(

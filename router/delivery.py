@@ -202,6 +202,10 @@ class SinkRunner:
                     if self._parked is not None:  # parked while it waited for the batch
                         self.queue.release(batch)
                         continue
+                    limit = self.config.batch.max_events
+                    if len(batch) > limit:  # a reload lowered it while this worker waited
+                        self.queue.release(batch[limit:])
+                        batch = batch[:limit]
                     # The real size: less frees room for others, an oversized event more.
                     held = self.inflight.resize(held, sum(len(e.payload) for e in batch))
                     self.metrics.sink_batch_size.labels(self.name).observe(len(batch))

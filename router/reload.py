@@ -34,6 +34,7 @@ __all__ = [
     "applicable",
     "compare",
     "config_hash",
+    "unappliable",
 ]
 
 log = structlog.get_logger()
@@ -128,6 +129,32 @@ def applicable(old: RouterConfig, new: RouterConfig) -> RouterConfig:
         # Redaction only ever learns secrets: a line may still quote an old one.
         secrets=old.secrets | new.secrets,
     )
+
+
+def unappliable(config: RouterConfig) -> list[str]:
+    """Why a config :func:`applicable` made cannot run as it is: one line each, or none.
+
+    A sink or limit that needs Redis when the running router has no Redis
+    link: the ``redis`` section is set at start, so it needs a restart.
+    """
+    if config.redis is not None:
+        return []
+    users = [f"sinks.{name}" for name, sink in config.sinks.items() if sink.buffer == "redis"]
+    users += [
+        f"sinks.{name}.rate_limit"
+        for name, sink in config.sinks.items()
+        if sink.rate_limit is not None and sink.rate_limit.backend == "redis"
+    ]
+    users += [
+        f"sources.{name}.rate_limit"
+        for name, source in config.sources.items()
+        if source.rate_limit is not None and source.rate_limit.backend == "redis"
+    ]
+    return [
+        f"{key} needs Redis, and the running router has none: a redis section takes "
+        "effect on restart"
+        for key in users
+    ]
 
 
 def config_hash(config: RouterConfig) -> str:

@@ -260,3 +260,105 @@ async def test_sighup_and_watch_reload_a_router_process(tmp_path):
             assert await daemon.wait() == 0
         del upstream
         assert orjson  # JSON logs were parsed by DaemonProcess
+
+
+@pytest.mark.slow
+async def test_sighup_reloads_every_worker(tmp_path):
+    config = tmp_path / "router.yaml"
+    doc = {
+        "logging": {"format": "json"},
+        "sources": {"in": {"plugin": "conscent", "auth": "none"}},
+        "sinks": {"up": {"plugin": "file", "path": str(tmp_path / "out.ndjson")}},
+        "routes": [{"from": "in", "to": "up"}],
+    }
+    write(config, doc)
+    args = ["run", "-c", str(config), "--bind", "127.0.0.1:0", "--workers", "2"]
+    args += ["--data-dir", str(tmp_path / "d")]
+    async with trio.open_nursery() as nursery:
+        daemon = await DaemonProcess(args).start(nursery)
+        with trio.fail_after(30):
+            while len(daemon.events("daemon.ready")) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        doc["sinks"]["up"]["batch"] = {"max_events": 10}
+        write(config, doc)
+        daemon.signal(signal.SIGHUP)
+        with trio.fail_after(30):
+            while len(daemon.events("config.reload_applied")) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        applied = daemon.events("config.reload_applied")
+        assert {e["worker"] for e in applied} == {0, 1}
+        assert all(e["changed"] == {"sinks": ["up"]} and not e["restart_required"] for e in applied)
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait() == 0
+
+
+@pytest.mark.redis
+async def test_a_first_redis_user_by_reload_is_rejected_with_the_reason(
+    tmp_path, sample, redis_prefix
+):
+    from router.testing.redis import REDIS_URL
+
+    async with FakeUpstream.running() as upstream:
+        config = tmp_path / "router.yaml"
+        doc = base(upstream.url)
+        write(config, doc)
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            shared = copy.deepcopy(doc)
+            shared["redis"] = {"url": REDIS_URL, "prefix": redis_prefix}
+            shared["sinks"]["r"] = sink(upstream.url, "r", buffer="redis")
+            shared["routes"].append({"from": "in", "to": "r"})
+            write(config, shared)
+            record = await rd.daemon.reload("test")
+            # A redis section takes effect on restart: the sink cannot use one yet.
+            assert record.result == "rejected"
+            assert record.problems == (
+                "sinks.r needs Redis, and the running router has none: a redis section "
+                "takes effect on restart",
+            )
+            assert "r" not in rd.topology.sinks and "r" not in rd.daemon.resources.queues
+
+
+@pytest.mark.redis
+async def test_reloads_keep_a_redis_buffered_sinks_stream(tmp_path, sample, redis_prefix):
+    from router.testing.redis import REDIS_URL
+
+    async with FakeUpstream.running() as upstream:
+        config = tmp_path / "router.yaml"
+        doc = base(upstream.url)
+        doc["redis"] = {"url": REDIS_URL, "prefix": redis_prefix}
+        doc["sinks"]["r"] = sink(upstream.url, "r", buffer="redis")
+        doc["routes"].append({"from": "in", "to": "r"})
+        write(config, doc)
+        async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
+            upstream.script(*[Reply(503)] * 10_000)
+            names = [f"u{i}" for i in range(20)]
+            r = await rd.client.post(
+                "/sample/events", json={"events": [{"kind": "view", "user": n} for n in names]}
+            )
+            assert r.status_code == 202
+            changed = copy.deepcopy(doc)
+            changed["sinks"]["r"]["batch"] = {"max_events": 4, "max_wait": 0.01}
+            write(config, changed)
+            assert (await rd.daemon.reload("test")).result == "applied"
+            upstream.clear_script()
+            with trio.fail_after(30):
+                while set(received(upstream, "r")) != set(names):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            after = [f"v{i}" for i in range(20)]
+            r = await rd.client.post(
+                "/sample/events", json={"events": [{"kind": "view", "user": n} for n in after]}
+            )
+            assert r.status_code == 202
+            with trio.fail_after(30):
+                while not set(after) <= set(received(upstream, "r")):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            later = [
+                r.json()["events"]
+                for r in upstream.accepted
+                if r.path == "/r/ingest" and r.json()["events"][0]["user"].startswith("v")
+            ]
+            assert later and max(map(len, later)) <= 4  # sent with the new batch size
+            with trio.fail_after(10):
+                while rd.daemon.resources.queues["r"].pending_events:  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            assert rd.reconcile("r")["balance"] == 0
