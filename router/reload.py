@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from router.config import RouteConfig, RouterConfig
+from router.config import RouteConfig, RouterConfig, SinkConfig
 
 __all__ = [
     "LIVE_SERVER_SETTINGS",
@@ -93,7 +93,11 @@ def _routes(routes: Iterable[RouteConfig]) -> dict[str, list[RouteConfig]]:
 
 
 def compare(old: RouterConfig, new: RouterConfig) -> Changes:
-    """What applying ``new`` over the running ``old`` changes, and what it cannot."""
+    """What applying ``new`` over the running ``old`` changes, and what it cannot.
+
+    A sink's queue settings (``buffer``, ``dedup_window``, ``spool`` limits)
+    are reported as needing a restart: a reload keeps the queue as it is.
+    """
     sources = _named(old.sources, new.sources)
     sinks = _named(old.sinks, new.sinks)
     routes = _named(_routes(old.routes), _routes(new.routes))
@@ -106,6 +110,12 @@ def compare(old: RouterConfig, new: RouterConfig) -> Changes:
     for key in ("logging", "redis", "plugins"):
         if getattr(old, key) != getattr(new, key):
             restart.append(key)
+    for name in sorted(set(old.sinks) & set(new.sinks)):
+        restart += [
+            f"sinks.{name}.{key}"
+            for key, value in _queue_settings(old.sinks[name]).items()
+            if _queue_settings(new.sinks[name])[key] != value
+        ]
     kinds = {"sources": sources, "sinks": sinks, "routes": routes}
     return Changes(
         added={kind: parts[0] for kind, parts in kinds.items()},
@@ -113,6 +123,17 @@ def compare(old: RouterConfig, new: RouterConfig) -> Changes:
         changed={kind: parts[2] for kind, parts in kinds.items()},
         restart_required=tuple(restart),
     )
+
+
+def _queue_settings(sink: SinkConfig) -> dict[str, Any]:
+    """A sink's settings that belong to its queue, which a reload keeps as it is."""
+    return {
+        "buffer": sink.buffer,
+        "dedup_window": sink.dedup_window,
+        "spool.max_events": sink.spool.max_events,
+        "spool.max_bytes": sink.spool.max_bytes,
+        "spool.memory_bytes": sink.spool.memory_bytes,
+    }
 
 
 def applicable(old: RouterConfig, new: RouterConfig) -> RouterConfig:

@@ -86,3 +86,13 @@ def test_history_keeps_the_last_reloads_and_counts_them():
     assert registry.get_sample_value("router_config_reloads_total", {"result": "rejected"}) == 3
     assert registry.get_sample_value("router_config_reloads_total", {"result": "applied"}) == 2
     assert registry.get_sample_value("router_config_reloads_total", {"result": "unchanged"}) == 0
+
+
+def test_a_sinks_queue_settings_need_a_restart(sample):
+    new = copy.deepcopy(doc())
+    new["sinks"]["a"]["spool"] = {"max_events": 10}
+    new["sinks"]["a"]["dedup"] = {"window": "1m"}
+    new["sinks"]["a"]["batch"] = {"max_events": 5}
+    changes = compare(config(doc(), sample), config(new, sample))
+    assert changes.changed["sinks"] == ("a",)  # the rest (batch) is applied
+    assert changes.restart_required == ("sinks.a.dedup_window", "sinks.a.spool.max_events")
