@@ -591,3 +591,19 @@ def test_a_placeholder_anywhere_in_the_core_schema_never_crashes():
         except Exception as exc:
             crashes.append(f"{dotted(path)}: {type(exc).__name__}: {exc}")
     assert crashes == []
+
+
+def test_router_check_no_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ROUTER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.delenv("OUT_PATH", raising=False)
+    path = tmp_path / "router.yaml"
+    path.write_text(
+        "server:\n  workers: ${WORKERS}\nsinks:\n  f:\n    plugin: file\n    path: ${OUT_PATH}\n"
+    )
+    assert main(["check", "-c", str(path)]) == 2
+    assert "sinks.f.path: environment variable ${OUT_PATH} is not set" in capsys.readouterr().err
+    assert main(["check", "--no-environment", "-c", str(path)]) == 0
+    assert "ok: 0 sources, 1 sinks, 0 routes" in capsys.readouterr().out
+    path.write_text(path.read_text() + "  g: {plugin: file}\n")
+    assert main(["check", "--no-environment", "-c", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"{path}:7: sinks.g.path: required field"]
