@@ -123,12 +123,14 @@ class _Checker:
         )
 
     def validate(self, doc: Any, schema: Mapping[str, Any], path: Path_) -> bool:
+        """Whether ``doc`` passes, placeholders failing only on a string's form aside."""
         validator = ConfigValidator(schema, allow_unknown=False)
         if validator.validate(doc, normalize=False):
             return True
         for error in flatten_errors(validator.errors):
             self.problem((*path, *error.path), error.message)
         excused = True
+        # The error objects, not the messages: whether a placeholder fits depends on the rule.
         for error in _leaf_errors(validator._errors):
             where = (*path, *error.document_path)
             placeholder = _under(where, self.loaded.placeholders)

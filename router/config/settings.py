@@ -3,8 +3,9 @@
 A field's default here is what a config that leaves the key out gets: the
 checker (:mod:`router.config.check`), the defaults the schema module lists,
 the spool and Redis queue constructors and ``router config`` all read it
-from these classes. Imports nothing of the router but the lowest layer, so
-that storage modules may import it too.
+from these classes. Imports only the standard library and the credential
+``repr`` of :mod:`router.config.secrets` (which imports only
+:mod:`router.log`), so that the storage modules may import it too.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import yaml
 
 from router.cli import main
 from router.config import RouterConfig, config_document, dump_config, load_config
-from router.config.settings import ServerConfig
+from router.config.settings import RedisConfig, ServerConfig, SinkConfig, SourceConfig
 from router.log import _spellings  # the forms the log redaction covers
 from router.pluginmanager import make_plugin_manager
 from router.registry import build_registry
@@ -89,6 +89,20 @@ def test_the_output_loads_back_to_an_equal_config():
     # Options a plugin reads stay as they were.
     assert again.sinks["out"].options["url"] == "http://127.0.0.1:1/collect"
     assert again.sinks["out"].options["type_map"] == {"purchase": "buy"}
+
+
+def test_every_settings_field_is_in_the_document():
+    """A field added to the settings and forgotten here would be silently left out."""
+    doc = config_document(check(FULL))
+
+    def names(cls, renamed):
+        fields = {f.name for f in dataclasses.fields(cls)} - {"name", "options"}
+        return {renamed.get(name, name) for name in fields}
+
+    assert names(SinkConfig, {"dedup_window": "dedup"}) <= set(doc["sinks"]["out"])
+    assert names(SourceConfig, {}) <= set(doc["sources"]["in"])
+    reconnect = {"reconnect_initial_backoff": "reconnect", "reconnect_max_backoff": "reconnect"}
+    assert names(RedisConfig, reconnect) - {"consumer", "dead_letters_max"} <= set(doc["redis"])
 
 
 def test_defaults_are_filled_in_and_units_resolved():
