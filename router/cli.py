@@ -28,7 +28,14 @@ import orjson
 import trio
 
 from router import __version__
-from router.config import SERVER_SCHEMA, RouterConfig, parse_bind
+from router.config import (
+    SERVER_SCHEMA,
+    RouterConfig,
+    dump_config,
+    load_config,
+    parse_bind,
+    read_config_file,
+)
 from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.loader import config_reader, load, registry_only
 from router.log import configure_logging, redact_std_streams
@@ -89,8 +96,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config, registry = load(args.config)
+    if args.no_environment:
+        # The plugins are the config's either way; only the check treats ${VAR}s as unknown.
+        registry = registry_only(args.config)
+        config = load_config(read_config_file(args.config, no_environment=True), registry)
+    else:
+        config, registry = load(args.config)
     print(f"{config.file}: ok: {config.summary()}, {len(registry.plugins)} plugins")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config, _ = load(args.config)
+    sys.stdout.write(dump_config(config))
     return 0
 
 
@@ -351,6 +369,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "validate a config without starting anything", cmd_check)
     config_option(check)
+    check.add_argument(
+        "--no-environment",
+        action="store_true",
+        help="treat unset ${VAR}s as placeholders instead of errors",
+    )
+
+    show = command(
+        "config", "print the effective config: defaults filled in, secrets redacted", cmd_config
+    )
+    config_option(show)
 
     plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
     config_option(plugins, builtin=False)

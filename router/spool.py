@@ -41,6 +41,7 @@ import orjson
 import structlog
 import trio
 
+from router.config.settings import SpoolConfig
 from router.errors import StorageError, StorageUnusable
 from router.queue import DeadLetter, Entry, QueueBounds
 from router.storage import (
@@ -59,7 +60,7 @@ log = structlog.get_logger()
 #: Most events / bytes a sink keeps in memory before spilling to the database
 #: (the bytes are the default of ``spool.memory_bytes``).
 HOT_EVENTS = 20_000
-HOT_BYTES = 16 << 20
+HOT_BYTES = SpoolConfig().memory_bytes
 #: Most events / payload bytes in one chunk (row) of the queue table; an event
 #: larger than ``CHUNK_BYTES`` is a chunk of its own.
 CHUNK_EVENTS = 1_000
@@ -665,8 +666,8 @@ class SqliteQueue(QueueBounds):
         max_seq: int,
         *,
         durable: bool = True,
-        max_events: int = 1_000_000,
-        max_bytes: int = 1 << 30,
+        max_events: int = SpoolConfig().max_events,
+        max_bytes: int = SpoolConfig().max_bytes,
         memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
     ):
