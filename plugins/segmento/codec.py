@@ -395,7 +395,17 @@ def _number(amount: Decimal, key: str) -> int | float:
     """A Decimal as a JSON number: int when it has no fractional digits, else float."""
     if not amount.is_finite():
         raise Untranslatable(VENDOR, f"{key} is {amount}", field=f"event_properties.{key}")
-    return int(amount) if amount.as_tuple().exponent >= 0 else float(amount)
+    if amount.as_tuple().exponent >= 0:
+        whole = int(amount)
+        if _INT64_MIN <= whole <= _INT64_MAX:
+            return whole
+        # Beyond 64 bits no JSON writer here takes an int (1E+172 from Moloco).
+    number = float(amount)
+    if number in (float("inf"), float("-inf")):
+        raise Untranslatable(
+            VENDOR, f"{key} {amount} is too large", field=f"event_properties.{key}"
+        )
+    return number
 
 
 def _product(item: Item, index: int | None = None) -> dict[str, Any]:
