@@ -57,7 +57,7 @@ from router.errors import (
 )
 from router.event import Event
 from router.hookspecs import PROJECT
-from router.pluginmanager import make_plugin_manager
+from router.pluginmanager import BUILTIN_PLUGINS, make_plugin_manager
 from router.registry import Registry, build_registry
 from router.sink import Sink
 from router.source import IngestRequest, Source, credential_header, credential_problem
@@ -484,8 +484,10 @@ class Conformance:
         assert missing.status_code == 404 and missing.json()
 
     def _extra(self) -> list[tuple[str, Any]]:
-        pm = make_plugin_manager()
-        return [] if pm.has_plugin(self.plugin.name) else [(self.plugin.name, self.plugin.module)]
+        """The plugin for a daemon that loads no entry points: only the built-ins and it."""
+        if self.plugin.name in {name for name, _ in BUILTIN_PLUGINS}:
+            return []
+        return [(self.plugin.name, self.plugin.module)]
 
     def _with_key(self, source: Source, key: str | None, content: Any, path: str) -> dict[str, Any]:
         """The request that sends ``content`` with ``key`` where the source's style says."""
