@@ -521,6 +521,7 @@ class Conformance:
         events = self.sample_events()
         for sink_class in self.sink_classes:
             codec = self.registry.codecs.get(sink_class.vendor) if sink_class.vendor else None
+            failed: BaseException | None = None
             async with FakeUpstream.running() as upstream, httpx.AsyncClient(timeout=10) as client:
                 options = {**self.sink_options(), "url": upstream.url}
                 sink = sink_class("conformance", options, client=client, codec=codec)
@@ -529,8 +530,12 @@ class Conformance:
                     batch = [orjson.dumps(sink.encode(e)) for e in events]
                     batch = batch[: sink_class.max_batch_events or len(batch)]
                     await self._check_answers(sink, batch, upstream)
+                except (AssertionError, pytest.fail.Exception) as exc:
+                    failed = exc  # raised below, not wrapped in the upstream's nursery group
                 finally:
                     await sink.aclose()
+            if failed is not None:
+                raise failed
 
     async def _check_answers(self, sink: Sink, batch: Sequence[bytes], upstream: FakeUpstream):
         name = type(sink).__name__
