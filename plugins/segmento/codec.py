@@ -395,11 +395,13 @@ def _number(amount: Decimal, key: str) -> int | float:
     """A Decimal as a JSON number: int when it has no fractional digits, else float."""
     if not amount.is_finite():
         raise Untranslatable(VENDOR, f"{key} is {amount}", field=f"event_properties.{key}")
-    if amount.as_tuple().exponent >= 0:
+    exponent = amount.as_tuple().exponent
+    if exponent >= 0:
         whole = int(amount)
-        if _INT64_MIN <= whole <= _INT64_MAX:
+        # Written with an exponent (1E+172, from another vendor's float) and
+        # beyond 64 bits, an int is what no JSON writer here takes: a float.
+        if exponent == 0 or _INT64_MIN <= whole <= _INT64_MAX:
             return whole
-        # Beyond 64 bits no JSON writer here takes an int (1E+172 from Moloco).
     number = float(amount)
     if number in (float("inf"), float("-inf")):
         raise Untranslatable(
