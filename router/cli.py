@@ -159,6 +159,14 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from router.scaffold import new_plugin
+
+    target = new_plugin(args.name, Path(args.dir))
+    print(f"wrote {target}; next: pip install -e '{target}[test]' && pytest {target}")
+    return 0
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     from router.translate import Translator, check_options
 
@@ -435,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", metavar="DIR", help="default: server.data_dir of --config"
     )
     config_option(quarantine)
+
+    new_plugin = command(
+        "new-plugin", "write a new plugin package with its tests, ready to install", cmd_new_plugin
+    )
+    new_plugin.add_argument("name", metavar="NAME", help="the plugin's name (lower case)")
+    new_plugin.add_argument("--dir", default=".", metavar="DIR", help="where (default: .)")
 
     return parser
 

@@ -91,6 +91,7 @@ class SourceRuntime:
         self.limiter = limiter
         self.max_json_depth = max_json_depth
         self.events_field = type(source).events_field
+        self._body_credential = source.auth_style == "body"
         targets = {t.name: t for route in self.routes for t in route.targets}
         #: Sinks that take this source's events as received (same vendor, no translation).
         self._as_is = {name for name, t in targets.items() if t.takes_as_is(self.vendor)}
@@ -105,8 +106,12 @@ class SourceRuntime:
         """Answer one ingest request. Never raises for bad input or plugin bugs."""
         limit_headers: dict[str, str] = {}
         try:
-            self.check_credential(request)
+            if not self._body_credential:
+                self.check_credential(request)
             body = self._parse(request.body)
+            if self._body_credential:
+                # The key is in the body: it can be read only once the JSON is parsed.
+                self.check_credential(request, body)
             envelope = self._plugin("split", self.source.split, request, body)
             if not isinstance(envelope, Envelope):
                 raise PluginFailure(
@@ -117,7 +122,7 @@ class SourceRuntime:
                 )
             self._plugin("authorize", self.source.authorize, request, envelope)
             if self.limiter is not None:
-                limit_headers = await self._rate_limit(request, envelope)
+                limit_headers = await self._rate_limit(request, envelope, body)
             result = await self._accept(request, envelope)
             reply = self._plugin("accepted", self.source.accepted, request, result)
         except IngestError as exc:
@@ -183,28 +188,34 @@ class SourceRuntime:
                 hook=method,
             ) from exc
 
-    def check_credential(self, request: IngestRequest) -> None:
-        """Check ``auth.keys`` against the credential header (401 missing, 403 wrong)."""
+    def check_credential(self, request: IngestRequest, *body: Any) -> None:
+        """Check ``auth.keys`` against the credential (401 missing, 403 wrong).
+
+        ``body``: the parsed JSON body, given for the ``body`` style only.
+        """
         auth = self.config.auth
         if auth is None or not auth.keys:
             return
-        given = self._plugin("credential", self.source.credential, request)
+        given = self._plugin("credential", self.source.credential, request, *body)
+        where = self._plugin("credential_hint", self.source.credential_hint)
         if not given:
-            raise Unauthorized(f"missing credential: send the {auth.header} header")
+            raise Unauthorized(f"missing credential: send it in {where}")
         given_bytes = given.encode()
         # Compare with every key so timing does not tell which one is closest.
         matched = False
         for key in auth.keys:
             matched |= hmac.compare_digest(given_bytes, key.encode())
         if not matched:
-            raise Forbidden(f"invalid credential in the {auth.header} header")
+            raise Forbidden(f"invalid credential in {where}")
 
     def _parse(self, body: bytes) -> Any:
         return jsonbody.loads(body, self.max_json_depth)
 
-    async def _rate_limit(self, request: IngestRequest, envelope: Envelope) -> dict[str, str]:
+    async def _rate_limit(
+        self, request: IngestRequest, envelope: Envelope, body: Any
+    ) -> dict[str, str]:
         limit = self.config.rate_limit
-        key = self._limit_key(limit.key, request, envelope)
+        key = self._limit_key(limit.key, request, envelope, body)
         cost = len(envelope.events) if limit.unit == "events" else 1
         decision = await self.limiter.check(f"{self.name}:{key}", cost)
         headers = decision.headers()
@@ -217,11 +228,12 @@ class SourceRuntime:
             )
         return headers
 
-    def _limit_key(self, key: str, request: IngestRequest, envelope: Envelope) -> str:
+    def _limit_key(self, key: str, request: IngestRequest, envelope: Envelope, body: Any) -> str:
         if key == "remote_addr":
             return request.remote_addr
         if key == "credential":
-            return self._plugin("credential", self.source.credential, request) or ""
+            given = (body,) if self._body_credential else ()
+            return self._plugin("credential", self.source.credential, request, *given) or ""
         if key.startswith("header:"):
             return request.headers.get(key[7:].lower(), "")
         value = self._plugin("rate_limit_key", self.source.rate_limit_key, key, request, envelope)

@@ -489,8 +489,8 @@ def _query_operation(
     auth = runtime.config.auth
     if security is not None and auth is not None:
         operation["security"] = security
-        extra[401] = f"no credential in the {auth.header} header"
-        extra[403] = f"a wrong credential in the {auth.header} header"
+        extra[401] = f"no credential in {runtime.source.credential_hint()}"
+        extra[403] = f"a wrong credential in {runtime.source.credential_hint()}"
     for status, why in extra.items():
         responses.setdefault(str(status), {"description": why, **error})
     operation["responses"] = dict(sorted(responses.items()))
@@ -519,8 +519,8 @@ def _responses(runtime: SourceRuntime) -> dict[str, Any]:
     }
     auth = runtime.config.auth
     if auth is not None and auth.keys:
-        statuses[401] = f"no credential in the {auth.header} header"
-        statuses[403] = f"a wrong credential in the {auth.header} header"
+        statuses[401] = f"no credential in {runtime.source.credential_hint()}"
+        statuses[403] = f"a wrong credential in {runtime.source.credential_hint()}"
     if limited:
         statuses[429] = "over the source's rate limit"
     for status, why in source.error_statuses().items():

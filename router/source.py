@@ -8,6 +8,8 @@ and how success and errors look on the wire. See ``docs/plugins.md``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,13 +20,33 @@ if TYPE_CHECKING:
     from router.quarantine import Quarantine
 
 __all__ = [
+    "AUTH_STYLE_SCHEMA",
+    "CREDENTIAL_STYLES",
     "Envelope",
     "IngestRequest",
     "IngestResult",
     "IngestRoute",
     "Reply",
     "Source",
+    "credential_header",
+    "credential_problem",
 ]
+
+
+#: Where a client may put its key (``auth.style``): a named header, an
+#: ``Authorization: Bearer`` token, HTTP Basic auth (the user or the password
+#: part), a query parameter, or a field of the JSON body.
+CREDENTIAL_STYLES = ("header", "bearer", "basic", "query", "body")
+
+#: The ``auth`` keys the core reads to find the credential, besides ``keys`` and ``header``.
+AUTH_STYLE_SCHEMA: Mapping[str, Any] = {
+    "style": {"type": "string", "allowed": list(CREDENTIAL_STYLES)},
+    "part": {"type": "string", "allowed": ["user", "password"]},
+    "param": {"type": "string", "empty": False},
+    "field": {"type": "string", "empty": False},
+}
+
+_AUTHORIZATION = "authorization"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +151,20 @@ class Source:
     events_field: ClassVar[str | None] = None
     #: What to do with invalid events unless the config says: the vendor's own behaviour.
     default_on_invalid: ClassVar[str] = "reject"
-    #: The request header holding the credential, if the API uses one.
+    #: Where clients of this API send their key unless ``auth.style`` says
+    #: (one of :data:`CREDENTIAL_STYLES`); the core reads it, so a source
+    #: rarely overrides :meth:`credential`.
+    credential_style: ClassVar[str] = "header"
+    #: The request header holding the credential, if the API uses one
+    #: (``header`` style; ``bearer`` and ``basic`` default to ``authorization``).
     credential_header: ClassVar[str | None] = None
+    #: ``basic`` style: which part of ``user:password`` is the key (``auth.part``).
+    credential_part: ClassVar[str] = "user"
+    #: ``query`` style: the query parameter holding the key (``auth.param``).
+    credential_param: ClassVar[str | None] = None
+    #: ``body`` style: the field of the JSON body holding the key, dotted for
+    #: a nested one (``auth.field``).
+    credential_field: ClassVar[str | None] = None
     #: Extra keys this source accepts in its ``auth`` option, checked by
     #: :meth:`authorize` (Conscent's ``client_ids`` allow-list). The core
     #: itself handles ``auth: none`` and ``auth: {keys: [...], header: ...}``.
@@ -163,16 +197,67 @@ class Source:
         self.options = options
         self.quarantine = quarantine
 
-    def credential(self, request: IngestRequest) -> str | None:
+    # -- the credential (auth.style) ---------------------------------------------
+
+    def _auth(self) -> Mapping[str, Any]:
+        auth = self.options.get("auth")
+        return auth if isinstance(auth, Mapping) else {}
+
+    @property
+    def auth_style(self) -> str:
+        """The configured ``auth.style``, else :attr:`credential_style`."""
+        return self._auth().get("style") or self.credential_style
+
+    def _header(self) -> str | None:
+        header = credential_header(type(self), self._auth())
+        return header.lower() if header else None
+
+    def credential_hint(self) -> str:
+        """Where the credential goes, for error messages: ``"the x-api-key header"``."""
+        style, auth = self.auth_style, self._auth()
+        if style == "bearer":
+            return f"the {self._header()} header as 'Bearer <key>'"
+        if style == "basic":
+            part = auth.get("part") or self.credential_part
+            as_what = "user name" if part == "user" else "password"
+            return f"HTTP Basic auth in the {self._header()} header, the key as the {as_what}"
+        if style == "query":
+            return f"the {auth.get('param') or self.credential_param} query parameter"
+        if style == "body":
+            return f"the {auth.get('field') or self.credential_field} field of the body"
+        return f"the {self._header()} header"
+
+    def credential(self, request: IngestRequest, body: Any = None) -> str | None:
         """The credential the client sent, or ``None``; compared with ``auth.keys``.
 
-        Default: the value of the ``auth.header`` option, else of
-        ``credential_header``. Override to strip a scheme (``Bearer …``).
+        Default: found where ``auth.style`` (else :attr:`credential_style`)
+        says; the core passes the parsed ``body`` for the ``body`` style only,
+        after the JSON is parsed and before :meth:`split`. A Basic value is
+        decoded (never returned with its scheme), a Bearer token stripped of it.
         """
-        auth = self.options.get("auth")
-        header = auth.get("header") if isinstance(auth, dict) else None
-        header = header or self.credential_header
-        return request.headers.get(header.lower()) if header else None
+        style, auth = self.auth_style, self._auth()
+        if style == "query":
+            name = auth.get("param") or self.credential_param
+            return request.query.get(name) if name else None
+        if style == "body":
+            return _body_field(body, auth.get("field") or self.credential_field)
+        header = self._header()
+        value = request.headers.get(header) if header else None
+        if value is None:
+            return None
+        scheme, _, rest = value.partition(" ")
+        scheme = scheme.lower()
+        if style == "bearer":
+            if scheme == "bearer":
+                return rest.strip() or None
+            # A bare key is taken as well (clients that predate the scheme send
+            # one); a value with another scheme is not a bearer token.
+            return None if rest else value
+        if style == "basic" or scheme == "basic":
+            if scheme != "basic":
+                return None
+            return _basic_part(rest.strip(), auth.get("part") or self.credential_part)
+        return value
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.
@@ -237,3 +322,56 @@ class Source:
         return Reply(
             error.status, {"error": error.title, "message": error.message}, dict(error.headers)
         )
+
+
+def credential_header(cls: type[Source], auth: Mapping[str, Any]) -> str | None:
+    """The header holding the credential under a source's ``auth`` option, if one does.
+
+    ``bearer`` and ``basic`` use ``authorization`` unless ``auth.header`` says,
+    or the class declares that style with its own header.
+    """
+    style = auth.get("style") or cls.credential_style
+    if style in ("query", "body"):
+        return None
+    header = auth.get("header")
+    if not header and (style == "header" or style == cls.credential_style):
+        header = cls.credential_header
+    if not header and style in ("bearer", "basic"):
+        header = _AUTHORIZATION
+    return header or None
+
+
+def credential_problem(cls: type[Source], auth: Mapping[str, Any]) -> str | None:
+    """What a source's ``auth`` option lacks to find the credential, or ``None``."""
+    style = auth.get("style") or cls.credential_style
+    if style == "header" and not (auth.get("header") or cls.credential_header):
+        return f"{cls.vendor} has no standard credential header; set auth.header"
+    if style == "query" and not (auth.get("param") or cls.credential_param):
+        return "auth.style query needs auth.param: the query parameter holding the key"
+    if style == "body" and not (auth.get("field") or cls.credential_field):
+        return "auth.style body needs auth.field: the body field holding the key"
+    return None
+
+
+def _basic_part(token: str, part: str) -> str | None:
+    """The user (or password) of an HTTP Basic ``token``; ``None`` if it is not one."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        return None
+    return (user if part == "user" else password) or None
+
+
+def _body_field(body: Any, path: str | None) -> str | None:
+    """The string at a dotted ``path`` of a parsed JSON body, or ``None``."""
+    if not path:
+        return None
+    value = body
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value if isinstance(value, str) and value else None

@@ -242,6 +242,11 @@ def _timestamp(event: Event, own: Mapping[str, Any] | None) -> str | int:
         original = own.get("timestamp")
         if original is not None and int(original) == seconds:
             return original
+    if not 0 <= seconds < 10**10:
+        # Endu takes 1 to 10 digits: another vendor's far past or future does not fit.
+        raise Untranslatable(
+            VENDOR, f"timestamp {seconds} s is not 0 to 10 digits of Unix time", field="timestamp"
+        )
     return str(seconds)
 
 

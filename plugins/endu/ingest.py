@@ -28,8 +28,6 @@ __all__ = ["DEFAULT_PATH", "EnduSource"]
 #: ``eventsrecord``.
 DEFAULT_PATH = "/api/events/record"
 
-_BEARER = "bearer "
-
 
 class EnduSource(Source):
     """Receives Endu events as an Endu client sends them."""
@@ -38,8 +36,9 @@ class EnduSource(Source):
     routes = (IngestRoute("POST", DEFAULT_PATH, name="ingest"),)
     events_field = None
     default_on_invalid = "reject"
-    #: Endu v2.0 clients send ``Authorization: Bearer <API key>``; the scheme is
-    #: stripped before the key is compared (see :meth:`credential`).
+    #: Endu v2.0 clients send ``Authorization: Bearer <API key>``; the core
+    #: strips the scheme before the key is compared.
+    credential_style = "bearer"
     credential_header = "authorization"
     #: Rate-limit per Endu property or organization (``rate_limit.key``).
     rate_limit_keys = ("property_id", "organization_id")
@@ -72,19 +71,6 @@ class EnduSource(Source):
             },
         },
     }
-
-    def credential(self, request: IngestRequest) -> str | None:
-        """The API key from the configured header, without a ``Bearer`` scheme."""
-        auth = self.options.get("auth")
-        header = self.credential_header
-        if isinstance(auth, dict) and auth.get("header"):
-            header = auth["header"]
-        value = request.headers.get(header.lower())
-        if value is None:
-            return None
-        if value[: len(_BEARER)].lower() == _BEARER:
-            value = value[len(_BEARER) :].strip()
-        return value
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         """The body is one Endu event (an object); an array is refused by name."""

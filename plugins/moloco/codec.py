@@ -442,9 +442,14 @@ def _item_out(item: Item, index: int, own: bool, options: Mapping[str, Any]) -> 
 
 def _money(raw: Mapping[str, Any]) -> Money:
     currency = raw["currency"]
+    # str() of a float is its shortest repr: 12.34 -> Decimal("12.34").
+    amount = Decimal(str(raw["amount"]))
+    if isinstance(raw["amount"], float) and amount.as_tuple().exponent == 0:
+        # 1.7295644400724244e+16 reads as Decimal("17295644400724244"), which
+        # _number would send as an int: one decimal place keeps it a float.
+        amount = amount.quantize(Decimal("0.1"))
     return Money(
-        # str() of a float is its shortest repr: 12.34 -> Decimal("12.34").
-        amount=Decimal(str(raw["amount"])),
+        amount=amount,
         currency=None if currency == _UNKNOWN_CURRENCY else currency,
     )
 

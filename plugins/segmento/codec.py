@@ -395,7 +395,19 @@ def _number(amount: Decimal, key: str) -> int | float:
     """A Decimal as a JSON number: int when it has no fractional digits, else float."""
     if not amount.is_finite():
         raise Untranslatable(VENDOR, f"{key} is {amount}", field=f"event_properties.{key}")
-    return int(amount) if amount.as_tuple().exponent >= 0 else float(amount)
+    exponent = amount.as_tuple().exponent
+    if exponent >= 0:
+        whole = int(amount)
+        # Written with an exponent (1E+172, from another vendor's float) and
+        # beyond 64 bits, an int is what no JSON writer here takes: a float.
+        if exponent == 0 or _INT64_MIN <= whole <= _INT64_MAX:
+            return whole
+    number = float(amount)
+    if number in (float("inf"), float("-inf")):
+        raise Untranslatable(
+            VENDOR, f"{key} {amount} is too large", field=f"event_properties.{key}"
+        )
+    return number
 
 
 def _product(item: Item, index: int | None = None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from router.config.settings import (
 )
 from router.errors import ConfigError, ConfigProblem
 from router.log import Redactor
+from router.source import AUTH_STYLE_SCHEMA, credential_header, credential_problem
 from router.validation import flatten_errors
 from router.yamlsource import Loaded, dotted
 
@@ -250,17 +251,19 @@ class _Checker:
         schema = {
             "keys": {"type": "list", "minlength": 1, "schema": {"type": "string", "empty": False}},
             "header": {"type": "string", "regex": r"[A-Za-z0-9-]+"},
+            **AUTH_STYLE_SCHEMA,
             **cls.auth_schema,
         }
         if not self.validate(value, schema, path):
             return None
         keys = tuple(value.get("keys", ()))
-        header = value.get("header", cls.credential_header)
-        if keys and not header:
-            self.problem(path, f"{cls.vendor} has no standard credential header; set auth.header")
+        header = credential_header(cls, value)
+        problem = credential_problem(cls, value) if keys else None
+        if problem:
+            self.problem(path, problem)
         if not keys and not (set(value) & set(cls.auth_schema)):
             self.problem(path, "gives no credential: set keys (or 'auth: none' to accept anyone)")
-        extra = {k: v for k, v in value.items() if k not in ("keys", "header")}
+        extra = {k: v for k, v in value.items() if k not in ("keys", "header", *AUTH_STYLE_SCHEMA)}
         return AuthConfig(keys=keys, header=header.lower() if header else None, options=extra)
 
     def inbound_limit(self, path: Path_, value: Any, cls: Any) -> InboundLimit | None:

@@ -33,6 +33,9 @@ TRACK_SCHEMA = {
 }
 
 
+_DECODED = ("event", "user", "props")
+
+
 class TrackCodec(Codec):
     """``{"event", "user", "props"}`` <-> canonical: the event name is a custom type."""
 
@@ -53,12 +56,16 @@ class TrackCodec(Codec):
             vendor=self.vendor,
             identity=Identity(user_id=raw["user"]),
             properties=dict(raw.get("props") or {}),
+            # Unknown fields, and an empty props ({} and absent are two things
+            # on the wire), are kept so that the event goes out as it came in.
+            extras={self.vendor: {k: v for k, v in raw.items() if k not in _DECODED or v == {}}},
         )
 
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": event.type, "user": event.identity.user_id or ""}
+        out: dict[str, Any] = dict(event.extras.get(self.vendor, {}))
+        out.update(event=event.type, user=event.identity.user_id or "")
         if event.properties:
-            out["props"] = event.properties
+            out["props"] = dict(event.properties)
         return out
 
 
