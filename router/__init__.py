@@ -48,7 +48,9 @@ from router.sink import URL_OPTION as URL_OPTION
 from router.sink import Sink as Sink
 from router.sink import SinkRequest as SinkRequest
 from router.sink import check_response as check_response
+from router.source import FROM_SOURCE as FROM_SOURCE
 from router.source import Envelope as Envelope
+from router.source import FromSource as FromSource
 from router.source import IngestRequest as IngestRequest
 from router.source import IngestResult as IngestResult
 from router.source import IngestRoute as IngestRoute
@@ -76,6 +78,7 @@ __all__ = [
     "ABSENT",
     "CHANNELS",
     "EVENT_TYPES",
+    "FROM_SOURCE",
     "URL_OPTION",
     "Absent",
     "BadRequest",
@@ -86,6 +89,7 @@ __all__ = [
     "Event",
     "FieldError",
     "Forbidden",
+    "FromSource",
     "HeadersTooLarge",
     "Identity",
     "IngestError",

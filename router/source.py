@@ -8,9 +8,10 @@ and how success and errors look on the wire. See ``docs/plugins.md``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from router.errors import BadRequest, FieldError, IngestError
 
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     from router.quarantine import Quarantine
 
 __all__ = [
+    "FROM_SOURCE",
     "Envelope",
+    "FromSource",
     "IngestRequest",
     "IngestResult",
     "IngestRoute",
@@ -27,28 +30,64 @@ __all__ = [
 ]
 
 
+class FromSource(enum.Enum):
+    """The type of :data:`FROM_SOURCE`."""
+
+    FROM_SOURCE = "from_source"
+
+    def __repr__(self) -> str:
+        return "FROM_SOURCE"
+
+
+#: The default of :attr:`IngestRoute.events_field`: the Source's ``events_field``.
+FROM_SOURCE: Final = FromSource.FROM_SOURCE
+
+
 @dataclass(frozen=True, slots=True)
 class IngestRoute:
     """One HTTP endpoint of a source.
 
     :param method: ``"POST"``, ``"GET"``…
     :param path: Quart-style path, may hold converters (``/v1/<platform>/events``).
-    :param name: Lets a source's config move the route: ``paths: {<name>: /other}``.
+    :param name: Names the route: a source's config moves it with
+        ``paths: {<name>: /other}``, and :attr:`IngestRequest.route` tells a
+        Source's methods which route a request came in on.
     :param handler: ``None`` for the core ingest pipeline; otherwise the name of
         an ``async`` method of the Source that answers the request itself
         (``async def handler(self, request) -> Reply``), for read-only routes
         such as a failed-events listing.
+    :param events_field: The body field holding this route's array of events,
+        ``None`` for a body that is one event, or :data:`FROM_SOURCE` (the
+        default) for the Source's :attr:`Source.events_field`. One API's
+        routes may differ: a batch route takes ``{"batch": [...]}``, a
+        single-event route the event itself.
     """
 
     method: str
     path: str
     name: str = "ingest"
     handler: str | None = None
+    events_field: str | FromSource | None = FROM_SOURCE
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class IngestRequest:
-    """An HTTP request as a Source sees it. Header names are lower-case."""
+    """An HTTP request as a Source sees it, built by the core for every request.
+
+    :param method: The HTTP method, upper-case (``"POST"``).
+    :param path: The path the client asked for, with the source's ``prefix``.
+    :param headers: Request headers; names are lower-case, and of a repeated
+        header the last value is kept.
+    :param body: The raw body, at most ``server.max_body_bytes``; the core has
+        already parsed it when :meth:`Source.split` is called.
+    :param path_params: Values of the route's converters (``<platform>``).
+    :param query: Query parameters; of a repeated one the first value is kept,
+        and an empty value is kept (``?page=``).
+    :param remote_addr: The client's IP address (``""`` if unknown).
+    :param request_id: The client's ``X-Request-Id``, or one the core made.
+    :param route: The :attr:`IngestRoute.name` of the route that matched
+        (``""`` outside a request, as in ``router translate``).
+    """
 
     method: str
     path: str
@@ -58,6 +97,7 @@ class IngestRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     remote_addr: str = ""
     request_id: str = ""
+    route: str = ""
 
     def __repr__(self) -> str:
         # Header and query values carry credentials and the body carries user
@@ -66,7 +106,8 @@ class IngestRequest:
             f"IngestRequest(method={self.method!r}, path={self.path!r}, "
             f"headers={sorted(self.headers)!r}, body=<{len(self.body)} bytes>, "
             f"path_params={dict(self.path_params)!r}, query={sorted(self.query)!r}, "
-            f"remote_addr={self.remote_addr!r}, request_id={self.request_id!r})"
+            f"remote_addr={self.remote_addr!r}, request_id={self.request_id!r}, "
+            f"route={self.route!r})"
         )
 
 
@@ -109,11 +150,29 @@ class IngestResult:
         return sum(1 for i in self.ids if i is not None)
 
 
+def _request_schema(field: str | None, event: Mapping[str, Any]) -> Mapping[str, Any]:
+    if field is None:
+        return event
+    return {
+        "type": "object",
+        "required": [field],
+        "properties": {field: {"type": "array", "minItems": 1, "items": event}},
+    }
+
+
 class Source:
     """Base class for one vendor's ingest API. One instance per configured source.
 
     Class attributes declare the API; methods are called by the core on every
     request and must not block (no I/O outside ``async`` query handlers).
+
+    The core constructs it as ``Source(name, options, quarantine=...)``:
+    ``name`` is the source's name in the config (``sources.<name>``) and
+    ``options`` its whole validated config section: the keys of
+    :attr:`options_schema` and the core's own, which the core acts on
+    (``plugin``, ``auth``, ``prefix``, ``paths``, ``on_invalid``,
+    ``rate_limit``). :attr:`prefix`, :attr:`paths` and :meth:`path_of` read
+    the two that place the routes.
     """
 
     #: The codec that decodes this source's events (usually the plugin name).
@@ -123,7 +182,9 @@ class Source:
     #: Cerberus schema of the source's own options in the config.
     options_schema: ClassVar[Mapping[str, Any]] = {}
     #: The body field holding the array of events (``"messageBody"``), or
-    #: ``None`` for single-event APIs. Used in error messages
+    #: ``None`` for single-event APIs; a route may set its own
+    #: (:attr:`IngestRoute.events_field`, read with :meth:`events_field_of`).
+    #: Used by the default :meth:`split`, in error messages
     #: (``messageBody[2].eventLocation: …``) and by ``router translate`` to
     #: tell a whole request body from a single event.
     events_field: ClassVar[str | None] = None
@@ -174,29 +235,66 @@ class Source:
         header = header or self.credential_header
         return request.headers.get(header.lower()) if header else None
 
+    @property
+    def prefix(self) -> str:
+        """The ``prefix`` option: prepended to every route's path (``""`` if unset)."""
+        return self.options.get("prefix") or ""
+
+    @property
+    def paths(self) -> Mapping[str, str]:
+        """The ``paths`` option: route name -> the path that replaces the route's own."""
+        return self.options.get("paths") or {}
+
+    def path_of(self, route: IngestRoute) -> str:
+        """The path ``route`` is served on under this source's ``prefix`` and ``paths``."""
+        return self.prefix + self.paths.get(route.name, route.path)
+
+    @classmethod
+    def events_field_of(cls, route: str) -> str | None:
+        """The events field of the route named ``route``: its own, else :attr:`events_field`.
+
+        An unknown name (``""`` outside a request) gives :attr:`events_field`.
+        """
+        for known in cls.routes:
+            if known.name == route and not isinstance(known.events_field, FromSource):
+                return known.events_field
+        return cls.events_field
+
     def split(self, request: IngestRequest, body: Any) -> Envelope:
         """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.
 
-        Default: the body is one event.
+        Default: with no events field for the request's route
+        (:meth:`events_field_of`) the body is one event; with one, the body is
+        an object whose field holds a non-empty array of events, and its other
+        fields are the envelope's ``meta``.
         """
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
-        return Envelope([body])
+        field = self.events_field_of(request.route)
+        if field is None:
+            return Envelope([body])
+        events = body.get(field)
+        if not isinstance(events, list) or not events:
+            raise BadRequest(f"{field}: must be a non-empty array of events")
+        return Envelope(events, {k: v for k, v in body.items() if k != field})
 
     def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """JSON Schema of the request body :meth:`split` accepts, given that of one event.
 
         Default: the event itself, or with ``events_field`` an object whose
-        ``events_field`` is a non-empty array of events.
+        ``events_field`` is a non-empty array of events. A route with its own
+        ``events_field`` is documented by :meth:`route_request_schema`.
         """
-        field = self.events_field
-        if field is None:
-            return event
-        return {
-            "type": "object",
-            "required": [field],
-            "properties": {field: {"type": "array", "minItems": 1, "items": event}},
-        }
+        return _request_schema(self.events_field, event)
+
+    def route_request_schema(
+        self, route: IngestRoute, event: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """JSON Schema of the body ``route`` accepts: :meth:`request_schema`, unless
+        the route has its own ``events_field``."""
+        if isinstance(route.events_field, FromSource):
+            return self.request_schema(event)
+        return _request_schema(route.events_field, event)
 
     def error_statuses(self) -> Mapping[int, str]:
         """Error statuses this source's own methods answer with, and why.
