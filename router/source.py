@@ -1,4 +1,4 @@
-"""What a plugin provides to receive events: a :class:`Source` subclass per vendor API.
+"""What a plugin provides to receive events: a ``Source`` subclass per vendor API.
 
 The core owns the request pipeline (body limit, auth, JSON, rate limit,
 validation, decoding, routing, spooling); a Source supplies only the
@@ -31,7 +31,7 @@ __all__ = [
 
 
 class FromSource(enum.Enum):
-    """The type of :data:`FROM_SOURCE`."""
+    """The type of ``FROM_SOURCE``."""
 
     FROM_SOURCE = "from_source"
 
@@ -39,7 +39,7 @@ class FromSource(enum.Enum):
         return "FROM_SOURCE"
 
 
-#: The default of :attr:`IngestRoute.events_field`: the Source's ``events_field``.
+#: The default of ``IngestRoute.events_field``: the Source's ``events_field``.
 FROM_SOURCE: Final = FromSource.FROM_SOURCE
 
 
@@ -50,15 +50,15 @@ class IngestRoute:
     :param method: ``"POST"``, ``"GET"``…
     :param path: Quart-style path, may hold converters (``/v1/<platform>/events``).
     :param name: Names the route: a source's config moves it with
-        ``paths: {<name>: /other}``, and :attr:`IngestRequest.route` tells a
+        ``paths: {<name>: /other}``, and ``IngestRequest.route`` tells a
         Source's methods which route a request came in on.
     :param handler: ``None`` for the core ingest pipeline; otherwise the name of
         an ``async`` method of the Source that answers the request itself
         (``async def handler(self, request) -> Reply``), for read-only routes
         such as a failed-events listing.
     :param events_field: The body field holding this route's array of events,
-        ``None`` for a body that is one event, or :data:`FROM_SOURCE` (the
-        default) for the Source's :attr:`Source.events_field`. One API's
+        ``None`` for a body that is one event, or ``FROM_SOURCE`` (the
+        default) for the Source's ``Source.events_field``. One API's
         routes may differ: a batch route takes ``{"batch": [...]}``, a
         single-event route the event itself.
     """
@@ -79,13 +79,13 @@ class IngestRequest:
     :param headers: Request headers; names are lower-case, and of a repeated
         header the last value is kept.
     :param body: The raw body, at most ``server.max_body_bytes``; the core has
-        already parsed it when :meth:`Source.split` is called.
+        already parsed it when ``Source.split`` is called.
     :param path_params: Values of the route's converters (``<platform>``).
     :param query: Query parameters; of a repeated one the first value is kept,
         and an empty value is kept (``?page=``).
     :param remote_addr: The client's IP address (``""`` if unknown).
     :param request_id: The client's ``X-Request-Id``, or one the core made.
-    :param route: The :attr:`IngestRoute.name` of the route that matched
+    :param route: The ``IngestRoute.name`` of the route that matched
         (``""`` outside a request, as in ``router translate``).
     """
 
@@ -169,9 +169,9 @@ class Source:
     The core constructs it as ``Source(name, options, quarantine=...)``:
     ``name`` is the source's name in the config (``sources.<name>``) and
     ``options`` its whole validated config section: the keys of
-    :attr:`options_schema` and the core's own, which the core acts on
+    ``options_schema`` and the core's own, which the core acts on
     (``plugin``, ``auth``, ``prefix``, ``paths``, ``on_invalid``,
-    ``rate_limit``). :attr:`prefix`, :attr:`paths` and :meth:`path_of` read
+    ``rate_limit``). ``prefix``, ``paths`` and ``path_of`` read
     the two that place the routes.
     """
 
@@ -183,8 +183,8 @@ class Source:
     options_schema: ClassVar[Mapping[str, Any]] = {}
     #: The body field holding the array of events (``"messageBody"``), or
     #: ``None`` for single-event APIs; a route may set its own
-    #: (:attr:`IngestRoute.events_field`, read with :meth:`events_field_of`).
-    #: Used by the default :meth:`split`, in error messages
+    #: (``IngestRoute.events_field``, read with ``events_field_of``).
+    #: Used by the default ``split``, in error messages
     #: (``messageBody[2].eventLocation: …``) and by ``router translate`` to
     #: tell a whole request body from a single event.
     events_field: ClassVar[str | None] = None
@@ -193,26 +193,26 @@ class Source:
     #: The request header holding the credential, if the API uses one.
     credential_header: ClassVar[str | None] = None
     #: Extra keys this source accepts in its ``auth`` option, checked by
-    #: :meth:`authorize` (Conscent's ``client_ids`` allow-list). The core
+    #: ``authorize`` (Conscent's ``client_ids`` allow-list). The core
     #: itself handles ``auth: none`` and ``auth: {keys: [...], header: ...}``.
     auth_schema: ClassVar[Mapping[str, Any]] = {}
     #: Rate-limit keys this source can compute besides ``remote_addr`` and
-    #: ``credential`` (see :meth:`rate_limit_key`).
+    #: ``credential`` (see ``rate_limit_key``).
     rate_limit_keys: ClassVar[Sequence[str]] = ()
 
     # -- how the API looks in /openapi.json (router.openapi) -------------------
-    #: The event field whose value :meth:`Codec.event_type` returns
+    #: The event field whose value ``Codec.event_type`` returns
     #: (``"eventType"``), so the document gives each type its own schema;
     #: ``None`` documents any type's schema as an alternative.
     event_type_field: ClassVar[str | None] = None
     #: ``"bearer"`` when the credential header is ``Authorization: Bearer <key>``.
     credential_scheme: ClassVar[str | None] = None
-    #: The status of the reply of :meth:`accepted`; ``None``: that of a sample reply.
+    #: The status of the reply of ``accepted``; ``None``: that of a sample reply.
     accepted_status: ClassVar[int | None] = None
-    #: JSON Schema of the body :meth:`accepted` returns; ``None``: inferred
+    #: JSON Schema of the body ``accepted`` returns; ``None``: inferred
     #: from a sample reply (an empty body is documented as no content).
     accepted_schema: ClassVar[Mapping[str, Any] | None] = None
-    #: JSON Schema of the body :meth:`error` returns, for every status;
+    #: JSON Schema of the body ``error`` returns, for every status;
     #: ``None``: inferred from sample replies (with and without field errors).
     error_schema: ClassVar[Mapping[str, Any] | None] = None
 
@@ -251,9 +251,9 @@ class Source:
 
     @classmethod
     def events_field_of(cls, route: str) -> str | None:
-        """The events field of the route named ``route``: its own, else :attr:`events_field`.
+        """The events field of the route named ``route``: its own, else ``events_field``.
 
-        An unknown name (``""`` outside a request) gives :attr:`events_field`.
+        An unknown name (``""`` outside a request) gives ``events_field``.
         """
         for known in cls.routes:
             if known.name == route and not isinstance(known.events_field, FromSource):
@@ -261,10 +261,10 @@ class Source:
         return cls.events_field
 
     def split(self, request: IngestRequest, body: Any) -> Envelope:
-        """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.
+        """Find the events in a parsed JSON body. Raise ``BadRequest`` if malformed.
 
         Default: with no events field for the request's route
-        (:meth:`events_field_of`) the body is one event; with one, the body is
+        (``events_field_of``) the body is one event; with one, the body is
         an object whose field holds a non-empty array of events, and its other
         fields are the envelope's ``meta``.
         """
@@ -279,18 +279,18 @@ class Source:
         return Envelope(events, {k: v for k, v in body.items() if k != field})
 
     def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
-        """JSON Schema of the request body :meth:`split` accepts, given that of one event.
+        """JSON Schema of the request body ``split`` accepts, given that of one event.
 
         Default: the event itself, or with ``events_field`` an object whose
         ``events_field`` is a non-empty array of events. A route with its own
-        ``events_field`` is documented by :meth:`route_request_schema`.
+        ``events_field`` is documented by ``route_request_schema``.
         """
         return _request_schema(self.events_field, event)
 
     def route_request_schema(
         self, route: IngestRoute, event: Mapping[str, Any]
     ) -> Mapping[str, Any]:
-        """JSON Schema of the body ``route`` accepts: :meth:`request_schema`, unless
+        """JSON Schema of the body ``route`` accepts: ``request_schema``, unless
         the route has its own ``events_field``."""
         if isinstance(route.events_field, FromSource):
             return self.request_schema(event)
@@ -301,7 +301,7 @@ class Source:
 
         The core documents the ones it answers with (400, 413, 500, 503, and
         401/403 with ``auth.keys``, 429 with ``rate_limit``); add those
-        :meth:`split` or :meth:`authorize` raise under this source's options.
+        ``split`` or ``authorize`` raise under this source's options.
         """
         return {}
 
@@ -315,10 +315,10 @@ class Source:
         return None
 
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
-        """Check credentials carried in the body, after :meth:`split`.
+        """Check credentials carried in the body, after ``split``.
 
         ``self.options["auth"]`` holds the source's ``auth`` option (``None``
-        for ``auth: none``). Raise :class:`Unauthorized` or :class:`Forbidden`.
+        for ``auth: none``). Raise ``Unauthorized`` or ``Forbidden``.
         Header keys (``auth.keys``) were already checked by the core.
         """
 

@@ -5,17 +5,17 @@ must come back as ``12``, not ``12.0``, a field that was absent must stay
 absent, and an empty one empty. These helpers do the bookkeeping that every
 codec would otherwise repeat:
 
-- JSON numbers as :class:`~decimal.Decimal` that remember whether they were
-  an int or a float (:func:`decimal_of`, :func:`number_of`), and exact text
-  forms (:func:`exact_decimal`, :func:`exact_int`);
-- money from and to a JSON amount (:func:`money_of`, :func:`amount_of`);
-- ISO 8601 timestamps in UTC milliseconds (:func:`parse_iso`,
-  :func:`format_iso`);
+- JSON numbers as ``decimal.Decimal`` that remember whether they were
+  an int or a float (``decimal_of``, ``number_of``), and exact text
+  forms (``exact_decimal``, ``exact_int``);
+- money from and to a JSON amount (``money_of``, ``amount_of``);
+- ISO 8601 timestamps in UTC milliseconds (``parse_iso``,
+  ``format_iso``);
 - the raw form of a field that the canonical value cannot give back
-  (:func:`field_of`, :func:`remember`, :func:`recall`), with :data:`ABSENT`
+  (``field_of``, ``remember``, ``recall``), with ``ABSENT``
   for a field that was not there at all.
 
-Everything here is pure and JSON-safe: what :func:`remember` writes can sit
+Everything here is pure and JSON-safe: what ``remember`` writes can sit
 in ``Event.extras`` and survive the spool.
 """
 
@@ -60,7 +60,7 @@ _MS = timedelta(milliseconds=1)
 
 
 class Absent(enum.Enum):
-    """The type of :data:`ABSENT`."""
+    """The type of ``ABSENT``."""
 
     ABSENT = "absent"
 
@@ -79,7 +79,7 @@ ABSENT: Final = Absent.ABSENT
 def decimal_of(value: int | float) -> Decimal:
     """A JSON number as a Decimal that remembers whether it was an int or a float.
 
-    An int gets exponent 0, a float a negative one, so :func:`number_of` gives
+    An int gets exponent 0, a float a negative one, so ``number_of`` gives
     back the same JSON type: ``12`` -> ``Decimal("12")``, ``12.0`` ->
     ``Decimal("12.0")``, ``1.4727522855350092e+16`` ->
     ``Decimal("14727522855350092.0")``.
@@ -100,7 +100,7 @@ def decimal_of(value: int | float) -> Decimal:
 def number_of(amount: Decimal, *, max_int: int | None = UINT64_MAX) -> int | float:
     """A Decimal as a JSON number: an int if it has exponent 0, else a float.
 
-    The inverse of :func:`decimal_of`. ``Decimal("12")`` -> ``12``,
+    The inverse of ``decimal_of``. ``Decimal("12")`` -> ``12``,
     ``Decimal("12.0")`` -> ``12.0``, ``Decimal("1E+2")`` -> ``100.0``; an
     integer outside ``-2**63 .. max_int`` is a float (orjson stops at 64
     bits); ``max_int=None`` keeps every integer an int, for a vendor whose
@@ -153,12 +153,12 @@ def exact_int(text: Any) -> int | None:
 
 
 def money_of(amount: int | float, currency: str | None = None) -> Money:
-    """A JSON amount and its currency as :class:`~router.Money` (see :func:`decimal_of`)."""
+    """A JSON amount and its currency as ``router.Money`` (see ``decimal_of``)."""
     return Money(decimal_of(amount), currency)
 
 
 def amount_of(money: Money, *, max_int: int | None = UINT64_MAX) -> int | float:
-    """The JSON amount of ``money``, of the type it was decoded from (see :func:`number_of`)."""
+    """The JSON amount of ``money``, of the type it was decoded from (see ``number_of``)."""
     return number_of(money.amount, max_int=max_int)
 
 
@@ -168,7 +168,7 @@ def amount_of(money: Money, *, max_int: int | None = UINT64_MAX) -> int | float:
 def parse_iso(text: Any) -> int | None:
     """An ISO 8601 date-time as milliseconds since the epoch, UTC; ``None`` if it is not one.
 
-    Takes what :meth:`datetime.fromisoformat` takes (``T`` or a space, an
+    Takes what ``datetime.fromisoformat`` takes (``T`` or a space, an
     optional fraction, ``Z`` or an offset); no offset means UTC. Digits past
     the millisecond are dropped (floored).
     """
@@ -222,16 +222,16 @@ def same_json(a: Any, b: Any) -> bool:
 
 
 def field_of(raw: Mapping[str, Any], key: str) -> Any:
-    """``raw[key]``, or :data:`ABSENT` if ``raw`` has no such key (``None`` is a JSON null)."""
+    """``raw[key]``, or ``ABSENT`` if ``raw`` has no such key (``None`` is a JSON null)."""
     return raw.get(key, ABSENT)
 
 
 def remember(notes: MutableMapping[str, Any], key: str, raw: Any, rebuilt: Any) -> None:
     """Note the raw form of field ``key`` in ``notes`` unless ``rebuilt`` is the same.
 
-    :param raw: What the vendor sent (:func:`field_of`), :data:`ABSENT` included.
+    :param raw: What the vendor sent (``field_of``), ``ABSENT`` included.
     :param rebuilt: What encoding would write from the canonical value alone
-        (:data:`ABSENT` if it would leave the field out).
+        (``ABSENT`` if it would leave the field out).
 
     The note is JSON-safe: ``[raw]`` for a value, ``[]`` for an absent field.
     """
@@ -243,9 +243,9 @@ def remember(notes: MutableMapping[str, Any], key: str, raw: Any, rebuilt: Any) 
 
 
 def recall(notes: Mapping[str, Any] | None, key: str, rebuilt: Any) -> Any:
-    """The raw form :func:`remember` noted for ``key``, else ``rebuilt``.
+    """The raw form ``remember`` noted for ``key``, else ``rebuilt``.
 
-    Returns :data:`ABSENT` for a field to leave out. Write the field with::
+    Returns ``ABSENT`` for a field to leave out. Write the field with::
 
         value = recall(notes, "id", event.id)
         if value is not ABSENT:

@@ -3,13 +3,13 @@
 Installing the router makes these fixtures available in every test suite,
 a plugin's included, with no ``conftest.py``:
 
-- :func:`router_registry` and :func:`router_builtin_registry`: registries,
+- ``router_registry`` and ``router_builtin_registry``: registries,
   built once per session, so hypothesis ``@given`` tests may use them;
-- :func:`fake_upstream`: a recording, fault-injecting HTTP server
-  (:class:`router.testing.upstream.FakeUpstream`);
-- :func:`redis_prefix`: a key prefix on the suite's Redis, cleaned up after.
+- ``fake_upstream``: a recording, fault-injecting HTTP server
+  (``router.testing.upstream.FakeUpstream``);
+- ``redis_prefix``: a key prefix on the suite's Redis, cleaned up after.
 
-:func:`registry_of` builds a registry with a plugin under test registered,
+``registry_of`` builds a registry with a plugin under test registered,
 without installing it.
 """
 
@@ -52,7 +52,7 @@ def router_registry() -> Registry:
     """The built-in and installed plugins, registered once per test session.
 
     Session-scoped, so ``@given`` tests pass hypothesis's health check. The
-    registry is frozen; build your own with :func:`registry_of` to register
+    registry is frozen; build your own with ``registry_of`` to register
     a plugin that is not installed.
     """
     return registry_of(autoload=True)
@@ -66,7 +66,7 @@ def router_builtin_registry() -> Registry:
 
 @pytest.fixture
 async def fake_upstream() -> AsyncIterator[FakeUpstream]:
-    """A :class:`~router.testing.upstream.FakeUpstream` on ``127.0.0.1``, running for this test.
+    """A ``router.testing.upstream.FakeUpstream`` on ``127.0.0.1``, running for this test.
 
     Point a sink's ``url`` at ``fake_upstream.url``; script replies with
     ``fake_upstream.script(...)`` and wait for requests with
