@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +47,53 @@ def test_the_reference_covers_the_plugin_api_hooks_and_fixtures():
     assert hooks - documented == set()
     assert set(fixtures.__all__) - documented == set()
     assert "decimal_of" in wire
+
+
+def _compiled_rules_in(text: str) -> set[str]:
+    block = text.split("<!-- compiled-rules -->")[1].split("<!-- /compiled-rules -->")[0]
+    return set(re.findall(r"`(\w+)`", block))
+
+
+def test_plugins_md_lists_the_rules_the_compiler_supports():
+    from router.compiler import SUPPORTED_RULES
+
+    assert _compiled_rules_in((ROOT / "docs" / "plugins.md").read_text()) == set(SUPPORTED_RULES)
+
+
+def test_plugins_md_names_the_testing_kit_with_its_signatures():
+    import inspect
+
+    from router.testing import fixtures
+    from router.testing.daemon import running_daemon
+    from router.testing.strategies import valid_for_spec
+
+    docs = " ".join((ROOT / "docs" / "plugins.md").read_text().split())
+    for name in fixtures.__all__:
+        assert f"`{name}" in docs, name
+    params = inspect.signature(running_daemon).parameters
+    assert "running_daemon(config, *, data_dir, plugins=(), autoload=False, env=None, " in docs
+    assert list(params) == ["config", "data_dir", "plugins", "autoload", "env", "registry"]
+    assert list(inspect.signature(valid_for_spec).parameters) == ["spec"]
+    assert "valid_for_spec(spec: ValidatorSpec)" in docs
+    assert "`Sink(name, options, *, client, codec=None)`" in docs
+    assert "`Source(name, options, quarantine=...)`" in docs
+
+
+@pytest.mark.slow
+def test_the_worked_examples_tests_pass_against_the_example_plugin(tmp_path):
+    """Step 7 of plugins.md, run as a plugin author would, so the page cannot drift."""
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    step = docs[docs.index("### 7. Testing it") :]
+    code = step[step.index("```python\n") + len("```python\n") :]
+    (tmp_path / "test_worked_example.py").write_text(code[: code.index("```")])
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "contrib" / "example-plugin")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "trio_mode=true"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout

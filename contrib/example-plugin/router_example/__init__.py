@@ -41,12 +41,15 @@ TRACK_SCHEMA = {
 }
 
 
+_KNOWN = frozenset(TRACK_SCHEMA)
+
+
 class TrackCodec(Codec):
     """``{"event", "user", "props"}`` <-> canonical: the event name is a custom type.
 
     ``props: {}`` and no ``props`` decode to the same empty ``properties``;
-    which one was sent is noted in ``extras["example"]`` so that encoding
-    gives back exactly what came in.
+    which one was sent is noted in ``extras["example"]``, with any field the
+    schema does not name, so that encoding gives back exactly what came in.
     """
 
     vendor = "example"
@@ -61,6 +64,10 @@ class TrackCodec(Codec):
         notes: dict[str, Any] = {}
         # What encode would write from the properties alone: nothing if empty.
         remember(notes, "props", field_of(raw, "props"), props or ABSENT)
+        # Fields the API added after this plugin was written: kept, sent back.
+        unknown = {k: v for k, v in raw.items() if k not in _KNOWN}
+        if unknown:
+            notes["fields"] = unknown
         return Event(
             id=id,
             type=raw["event"],
@@ -85,6 +92,8 @@ class TrackCodec(Codec):
             props = recall(event.extras.get(self.vendor), "props", ABSENT)
         if props is not ABSENT:
             out["props"] = props
+        for name, value in (event.extras.get(self.vendor) or {}).get("fields", {}).items():
+            out.setdefault(name, value)
         return out
 
 
