@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sqlite3
 import sys
 import traceback
@@ -29,7 +30,7 @@ import trio
 from router import __version__
 from router.config import SERVER_SCHEMA, RouterConfig, parse_bind
 from router.errors import ConfigError, RouterError, StorageError, UsageError
-from router.loader import load, registry_only
+from router.loader import config_reader, load, registry_only
 from router.log import configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
 from router.storage import make_data_dir
@@ -64,14 +65,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config.server.workers > 1:
         from router.workers import run_workers
 
-        return run_workers(args.config, config)
+        return run_workers(args.config, config, watch=args.watch)
     from router.daemon import serve
     from router.workers import adopted_dirs, listen
 
     drain = adopted_dirs(config.server.data_dir, 0, 1)
+    # A SIGHUP before the daemon listens for it must not end the process (the default).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Bound here, before trio starts, so a busy port is one ListenError, not a nursery's group.
     sockets = listen(config.server.bind)
-    trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain, sockets=sockets))
+    trio.run(
+        lambda: serve(
+            config,
+            registry,
+            handle_signals=True,
+            drain=drain,
+            sockets=sockets,
+            read_config=config_reader(args.config, overrides),
+            watch=args.watch,
+        )
+    )
     return 0
 
 
@@ -332,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bind", type=_bind, metavar="HOST:PORT", help="override server.bind")
     run.add_argument("--workers", type=_workers, metavar="N", help="override server.workers")
     run.add_argument("--data-dir", metavar="DIR", help="override server.data_dir")
+    run.add_argument(
+        "--watch", action="store_true", help="reload when the config file changes (as SIGHUP)"
+    )
 
     check = command("check", "validate a config without starting anything", cmd_check)
     config_option(check)
