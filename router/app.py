@@ -163,7 +163,7 @@ def _query_view(runtime: SourceRuntime, handler: Any, route_name: str):
     """The view of a read-only route a Source answers itself (``IngestRoute.handler``)."""
 
     async def view(**path_params: str) -> Response:
-        query = ingest_request(request.scope, b"", path_params)
+        query = ingest_request(request.scope, b"", path_params, route=route_name)
         if runtime.config.auth is not None and runtime.config.auth.keys:
             try:
                 runtime.check_credential(query)

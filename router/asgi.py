@@ -76,10 +76,12 @@ def ingest_request(
     body: bytes = b"",
     path_params: Mapping[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    route: str = "",
 ) -> IngestRequest:
     """The request as a Source sees it. ``headers``: :func:`headers_of` ``scope``, if already made.
 
-    The request id is the client's ``X-Request-Id``, or a new one.
+    The request id is the client's ``X-Request-Id``, or a new one; ``route``
+    is the name of the matched route.
     """
     if headers is None:
         headers = headers_of(scope)
@@ -93,6 +95,7 @@ def ingest_request(
         query=query_of(scope.get("query_string", b"")),
         remote_addr=client[0] if client else "",
         request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        route=route,
     )
 
 

@@ -131,7 +131,7 @@ class IngestDispatcher:
         if body is None:
             return  # the client went away before its body arrived: nothing to answer
         request = ingest_request(
-            scope, body if isinstance(body, bytes) else b"", path_params, headers
+            scope, body if isinstance(body, bytes) else b"", path_params, headers, route_name
         )
         if isinstance(body, IngestError):
             reply = runtime.error_reply(request, body)

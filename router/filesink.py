@@ -19,8 +19,9 @@ from pathlib import Path
 
 import trio
 
-from router import Sink, SinkUnavailable, hookimpl
-from router.errors import StorageUnusable
+from router.errors import SinkUnavailable, StorageUnusable
+from router.hookspecs import hookimpl
+from router.sink import Sink
 from router.storage import describe
 
 __all__ = ["FileSink"]

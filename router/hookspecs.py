@@ -6,9 +6,9 @@ called once at startup and return specs; the I/O they imply happens later in
 accept any subset of a hook's parameters.
 
 Every hook is called through pluggy, one plugin at a time (see
-:mod:`router.registry`): ``tryfirst``/``trylast`` set the call order, hook
+``router.registry``): ``tryfirst``/``trylast`` set the call order, hook
 wrappers wrap each plugin's call, and ``ROUTER_TRACE_HOOKS=1`` traces them.
-A hook that raises at startup stops the daemon with a :class:`PluginError`
+A hook that raises at startup stops the daemon with a ``PluginError``
 naming the plugin and the hook. ``docs/plugins.md`` has a section per hook.
 """
 
@@ -64,7 +64,7 @@ def router_config_schema() -> Mapping[str, Any] | None:
 def router_codecs() -> Iterable[Codec] | None:
     """Register codecs that translate vendor events to and from the canonical Event.
 
-    :returns: :class:`~router.Codec` instances, one per vendor name; two
+    :returns: ``router.Codec`` instances, one per vendor name; two
         codecs with the same ``vendor`` abort startup with ``PluginError``.
     """
 
@@ -77,14 +77,14 @@ def router_validators() -> Iterable[ValidatorSpec] | None:
     are accepted, and outgoing events against the destination's spec before
     they are queued, so nothing malformed is ever sent.
 
-    :returns: :class:`~router.ValidatorSpec` objects, at most one per
+    :returns: ``router.ValidatorSpec`` objects, at most one per
         (vendor, event type); ``event_type="*"`` covers the rest.
     """
 
 
 @hookspec
 def router_sources() -> Iterable[type[Source]] | None:
-    """Register ingest APIs: :class:`~router.Source` subclasses and their routes.
+    """Register ingest APIs: ``router.Source`` subclasses and their routes.
 
     A config ``sources.<name>: {plugin: <vendor>}`` mounts the routes of the
     Source whose ``vendor`` is ``<vendor>``; one class serves any number of
@@ -96,7 +96,7 @@ def router_sources() -> Iterable[type[Source]] | None:
 
 @hookspec
 def router_sinks() -> Iterable[type[Sink]] | None:
-    """Register destination APIs: :class:`~router.Sink` subclasses.
+    """Register destination APIs: ``router.Sink`` subclasses.
 
     A config ``sinks.<name>: {plugin: <kind>}`` creates one instance of the
     Sink whose ``kind`` is ``<kind>``. Do no I/O here: connect in ``Sink.open``.

@@ -90,7 +90,6 @@ class SourceRuntime:
         self.metrics = metrics
         self.limiter = limiter
         self.max_json_depth = max_json_depth
-        self.events_field = type(source).events_field
         self._body_credential = source.auth_style == "body"
         targets = {t.name: t for route in self.routes for t in route.targets}
         #: Sinks that take this source's events as received (same vendor, no translation).
@@ -254,7 +253,8 @@ class SourceRuntime:
         if failed and self.config.on_invalid == "reject":
             self.metrics.events_rejected.labels(self.name, "invalid").inc(n)
             raise ValidationFailed(
-                self._message(failed), errors=[(i, e) for i, es in failed.items() for e in es]
+                self._message(failed, self.source.events_field_of(request.route)),
+                errors=[(i, e) for i, es in failed.items() for e in es],
             )
 
         received = now_ms()
@@ -295,10 +295,10 @@ class SourceRuntime:
             self.metrics.events_rejected.labels(self.name, "quarantined").inc(len(failed))
         return IngestResult(envelope, ids, failed)
 
-    def _message(self, failed: dict[int, list[FieldError]]) -> str:
+    def _message(self, failed: dict[int, list[FieldError]], events_field: str | None) -> str:
         parts = []
         for i, errors in failed.items():
-            prefix = f"{self.events_field}[{i}]" if self.events_field else ""
+            prefix = f"{events_field}[{i}]" if events_field else ""
             for error in errors:
                 field = error.field
                 where = f"{prefix}.{field}" if prefix and field else (prefix or field)

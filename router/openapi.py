@@ -401,6 +401,7 @@ def build_document(
                 if query is not None:
                     paths.setdefault(openapi_path, {})[route.method.lower()] = query
                 continue
+            body_schema = source.route_request_schema(route, one_event)
             operation: dict[str, Any] = {
                 "operationId": _component(f"{runtime.name}.{route.name}"),
                 "summary": f"{route.name} ({runtime.vendor}) of source {runtime.name}",
@@ -408,7 +409,7 @@ def build_document(
                 "requestBody": {
                     "required": True,
                     "description": f"at most {max_body_bytes} bytes (server.max_body_bytes)",
-                    "content": {"application/json": {"schema": source.request_schema(one_event)}},
+                    "content": {"application/json": {"schema": body_schema}},
                 },
                 "responses": _responses(runtime),
             }

@@ -26,8 +26,9 @@ from typing import Any
 
 import pluggy
 
-from router import __version__, hookspecs
+from router import hookspecs
 from router.errors import PluginError
+from router.version import __version__
 
 __all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "RouterPluginManager", "make_plugin_manager"]
 

@@ -1,4 +1,4 @@
-"""What a plugin provides to receive events: a :class:`Source` subclass per vendor API.
+"""What a plugin provides to receive events: a ``Source`` subclass per vendor API.
 
 The core owns the request pipeline (body limit, auth, JSON, rate limit,
 validation, decoding, routing, spooling); a Source supplies only the
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from router.errors import BadRequest, FieldError, IngestError
 
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_STYLE_SCHEMA",
     "CREDENTIAL_STYLES",
+    "FROM_SOURCE",
     "Envelope",
+    "FromSource",
     "IngestRequest",
     "IngestResult",
     "IngestRoute",
@@ -49,28 +52,64 @@ AUTH_STYLE_SCHEMA: Mapping[str, Any] = {
 _AUTHORIZATION = "authorization"
 
 
+class FromSource(enum.Enum):
+    """The type of ``FROM_SOURCE``."""
+
+    FROM_SOURCE = "from_source"
+
+    def __repr__(self) -> str:
+        return "FROM_SOURCE"
+
+
+#: The default of ``IngestRoute.events_field``: the Source's ``events_field``.
+FROM_SOURCE: Final = FromSource.FROM_SOURCE
+
+
 @dataclass(frozen=True, slots=True)
 class IngestRoute:
     """One HTTP endpoint of a source.
 
     :param method: ``"POST"``, ``"GET"``…
     :param path: Quart-style path, may hold converters (``/v1/<platform>/events``).
-    :param name: Lets a source's config move the route: ``paths: {<name>: /other}``.
+    :param name: Names the route: a source's config moves it with
+        ``paths: {<name>: /other}``, and ``IngestRequest.route`` tells a
+        Source's methods which route a request came in on.
     :param handler: ``None`` for the core ingest pipeline; otherwise the name of
         an ``async`` method of the Source that answers the request itself
         (``async def handler(self, request) -> Reply``), for read-only routes
         such as a failed-events listing.
+    :param events_field: The body field holding this route's array of events,
+        ``None`` for a body that is one event, or ``FROM_SOURCE`` (the
+        default) for the Source's ``Source.events_field``. One API's
+        routes may differ: a batch route takes ``{"batch": [...]}``, a
+        single-event route the event itself.
     """
 
     method: str
     path: str
     name: str = "ingest"
     handler: str | None = None
+    events_field: str | FromSource | None = FROM_SOURCE
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class IngestRequest:
-    """An HTTP request as a Source sees it. Header names are lower-case."""
+    """An HTTP request as a Source sees it, built by the core for every request.
+
+    :param method: The HTTP method, upper-case (``"POST"``).
+    :param path: The path the client asked for, with the source's ``prefix``.
+    :param headers: Request headers; names are lower-case, and of a repeated
+        header the last value is kept.
+    :param body: The raw body, at most ``server.max_body_bytes``; the core has
+        already parsed it when ``Source.split`` is called.
+    :param path_params: Values of the route's converters (``<platform>``).
+    :param query: Query parameters; of a repeated one the first value is kept,
+        and an empty value is kept (``?page=``).
+    :param remote_addr: The client's IP address (``""`` if unknown).
+    :param request_id: The client's ``X-Request-Id``, or one the core made.
+    :param route: The ``IngestRoute.name`` of the route that matched
+        (``""`` outside a request, as in ``router translate``).
+    """
 
     method: str
     path: str
@@ -80,6 +119,7 @@ class IngestRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     remote_addr: str = ""
     request_id: str = ""
+    route: str = ""
 
     def __repr__(self) -> str:
         # Header and query values carry credentials and the body carries user
@@ -88,7 +128,8 @@ class IngestRequest:
             f"IngestRequest(method={self.method!r}, path={self.path!r}, "
             f"headers={sorted(self.headers)!r}, body=<{len(self.body)} bytes>, "
             f"path_params={dict(self.path_params)!r}, query={sorted(self.query)!r}, "
-            f"remote_addr={self.remote_addr!r}, request_id={self.request_id!r})"
+            f"remote_addr={self.remote_addr!r}, request_id={self.request_id!r}, "
+            f"route={self.route!r})"
         )
 
 
@@ -131,11 +172,29 @@ class IngestResult:
         return sum(1 for i in self.ids if i is not None)
 
 
+def _request_schema(field: str | None, event: Mapping[str, Any]) -> Mapping[str, Any]:
+    if field is None:
+        return event
+    return {
+        "type": "object",
+        "required": [field],
+        "properties": {field: {"type": "array", "minItems": 1, "items": event}},
+    }
+
+
 class Source:
     """Base class for one vendor's ingest API. One instance per configured source.
 
     Class attributes declare the API; methods are called by the core on every
     request and must not block (no I/O outside ``async`` query handlers).
+
+    The core constructs it as ``Source(name, options, quarantine=...)``:
+    ``name`` is the source's name in the config (``sources.<name>``) and
+    ``options`` its whole validated config section: the keys of
+    ``options_schema`` and the core's own, which the core acts on
+    (``plugin``, ``auth``, ``prefix``, ``paths``, ``on_invalid``,
+    ``rate_limit``). ``prefix``, ``paths`` and ``path_of`` read
+    the two that place the routes.
     """
 
     #: The codec that decodes this source's events (usually the plugin name).
@@ -145,7 +204,9 @@ class Source:
     #: Cerberus schema of the source's own options in the config.
     options_schema: ClassVar[Mapping[str, Any]] = {}
     #: The body field holding the array of events (``"messageBody"``), or
-    #: ``None`` for single-event APIs. Used in error messages
+    #: ``None`` for single-event APIs; a route may set its own
+    #: (``IngestRoute.events_field``, read with ``events_field_of``).
+    #: Used by the default ``split``, in error messages
     #: (``messageBody[2].eventLocation: …``) and by ``router translate`` to
     #: tell a whole request body from a single event.
     events_field: ClassVar[str | None] = None
@@ -166,26 +227,26 @@ class Source:
     #: a nested one (``auth.field``).
     credential_field: ClassVar[str | None] = None
     #: Extra keys this source accepts in its ``auth`` option, checked by
-    #: :meth:`authorize` (Conscent's ``client_ids`` allow-list). The core
+    #: ``authorize`` (Conscent's ``client_ids`` allow-list). The core
     #: itself handles ``auth: none`` and ``auth: {keys: [...], header: ...}``.
     auth_schema: ClassVar[Mapping[str, Any]] = {}
     #: Rate-limit keys this source can compute besides ``remote_addr`` and
-    #: ``credential`` (see :meth:`rate_limit_key`).
+    #: ``credential`` (see ``rate_limit_key``).
     rate_limit_keys: ClassVar[Sequence[str]] = ()
 
     # -- how the API looks in /openapi.json (router.openapi) -------------------
-    #: The event field whose value :meth:`Codec.event_type` returns
+    #: The event field whose value ``Codec.event_type`` returns
     #: (``"eventType"``), so the document gives each type its own schema;
     #: ``None`` documents any type's schema as an alternative.
     event_type_field: ClassVar[str | None] = None
     #: ``"bearer"`` when the credential header is ``Authorization: Bearer <key>``.
     credential_scheme: ClassVar[str | None] = None
-    #: The status of the reply of :meth:`accepted`; ``None``: that of a sample reply.
+    #: The status of the reply of ``accepted``; ``None``: that of a sample reply.
     accepted_status: ClassVar[int | None] = None
-    #: JSON Schema of the body :meth:`accepted` returns; ``None``: inferred
+    #: JSON Schema of the body ``accepted`` returns; ``None``: inferred
     #: from a sample reply (an empty body is documented as no content).
     accepted_schema: ClassVar[Mapping[str, Any] | None] = None
-    #: JSON Schema of the body :meth:`error` returns, for every status;
+    #: JSON Schema of the body ``error`` returns, for every status;
     #: ``None``: inferred from sample replies (with and without field errors).
     error_schema: ClassVar[Mapping[str, Any] | None] = None
 
@@ -259,36 +320,73 @@ class Source:
             return _basic_part(rest.strip(), auth.get("part") or self.credential_part)
         return value
 
-    def split(self, request: IngestRequest, body: Any) -> Envelope:
-        """Find the events in a parsed JSON body. Raise :class:`BadRequest` if malformed.
+    @property
+    def prefix(self) -> str:
+        """The ``prefix`` option: prepended to every route's path (``""`` if unset)."""
+        return self.options.get("prefix") or ""
 
-        Default: the body is one event.
+    @property
+    def paths(self) -> Mapping[str, str]:
+        """The ``paths`` option: route name -> the path that replaces the route's own."""
+        return self.options.get("paths") or {}
+
+    def path_of(self, route: IngestRoute) -> str:
+        """The path ``route`` is served on under this source's ``prefix`` and ``paths``."""
+        return self.prefix + self.paths.get(route.name, route.path)
+
+    @classmethod
+    def events_field_of(cls, route: str) -> str | None:
+        """The events field of the route named ``route``: its own, else ``events_field``.
+
+        An unknown name (``""`` outside a request) gives ``events_field``.
+        """
+        for known in cls.routes:
+            if known.name == route and not isinstance(known.events_field, FromSource):
+                return known.events_field
+        return cls.events_field
+
+    def split(self, request: IngestRequest, body: Any) -> Envelope:
+        """Find the events in a parsed JSON body. Raise ``BadRequest`` if malformed.
+
+        Default: with no events field for the request's route
+        (``events_field_of``) the body is one event; with one, the body is
+        an object whose field holds a non-empty array of events, and its other
+        fields are the envelope's ``meta``.
         """
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
-        return Envelope([body])
+        field = self.events_field_of(request.route)
+        if field is None:
+            return Envelope([body])
+        events = body.get(field)
+        if not isinstance(events, list) or not events:
+            raise BadRequest(f"{field}: must be a non-empty array of events")
+        return Envelope(events, {k: v for k, v in body.items() if k != field})
 
     def request_schema(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
-        """JSON Schema of the request body :meth:`split` accepts, given that of one event.
+        """JSON Schema of the request body ``split`` accepts, given that of one event.
 
         Default: the event itself, or with ``events_field`` an object whose
-        ``events_field`` is a non-empty array of events.
+        ``events_field`` is a non-empty array of events. A route with its own
+        ``events_field`` is documented by ``route_request_schema``.
         """
-        field = self.events_field
-        if field is None:
-            return event
-        return {
-            "type": "object",
-            "required": [field],
-            "properties": {field: {"type": "array", "minItems": 1, "items": event}},
-        }
+        return _request_schema(self.events_field, event)
+
+    def route_request_schema(
+        self, route: IngestRoute, event: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """JSON Schema of the body ``route`` accepts: ``request_schema``, unless
+        the route has its own ``events_field``."""
+        if isinstance(route.events_field, FromSource):
+            return self.request_schema(event)
+        return _request_schema(route.events_field, event)
 
     def error_statuses(self) -> Mapping[int, str]:
         """Error statuses this source's own methods answer with, and why.
 
         The core documents the ones it answers with (400, 413, 500, 503, and
         401/403 with ``auth.keys``, 429 with ``rate_limit``); add those
-        :meth:`split` or :meth:`authorize` raise under this source's options.
+        ``split`` or ``authorize`` raise under this source's options.
         """
         return {}
 
@@ -302,10 +400,10 @@ class Source:
         return None
 
     def authorize(self, request: IngestRequest, envelope: Envelope) -> None:
-        """Check credentials carried in the body, after :meth:`split`.
+        """Check credentials carried in the body, after ``split``.
 
         ``self.options["auth"]`` holds the source's ``auth`` option (``None``
-        for ``auth: none``). Raise :class:`Unauthorized` or :class:`Forbidden`.
+        for ``auth: none``). Raise ``Unauthorized`` or ``Forbidden``.
         Header keys (``auth.keys``) were already checked by the core.
         """
 

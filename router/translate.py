@@ -111,7 +111,16 @@ class Translator:
         self.validators = registry.validators
         source_cls = registry.sources.get(source)
         self._source = source_cls("cli", {}) if source_cls is not None else None
-        self._events_field = source_cls.events_field if source_cls is not None else None
+        #: Each ingest route's events field; a line holding one is a whole request body.
+        self._fields: dict[str, str | None] = (
+            {
+                r.name: source_cls.events_field_of(r.name)
+                for r in source_cls.routes
+                if r.handler is None
+            }
+            if source_cls is not None
+            else {}
+        )
 
     # -- reading -------------------------------------------------------------------
 
@@ -128,21 +137,33 @@ class Translator:
             if self._source is None:
                 yield _Read(number, None, value, {})
                 continue
-            is_envelope = self._events_field is None or (
-                isinstance(value, dict) and self._events_field in value
-            )
-            if not is_envelope:
+            route = self._route_of(value)
+            if route is None:
                 yield _Read(number, None, value, {})
                 continue
-            request = IngestRequest("POST", "", {}, text.encode())
+            request = IngestRequest("POST", "", {}, text.encode(), route=route)
             try:
                 envelope = self._source.split(request, value)
             except BadRequest as exc:
                 yield LineProblem(number, None, exc.message)
                 continue
-            single = self._events_field is None
+            single = self._fields[route] is None
             for i, raw in enumerate(envelope.events):
                 yield _Read(number, None if single else i, raw, envelope.meta)
+
+    def _route_of(self, value: Any) -> str | None:
+        """The route whose request body ``value`` is, or ``None`` if it is one event.
+
+        A route with an events field claims a body holding that field; a
+        single-event route claims any line (a single-event API's bodies are events).
+        """
+        single = None
+        for route, field in self._fields.items():
+            if field is None:
+                single = single or route
+            elif isinstance(value, dict) and field in value:
+                return route
+        return single
 
     # -- checking and translating ----------------------------------------------------
 

@@ -26,7 +26,18 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from router import Codec, Context, Device, Event, Identity, Item, Money, Untranslatable
+from router import (
+    Codec,
+    Context,
+    Device,
+    Event,
+    Identity,
+    Item,
+    Money,
+    Untranslatable,
+    money_of,
+    number_of,
+)
 
 from .schema import (
     CHANNEL_TYPES,
@@ -99,10 +110,6 @@ _DEVICE_FIELDS = {
 _DEVICE_MAPPED = frozenset({*_DEVICE_FIELDS, "persistent_id"})
 _ITEM_MAPPED = frozenset({"id", "price", "quantity", "item_group_id", "seller_id"})
 _MONEY_KEYS = frozenset({"currency", "amount"})
-
-#: JSON integers orjson can write; larger integral amounts are sent as floats.
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
 
 _TYPE_NAMES = ", ".join(EVENT_TYPES)
 _CHANNEL_NAMES = ", ".join(c for c in CHANNEL_TYPES if c != "UNKNOWN_CHANNEL_TYPE")
@@ -442,16 +449,8 @@ def _item_out(item: Item, index: int, own: bool, options: Mapping[str, Any]) -> 
 
 def _money(raw: Mapping[str, Any]) -> Money:
     currency = raw["currency"]
-    # str() of a float is its shortest repr: 12.34 -> Decimal("12.34").
-    amount = Decimal(str(raw["amount"]))
-    if isinstance(raw["amount"], float) and amount.as_tuple().exponent == 0:
-        # 1.7295644400724244e+16 reads as Decimal("17295644400724244"), which
-        # _number would send as an int: one decimal place keeps it a float.
-        amount = amount.quantize(Decimal("0.1"))
-    return Money(
-        amount=amount,
-        currency=None if currency == _UNKNOWN_CURRENCY else currency,
-    )
+    # The Decimal remembers int or float, so encoding gives back the same type.
+    return money_of(raw["amount"], None if currency == _UNKNOWN_CURRENCY else currency)
 
 
 def _money_in(raw: Mapping[str, Any] | None, name: str, wire: dict[str, Any]) -> Money | None:
@@ -486,21 +485,15 @@ def _money_out(
 
 
 def _number(amount: Any, field: str) -> int | float:
-    """A Decimal as a JSON number: an int if it was written without a fraction or exponent.
+    """A Decimal as a JSON number of the type it was decoded from (``router.number_of``).
 
-    ``Decimal("12")`` -> 12, ``Decimal("12.0")`` -> 12.0, ``Decimal("1E+20")`` -> 1e20,
-    so an amount decoded from a JSON number comes back with the same type.
+    ``Decimal("12")`` -> 12, ``Decimal("12.0")`` -> 12.0, ``Decimal("1E+20")`` -> 1e20.
     """
     if not isinstance(amount, Decimal):
         amount = Decimal(str(amount))
-    if amount.is_finite():
-        if amount.as_tuple().exponent == 0:
-            value = int(amount)
-            if _INT_MIN <= value <= _INT_MAX:
-                return value
-        number = float(amount)
-        if number not in (float("inf"), float("-inf")):
-            return number
-    raise Untranslatable(
-        VENDOR, f"amount {amount} of {field} is not a finite number", field=f"{field}.amount"
-    )
+    try:
+        return number_of(amount)
+    except ValueError:
+        raise Untranslatable(
+            VENDOR, f"amount {amount} of {field} is not a finite number", field=f"{field}.amount"
+        ) from None

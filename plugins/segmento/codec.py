@@ -18,10 +18,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from router import EVENT_TYPES, Codec, Event, Identity, Item, Money, Untranslatable
+from router import (
+    EVENT_TYPES,
+    Codec,
+    Event,
+    Identity,
+    Item,
+    Money,
+    Untranslatable,
+    exact_decimal,
+    exact_int,
+    format_iso,
+    money_of,
+    number_of,
+)
 
 from .schema import EVENT_PROPERTIES, PRODUCT_KEYS, REQUIRED_PROPERTIES, VENDOR
 
@@ -140,7 +153,7 @@ class SegmentoCodec(Codec):
         for key in _MONEY:
             value = props.get(key)
             if type(value) in (int, float):
-                setattr(event, key, Money(_decimal(props.pop(key)), currency))
+                setattr(event, key, money_of(props.pop(key), currency))
         if currency is not None and any(getattr(event, key) is not None for key in _MONEY):
             del props["currency"]
         if name == "page-view":
@@ -208,9 +221,9 @@ def _item(product: Mapping[str, Any], currency: str | None) -> Item:
     for key, value in product.items():
         if key == "product_id":
             item.id = value
-        elif key == "price" and (amount := _exact_decimal(value)) is not None:
+        elif key == "price" and (amount := exact_decimal(value)) is not None:
             item.price = Money(amount, currency)
-        elif key in ("quantity", "position") and (number := _exact_int(value)) is not None:
+        elif key in ("quantity", "position") and (number := exact_int(value)) is not None:
             setattr(item, key, number)
         elif key in _ITEM_STRINGS:
             setattr(item, key, value)
@@ -223,68 +236,12 @@ def _item(product: Mapping[str, Any], currency: str | None) -> Item:
 _ITEM_STRINGS = frozenset(PRODUCT_KEYS) - {"product_id", "price", "quantity", "position"}
 
 
-def _exact_decimal(value: Any) -> Decimal | None:
-    """The Decimal of a string that prints back identically (``"12.50"``), else ``None``.
-
-    "Prints back" is ``format(amount, "f")``, as encode prints prices: so
-    ``"1E+3"`` (printed ``"1000"``) stays a string in ``Item.extra``.
-    """
-    if not isinstance(value, str):
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() and format(amount, "f") == value else None
-
-
-def _exact_int(value: Any) -> int | None:
-    """The int of a string that prints back identically (``"2"``, not ``"02"``), else ``None``.
-
-    Only a signed 64-bit one: a canonical event must serialize, and JSON
-    encoders (orjson among them) stop at 64 bits.
-    """
-    if not isinstance(value, str):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if str(number) == value and _INT64_MIN <= number <= _INT64_MAX else None
-
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _decimal(value: int | float) -> Decimal:
-    """A JSON number as a Decimal that remembers whether it was an int or a float.
-
-    Floats get a negative exponent (``12.0`` -> ``Decimal("12.0")``), ints a
-    zero one, so :func:`_number` gives back the same JSON type.
-    """
-    if type(value) is int:
-        return Decimal(value)
-    amount = Decimal(repr(value))
-    if amount.as_tuple().exponent >= 0:  # 1.2345678901234567e+16 has exponent 0
-        amount = Decimal(f"{int(value)}.0")
-    return amount
-
-
-# ---------------------------------------------------------------------- encoding
-
-
 def format_timestamp(ms: int) -> str:
     """Milliseconds since the epoch as Segmento's ``YYYY-MM-DD HH:MM:SS`` (UTC, floored)."""
     try:
-        moment = _EPOCH + timedelta(milliseconds=ms)
-    except OverflowError as exc:
-        raise Untranslatable(
-            VENDOR, f"timestamp {ms} is outside years 1-9999", field="event_timestamp"
-        ) from exc
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
+        return format_iso(ms, sep=" ", millis=False, zone="")
+    except ValueError as exc:
+        raise Untranslatable(VENDOR, str(exc), field="event_timestamp") from exc
 
 
 def _segmento_name(codec: Codec, event: Event, options: Mapping[str, Any]) -> str:
@@ -392,22 +349,14 @@ def _put_money(out: dict[str, Any], event: Event) -> None:
 
 
 def _number(amount: Decimal, key: str) -> int | float:
-    """A Decimal as a JSON number: int when it has no fractional digits, else float."""
-    if not amount.is_finite():
-        raise Untranslatable(VENDOR, f"{key} is {amount}", field=f"event_properties.{key}")
-    exponent = amount.as_tuple().exponent
-    if exponent >= 0:
-        whole = int(amount)
-        # Written with an exponent (1E+172, from another vendor's float) and
-        # beyond 64 bits, an int is what no JSON writer here takes: a float.
-        if exponent == 0 or _INT64_MIN <= whole <= _INT64_MAX:
-            return whole
-    number = float(amount)
-    if number in (float("inf"), float("-inf")):
+    """A Decimal as a JSON number of the type it was decoded from (``router.number_of``)."""
+    try:
+        # Segmento's JSON may hold integers past 64 bits (an order total of 10**30).
+        return number_of(amount, max_int=None)
+    except ValueError:
         raise Untranslatable(
-            VENDOR, f"{key} {amount} is too large", field=f"event_properties.{key}"
-        )
-    return number
+            VENDOR, f"{key} is {amount}", field=f"event_properties.{key}"
+        ) from None
 
 
 def _product(item: Item, index: int | None = None) -> dict[str, Any]:

@@ -11,17 +11,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router import (
+    ABSENT,
     BadRequest,
     Codec,
     Envelope,
     Event,
     Identity,
+    IngestError,
+    IngestRequest,
+    IngestResult,
     IngestRoute,
     Reply,
     Sink,
+    SinkRequest,
     Source,
     ValidatorSpec,
+    field_of,
     hookimpl,
+    recall,
+    remember,
 )
 
 __version__ = "1.0.0"
@@ -33,11 +41,16 @@ TRACK_SCHEMA = {
 }
 
 
-_DECODED = ("event", "user", "props")
+_KNOWN = frozenset(TRACK_SCHEMA)
 
 
 class TrackCodec(Codec):
-    """``{"event", "user", "props"}`` <-> canonical: the event name is a custom type."""
+    """``{"event", "user", "props"}`` <-> canonical: the event name is a custom type.
+
+    ``props: {}`` and no ``props`` decode to the same empty ``properties``;
+    which one was sent is noted in ``extras["example"]``, with any field the
+    schema does not name, so that encoding gives back exactly what came in.
+    """
 
     vendor = "example"
 
@@ -47,6 +60,14 @@ class TrackCodec(Codec):
     def decode(
         self, raw: Mapping[str, Any], *, id: str, received_at: int, meta: Mapping[str, Any]
     ) -> Event:
+        props = dict(raw.get("props") or {})
+        notes: dict[str, Any] = {}
+        # What encode would write from the properties alone: nothing if empty.
+        remember(notes, "props", field_of(raw, "props"), props or ABSENT)
+        # Fields the API added after this plugin was written: kept, sent back.
+        unknown = {k: v for k, v in raw.items() if k not in _KNOWN}
+        if unknown:
+            notes["fields"] = unknown
         return Event(
             id=id,
             type=raw["event"],
@@ -55,17 +76,24 @@ class TrackCodec(Codec):
             received_at=received_at,
             vendor=self.vendor,
             identity=Identity(user_id=raw["user"]),
-            properties=dict(raw.get("props") or {}),
-            # Unknown fields, and an empty props ({} and absent are two things
-            # on the wire), are kept so that the event goes out as it came in.
-            extras={self.vendor: {k: v for k, v in raw.items() if k not in _DECODED or v == {}}},
+            properties=props,
+            extras={self.vendor: notes} if notes else {},
         )
 
+    def passthrough(self, options: Mapping[str, Any]) -> bool:
+        """No sink option changes how this vendor's own events are encoded."""
+        return True
+
     def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = dict(event.extras.get(self.vendor, {}))
-        out.update(event=event.type, user=event.identity.user_id or "")
-        if event.properties:
-            out["props"] = dict(event.properties)
+        out: dict[str, Any] = {"event": event.type, "user": event.identity.user_id or ""}
+        props = event.properties or ABSENT
+        if props is ABSENT:
+            # Empty properties: an empty or absent props, as the source sent it.
+            props = recall(event.extras.get(self.vendor), "props", ABSENT)
+        if props is not ABSENT:
+            out["props"] = props
+        for name, value in (event.extras.get(self.vendor) or {}).get("fields", {}).items():
+            out.setdefault(name, value)
         return out
 
 
@@ -74,15 +102,15 @@ class TrackSource(Source):
     routes = (IngestRoute("POST", "/example/track"),)
     credential_header = "x-example-key"
 
-    def split(self, request, body: Any) -> Envelope:
+    def split(self, request: IngestRequest, body: Any) -> Envelope:
         if not isinstance(body, dict):
             raise BadRequest("send one JSON object per request")
         return Envelope([body])
 
-    def accepted(self, request, result) -> Reply:
+    def accepted(self, request: IngestRequest, result: IngestResult) -> Reply:
         return Reply(200, {"ok": True, "id": result.ids[0]})
 
-    def error(self, request, error) -> Reply:
+    def error(self, request: IngestRequest, error: IngestError) -> Reply:
         return Reply(error.status, {"ok": False, "error": error.message}, dict(error.headers))
 
 
@@ -96,11 +124,10 @@ class WebhookSink(Sink):
         "headers": {"type": "dict", "valuesrules": {"type": "string"}},
     }
 
-    async def send(self, batch: Sequence[bytes]) -> None:
+    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
+        # The core posts it, retries 5xx and 429, and dead-letters what a 4xx refuses.
         headers = {"content-type": "application/json", **self.options.get("headers", {})}
-        await self.post(
-            self.options["url"], content=b"[" + b",".join(batch) + b"]", headers=headers
-        )
+        return SinkRequest(self.options["url"], b"[" + b",".join(batch) + b"]", headers)
 
 
 @hookimpl

@@ -216,6 +216,9 @@ EDGE_CASES = {
     "negative float amount": {**BASE, "revenue": money(-0.5)},
     "tiny float amount": {**BASE, "revenue": money(1.5e-07)},
     "huge float amount": {**BASE, "revenue": money(1e20)},
+    # A float whose shortest text has no fraction digits once the exponent is applied.
+    "integral float amount of 17 digits": {**BASE, "revenue": money(1.4727522855350092e16)},
+    "integral float item price of 17 digits": item(price=money(1.2345678901234567e16)),
     "max float amount": {**BASE, "revenue": money(1.7976931348623157e308)},
     "u64 int amount": {**BASE, "revenue": money(18446744073709551615)},
     "unknown currency": {**BASE, "revenue": money(1, "UNKNOWN_CURRENCY")},
