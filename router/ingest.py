@@ -125,15 +125,7 @@ class SourceRuntime:
             # the rate-limit headers go on this reply, never into it.
             reply = self.error_reply(request, exc, limit_headers)
         except PluginFailure as exc:
-            log.error(
-                "ingest.plugin_error",
-                source=self.name,
-                plugin=self.vendor,
-                hook=exc.hook,
-                request_id=request.request_id,
-                error=str(exc),
-                stage="receiving",
-            )
+            self._log_plugin_error(request, exc.hook, str(exc))
             reply = self.error_reply(
                 request,
                 InternalError(f"the {self.vendor} plugin failed while handling the request"),
@@ -157,18 +149,21 @@ class SourceRuntime:
         try:
             reply = self.source.error(request, error)
         except Exception as exc:  # the plugin's error renderer itself is broken
-            log.error(
-                "ingest.plugin_error",
-                source=self.name,
-                plugin=self.vendor,
-                hook="error",
-                request_id=request.request_id,
-                error=repr(exc),
-                stage="receiving",
-            )
+            self._log_plugin_error(request, "error", repr(exc))
             reply = Reply(error.status, {"error": error.title, "message": error.message})
         reply.headers = {**(headers or {}), **error.headers, **reply.headers}
         return reply
+
+    def _log_plugin_error(self, request: IngestRequest, hook: str | None, error: str) -> None:
+        log.error(
+            "ingest.plugin_error",
+            source=self.name,
+            plugin=self.vendor,
+            hook=hook,
+            request_id=request.request_id,
+            error=error,
+            stage="receiving",
+        )
 
     def _plugin(self, method: str, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -371,18 +366,72 @@ class SourceRuntime:
         store, so the client's retry is not counted twice. When writes to
         several sinks are refused in part, what the others stored is counted.
         """
+        dropped = self._drop_or_refuse_full(puts, len(raws))
+        stored, dead_stored, failures = await self._write(puts, dead, failed, raws, received)
+        for target, count in stored.items():
+            self.metrics.sink_accepted.labels(target.name).inc(count)
+            duplicates = len(puts[target]) - count
+            if duplicates:
+                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
+        for target in dead_stored:
+            self.metrics.sink_accepted.labels(target.name).inc(len(dead[target]))
+            for *_, code in dead[target]:
+                self.metrics.sink_dead.labels(target.name, code).inc()
+        if failures:
+            # The spool and the quarantine log once when writes start failing, not per request.
+            unreported = [e for e in failures if not getattr(e, "reported", False)]
+            (log.error if unreported else log.debug)(
+                "ingest.store_failed",
+                source=self.name,
+                error=str((unreported or failures)[0]),
+                stage="processing",
+            )
+            raise Overloaded(
+                "could not store the events; retry later",
+                headers={"Retry-After": str(FULL_RETRY_AFTER)},
+            )
+        for target, count in dropped.items():
+            log.error(
+                "events.dropped",
+                sink=target.name,
+                count=count,
+                reason="spool_full",
+                intentional=True,
+            )
+            self.metrics.sink_accepted.labels(target.name).inc(count)
+            self.metrics.sink_dropped.labels(target.name, "spool_full").inc(count)
+
+    def _drop_or_refuse_full(
+        self, puts: dict[SinkTarget, list[tuple[str, bytes]]], events: int
+    ) -> dict[SinkTarget, int]:
+        """Take the sinks whose queue is full out of ``puts``: how many events each drops.
+
+        :raises Overloaded: a full sink has ``when_full: block``; nothing is stored.
+        """
         dropped: dict[SinkTarget, int] = {}
         for target, entries in list(puts.items()):
             size = sum(len(p) for _, p in entries)
             if target.queue.full(len(entries), size):
                 if target.when_full == "block":
-                    self.metrics.events_rejected.labels(self.name, "overloaded").inc(len(raws))
+                    self.metrics.events_rejected.labels(self.name, "overloaded").inc(events)
                     raise Overloaded(
                         f"the spool of sink {target.name!r} is full; retry later",
                         headers={"Retry-After": str(FULL_RETRY_AFTER)},
                     )
                 dropped[target] = len(entries)
                 del puts[target]
+        return dropped
+
+    async def _write(
+        self,
+        puts: dict[SinkTarget, list[tuple[str, bytes]]],
+        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]],
+        failed: dict[int, list[FieldError]],
+        raws: Sequence[Any],
+        received: int,
+    ) -> tuple[dict[SinkTarget, int], list[SinkTarget], list[BaseException]]:
+        """Every write at once: what each sink stored, the sinks whose dead letters were
+        stored, and the storage errors of the writes that failed."""
         now = time.time()
         failures: list[BaseException] = []
         stored: dict[SinkTarget, int] = {}
@@ -435,38 +484,7 @@ class SourceRuntime:
             async with trio.open_nursery() as nursery:
                 for write in writes:
                     nursery.start_soon(write)
-        for target, count in stored.items():
-            self.metrics.sink_accepted.labels(target.name).inc(count)
-            duplicates = len(puts[target]) - count
-            if duplicates:
-                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
-        for target in dead_stored:
-            self.metrics.sink_accepted.labels(target.name).inc(len(dead[target]))
-            for *_, code in dead[target]:
-                self.metrics.sink_dead.labels(target.name, code).inc()
-        if failures:
-            # The spool and the quarantine log once when writes start failing, not per request.
-            unreported = [e for e in failures if not getattr(e, "reported", False)]
-            (log.error if unreported else log.debug)(
-                "ingest.store_failed",
-                source=self.name,
-                error=str((unreported or failures)[0]),
-                stage="processing",
-            )
-            raise Overloaded(
-                "could not store the events; retry later",
-                headers={"Retry-After": str(FULL_RETRY_AFTER)},
-            )
-        for target, count in dropped.items():
-            log.error(
-                "events.dropped",
-                sink=target.name,
-                count=count,
-                reason="spool_full",
-                intentional=True,
-            )
-            self.metrics.sink_accepted.labels(target.name).inc(count)
-            self.metrics.sink_dropped.labels(target.name, "spool_full").inc(count)
+        return stored, dead_stored, failures
 
 
 def _dead_letter_json(event: dict[str, Any]) -> bytes:
