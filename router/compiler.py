@@ -78,15 +78,13 @@ caller's cerberus re-run raises exactly as before.
 
 from __future__ import annotations
 
-import itertools
-import linecache
-import re
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence, Sized
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import cerberus
 
+from router.codegen import Compiled, Ctx, join
+from router.nonnull import NonNullRules
 from router.schema import SchemaValidator
 
 __all__ = ["SUPPORTED_RULES", "Compiled", "compile_schema"]
@@ -122,30 +120,6 @@ _NO_OPS = frozenset(cerberus.Validator.normalization_rules)
 #: The type names cerberus knows, with the classes each includes and excludes.
 _TYPES = SchemaValidator.types_mapping
 
-_counter = itertools.count()
-
-
-@dataclass(frozen=True, slots=True)
-class Compiled:
-    """The result of :func:`compile_schema`.
-
-    :param is_valid: The predicate, or ``None`` when the schema uses a rule
-        the compiler does not support (use cerberus then).
-    :param unsupported: The rule names that forced the fallback.
-    :param reasons: Where each unsupported rule was found (``"items.price:
-        rule 'anyof'"``), for the startup log.
-    :param source: The generated Python source, for reading and debugging.
-    """
-
-    is_valid: Callable[[Any], bool] | None
-    unsupported: frozenset[str] = frozenset()
-    reasons: tuple[str, ...] = ()
-    source: str | None = field(default=None, repr=False)
-
-    @property
-    def compiled(self) -> bool:
-        return self.is_valid is not None
-
 
 def compile_schema(
     schema: Mapping[str, Any], *, allow_unknown: Any, require_all: bool = False
@@ -173,7 +147,7 @@ def compile_schema(
     gen.indent += 1
     gen.emit("if not isinstance(doc, dict) and not isinstance(doc, _Mapping):")
     gen.emit("    return False")
-    gen.mapping("doc", dict(expanded), _Ctx(allow_unknown, require_all, "mapping"), "")
+    gen.mapping("doc", dict(expanded), Ctx(allow_unknown, require_all, "mapping"), "")
     gen.emit("return True")
     gen.indent -= 1
     if gen.problems:
@@ -181,82 +155,16 @@ def compile_schema(
     return gen.build()
 
 
-@dataclass(frozen=True, slots=True)
-class _Ctx:
-    """What a child validator inherits: allow_unknown, require_all, and what kind of
-    document it validates (a real mapping, or cerberus's synthetic one for list
-    items / keysrules / valuesrules, where dependencies mean something else)."""
-
-    allow_unknown: bool
-    require_all: bool
-    kind: str
-
-
-class _Generator:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.indent = 0
-        self.names = itertools.count()
-        self.consts: dict[str, Any] = {
-            "_Mapping": Mapping,
-            "_Sequence": Sequence,
-            "_Iterable": Iterable,
-            "_Sized": Sized,
-            "_lookup": _lookup,
-            "_CRASH": _CRASH,
-            "_MISSING": _MISSING,
-        }
-        self.problems: dict[str, list[str]] = {}
-
-    # --- plumbing -----------------------------------------------------------
-
-    def emit(self, line: str) -> None:
-        self.lines.append("    " * self.indent + line)
-
-    def var(self, prefix: str) -> str:
-        return f"{prefix}{next(self.names)}"
-
-    def const(self, value: Any, prefix: str = "_k") -> str:
-        """A name bound to ``value`` in the generated function's globals."""
-        name = f"{prefix}{next(self.names)}"
-        self.consts[name] = value
-        return name
-
-    def literal(self, value: Any) -> str:
-        """Source for a field name or small constant: a literal when exact, else a const."""
-        if type(value) in (str, int) or value is None:
-            return repr(value)
-        return self.const(value)
-
-    def unsupported(self, rule: str, where: str, why: str = "") -> None:
-        detail = f"{where or '<root>'}: rule {rule!r}" + (f" ({why})" if why else "")
-        self.problems.setdefault(rule, []).append(detail)
-
-    def failed(self) -> Compiled:
-        reasons = tuple(r for rs in self.problems.values() for r in rs)
-        return Compiled(None, frozenset(self.problems), reasons)
-
-    def build(self) -> Compiled:
-        source = "\n".join(self.lines) + "\n"
-        filename = f"<compiled cerberus schema {next(_counter)}>"
-        try:
-            code = compile(source, filename, "exec")
-        except (SyntaxError, RecursionError, MemoryError) as exc:
-            # Too deeply nested for CPython's block/indent limits.
-            self.unsupported("schema", "", f"too deeply nested to compile: {exc}")
-            return self.failed()
-        namespace = dict(self.consts)
-        exec(code, namespace)
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        return Compiled(namespace["is_valid"], source=source)
+class _Generator(NonNullRules):
+    """The code of one schema: mappings, dependencies, values and their types."""
 
     # --- a mapping validated against a schema -------------------------------
 
-    def mapping(self, d: str, schema: Mapping[Any, Any], ctx: _Ctx, where: str) -> None:
+    def mapping(self, d: str, schema: Mapping[Any, Any], ctx: Ctx, where: str) -> None:
         """Code that returns False unless the Mapping in ``d`` passes ``schema``."""
         for name, rules in schema.items():
             if not isinstance(rules, Mapping):
-                self.unsupported("schema", _join(where, name), "rules set registry")
+                self.unsupported("schema", join(where, name), "rules set registry")
                 return
         if not ctx.allow_unknown:
             known = self.const(frozenset(schema), "_known")
@@ -278,7 +186,7 @@ class _Generator:
             self.emit(f"{unreq} = None")
 
         for name, rules in schema.items():
-            here = _join(where, name)
+            here = join(where, name)
             key = self.literal(name)
             v = self.var("v")
             self.emit(f"if {key} in {d}:")
@@ -355,7 +263,7 @@ class _Generator:
 
     # --- one value against a rules set --------------------------------------
 
-    def value(self, v: str, rules: Mapping[str, Any], ctx: _Ctx, where: str) -> None:
+    def value(self, v: str, rules: Mapping[str, Any], ctx: Ctx, where: str) -> None:
         """Code that returns False unless the value in ``v`` passes ``rules``."""
         for rule in rules:
             if rule in _NO_OPS:
@@ -433,171 +341,6 @@ class _Generator:
         self.emit("    return False")
         return frozenset(kinds)
 
-    def nonnull_rules(
-        self, v: str, rules: Mapping[str, Any], ctx: _Ctx, where: str, kinds: frozenset[str]
-    ) -> None:
-        scalar = kinds <= {"str", "number"}
-        sized = kinds <= {"str", "mapping", "sequence"}
-        no_len = kinds <= {"number"}
-
-        # ``empty`` runs first and, for an empty value, drops these rules.
-        droppable = [r for r in ("allowed", "minlength", "maxlength", "regex") if r in rules]
-        opened = False
-        if "empty" in rules and not no_len:
-            is_empty = f"not {v}" if sized else f"(isinstance({v}, _Sized) and len({v}) == 0)"
-            if not rules["empty"]:
-                self.emit(f"if {is_empty}:")
-                self.emit("    return False")
-            elif droppable:
-                self.emit(f"if not ({is_empty}):")
-                self.indent += 1
-                opened = True
-
-        if "allowed" in rules:
-            allowed = rules["allowed"]
-            x = self.var("x")
-            if scalar:
-                self.emit(f"if {v} not in {self.const(_fast_container(allowed), '_allowed')}:")
-                self.emit("    return False")
-            elif kinds <= {"mapping", "sequence"}:
-                a = self.const(allowed, "_allowed")
-                self.emit(f"for {x} in {v}:")
-                self.emit(f"    if {x} not in {a}:")
-                self.emit("        return False")
-            else:
-                a = self.const(allowed, "_allowed")
-                self.emit(f"if isinstance({v}, str) or not isinstance({v}, _Iterable):")
-                self.emit(f"    if {v} not in {a}:")
-                self.emit("        return False")
-                self.emit("else:")
-                self.emit(f"    for {x} in {v}:")
-                self.emit(f"        if {x} not in {a}:")
-                self.emit("            return False")
-        for rule, op in (("minlength", "<"), ("maxlength", ">")):
-            if rule in rules and not no_len:
-                bound = self.literal(rules[rule])
-                if sized:
-                    self.emit(f"if len({v}) {op} {bound}:")
-                else:
-                    self.emit(f"if isinstance({v}, _Iterable) and len({v}) {op} {bound}:")
-                self.emit("    return False")
-        if "regex" in rules and (kinds & {"str", "any", "other"}):
-            pattern = rules["regex"]
-            if not pattern.endswith("$"):
-                pattern += "$"
-            match = self.const(re.compile(pattern).match, "_match")
-            if kinds == {"str"}:
-                self.emit(f"if {match}({v}) is None:")
-            else:
-                self.emit(f"if isinstance({v}, str) and {match}({v}) is None:")
-            self.emit("    return False")
-        if opened:
-            self.emit("pass")
-            self.indent -= 1
-
-        for rule, op in (("min", "<"), ("max", ">")):
-            if rule in rules:
-                bound = rules[rule]
-                test = f"{v} {op} {self.literal(bound)}"
-                if kinds <= {"number"} and type(bound) in (int, float, bool):
-                    self.emit(f"if {test}:")
-                    self.emit("    return False")
-                else:  # cerberus ignores a TypeError ("a" < 1)
-                    self.emit("try:")
-                    self.emit(f"    if {test}:")
-                    self.emit("        return False")
-                    self.emit("except TypeError:")
-                    self.emit("    pass")
-
-        if "schema" in rules:
-            self.schema_rule(v, rules, ctx, where, kinds)
-        for rule, kind in (("keysrules", "keys"), ("valuesrules", "values")):
-            if rule in rules and kinds & {"mapping", "any", "other"}:
-                x = self.var("k" if kind == "keys" else "w")
-                source = v if kind == "keys" else f"{v}.values()"
-                guarded = not kinds <= {"mapping"}
-                if guarded:
-                    self.emit(f"if isinstance({v}, _Mapping):")
-                    self.indent += 1
-                self.emit(f"for {x} in {source}:")
-                self.indent += 1
-                self.value(x, rules[rule], _Ctx(ctx.allow_unknown, ctx.require_all, kind), where)
-                self.emit("pass")
-                self.indent -= 1
-                if guarded:
-                    self.indent -= 1
-
-    def schema_rule(
-        self, v: str, rules: Mapping[str, Any], ctx: _Ctx, where: str, kinds: frozenset[str]
-    ) -> None:
-        constraint = rules["schema"]
-        if constraint is None:
-            return
-        if "any" in kinds or "other" in kinds or {"mapping", "sequence"} <= kinds:
-            self.unsupported("schema", where, "needs a type of dict or list")
-            return
-        if not isinstance(constraint, Mapping):
-            self.unsupported("schema", where, "schema registry")
-            return
-        if "mapping" in kinds:
-            child = _Ctx(
-                rules.get("allow_unknown", ctx.allow_unknown),
-                rules.get("require_all", ctx.require_all),
-                "mapping",
-            )
-            guarded = kinds != {"mapping"}
-            if guarded:
-                self.emit(f"if isinstance({v}, _Mapping):")
-                self.indent += 1
-            self.mapping(v, constraint, child, where)
-            if guarded:
-                self.emit("pass")
-                self.indent -= 1
-        elif "sequence" in kinds:
-            guarded = kinds != {"sequence"}
-            if guarded:
-                self.emit(f"if not isinstance({v}, str) and isinstance({v}, _Sequence):")
-                self.indent += 1
-            item = self.var("i")
-            self.emit(f"for {item} in {v}:")
-            self.indent += 1
-            self.value(item, constraint, _Ctx(ctx.allow_unknown, ctx.require_all, "items"), where)
-            self.emit("pass")
-            self.indent -= 1
-            if guarded:
-                self.indent -= 1
-
-
-class _Crash:
-    """cerberus would raise on this document: report invalid, let cerberus raise."""
-
-    def __repr__(self) -> str:
-        return "_CRASH"
-
-
-_CRASH: Any = _Crash()
-
-
-def _lookup(context: Any, parts: tuple[str, ...], missing: Any) -> Any:
-    """cerberus's ``_lookup_field``: the value at ``parts``, ``missing`` if a part
-    is not there, or ``_CRASH`` where cerberus itself raises."""
-    try:
-        for part in parts:
-            if part not in context:
-                return missing
-            context = context.get(part, {})
-    except (TypeError, AttributeError):
-        return _CRASH
-    return context
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "_MISSING"
-
-
-_MISSING: Any = _Missing()
-
 
 def _rejects_none(constraint: Any) -> bool:
     """Whether a type rule refuses None (every cerberus type does; no type does not)."""
@@ -611,15 +354,3 @@ def _rejects_none(constraint: Any) -> bool:
 
 def _excluded(constraint: Any) -> list[Any]:
     return [constraint] if isinstance(constraint, Hashable) else list(constraint)
-
-
-def _fast_container(values: Any) -> Any:
-    """``values`` as a frozenset when that keeps ``in`` exact, else unchanged."""
-    try:
-        return frozenset(values) if len(values) > 3 else values
-    except TypeError:
-        return values
-
-
-def _join(where: str, name: Any) -> str:
-    return f"{where}.{name}" if where else str(name)

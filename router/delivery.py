@@ -234,34 +234,18 @@ class SinkRunner:
         ``settled`` gets the ``id()`` of each entry acknowledged, dead-lettered
         or given back, before the queue is told.
         """
-        retry = self.config.retry
         while True:
             if not await self._wait_to_send(len(batch)):
-                settled.update(map(id, batch))
-                self.queue.release(batch)
-                return False
+                return self._give_back(batch, settled)
             attempts += 1
             started = trio.current_time()
             try:
                 await self.sink.send([entry.payload for entry in batch])
             except SinkRejected as exc:
                 self._record_failure(exc)
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    log.info(
-                        "sink.batch_split", sink=self.name, events=len(batch), status=exc.status
-                    )
-                    first = await self._deliver(
-                        batch[:half], attempts=attempts, first_try=first_try, settled=settled
-                    )
-                    second = await self._deliver(
-                        batch[half:], attempts=attempts, first_try=first_try, settled=settled
-                    )
-                    return first and second
-                await self._dead_letter(
-                    batch, "rejected", attempts, exc.status, exc.body, settled=settled
+                return await self._rejected(
+                    batch, exc, attempts=attempts, first_try=first_try, settled=settled
                 )
-                return True
             except SinkUnavailable as exc:
                 error: Exception = exc
                 retry_after = exc.retry_after
@@ -284,37 +268,85 @@ class SinkRunner:
                 settled.update(map(id, batch))
                 await self.queue.ack(batch)
                 return True
-            # A retryable failure.
-            self._record_failure(error)
-            age = time.time() - first_try
-            if attempts >= retry.max_attempts or age >= retry.max_age:
-                status = getattr(error, "status", None)
-                await self._dead_letter(
-                    batch,
-                    "retries_exhausted",
-                    attempts,
-                    status,
-                    getattr(error, "body", None) or str(error),
-                    settled=settled,
-                )
-                return True
-            self.metrics.sink_retried.labels(self.name).inc(len(batch))
-            delay = max(self.backoff.delay(attempts), retry_after or 0.0)
-            log.warning(
-                "sink.send_failed",
-                sink=self.name,
-                events=len(batch),
-                attempt=attempts,
-                retry_in=round(delay, 3),
-                error=str(error),
-                status=getattr(error, "status", None),
-                stage="sending",
+            done = await self._retryable_failure(
+                batch, error, retry_after, attempts=attempts, first_try=first_try, settled=settled
             )
-            if not await self._sleep_unless_stopping(delay):
-                # Shutting down: the batch stays in the spool for the next start.
-                settled.update(map(id, batch))
-                self.queue.release(batch)
-                return False
+            if done is not None:
+                return done
+
+    def _give_back(self, batch: Sequence[Entry], settled: set[int]) -> bool:
+        """The batch goes back to the queue unsent (the sink is stopping): False."""
+        settled.update(map(id, batch))
+        self.queue.release(batch)
+        return False
+
+    async def _rejected(
+        self,
+        batch: Sequence[Entry],
+        exc: SinkRejected,
+        *,
+        attempts: int,
+        first_try: float,
+        settled: set[int],
+    ) -> bool:
+        """A refused batch is split in halves to find the refused events; one is dead-lettered."""
+        if len(batch) <= 1:
+            await self._dead_letter(
+                batch, "rejected", attempts, exc.status, exc.body, settled=settled
+            )
+            return True
+        half = len(batch) // 2
+        log.info("sink.batch_split", sink=self.name, events=len(batch), status=exc.status)
+        first = await self._deliver(
+            batch[:half], attempts=attempts, first_try=first_try, settled=settled
+        )
+        second = await self._deliver(
+            batch[half:], attempts=attempts, first_try=first_try, settled=settled
+        )
+        return first and second
+
+    async def _retryable_failure(
+        self,
+        batch: Sequence[Entry],
+        error: Exception,
+        retry_after: float | None,
+        *,
+        attempts: int,
+        first_try: float,
+        settled: set[int],
+    ) -> bool | None:
+        """Dead-letter the batch once retries are exhausted (True), give it back if the
+        sink stops during the backoff (False), or wait the backoff out (None: send again)."""
+        self._record_failure(error)
+        retry = self.config.retry
+        age = time.time() - first_try
+        if attempts >= retry.max_attempts or age >= retry.max_age:
+            status = getattr(error, "status", None)
+            await self._dead_letter(
+                batch,
+                "retries_exhausted",
+                attempts,
+                status,
+                getattr(error, "body", None) or str(error),
+                settled=settled,
+            )
+            return True
+        self.metrics.sink_retried.labels(self.name).inc(len(batch))
+        delay = max(self.backoff.delay(attempts), retry_after or 0.0)
+        log.warning(
+            "sink.send_failed",
+            sink=self.name,
+            events=len(batch),
+            attempt=attempts,
+            retry_in=round(delay, 3),
+            error=str(error),
+            status=getattr(error, "status", None),
+            stage="sending",
+        )
+        if not await self._sleep_unless_stopping(delay):
+            # Shutting down: the batch stays in the spool for the next start.
+            return self._give_back(batch, settled)
+        return None
 
     async def _wait_to_send(self, events: int) -> bool:
         """Wait out a pause and the rate limit; False if the sink is stopping meanwhile."""

@@ -15,17 +15,13 @@ one event quarantines (on decode) or dead-letters (on encode) that event.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import json
-import sqlite3
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import structlog
-import trio
 
 from router import jsonbody
 from router.errors import (
@@ -33,16 +29,15 @@ from router.errors import (
     Forbidden,
     IngestError,
     InternalError,
-    Overloaded,
     PluginFailure,
     RateLimited,
     Unauthorized,
     ValidationFailed,
 )
 from router.event import new_event_ids, now_ms
+from router.ingeststore import FULL_RETRY_AFTER, store
 from router.routing import Encoded, Route, SinkTarget
 from router.source import Envelope, IngestRequest, IngestResult, Reply
-from router.spool import StorageError
 
 if TYPE_CHECKING:
     from router.codec import Codec
@@ -52,15 +47,13 @@ if TYPE_CHECKING:
     from router.source import Source
     from router.validation import Validators
 
-__all__ = ["PluginFailure", "SourceRuntime"]
+__all__ = ["FULL_RETRY_AFTER", "PluginFailure", "SourceRuntime"]
 
 log = structlog.get_logger()
 T = TypeVar("T")
 
 #: At most this many field errors are spelled out in one 400 message.
 MAX_ERRORS_IN_MESSAGE = 20
-#: Retry-After sent with 503 when a sink's spool is full.
-FULL_RETRY_AFTER = 5
 
 
 class SourceRuntime:
@@ -129,15 +122,7 @@ class SourceRuntime:
             # the rate-limit headers go on this reply, never into it.
             reply = self.error_reply(request, exc, limit_headers)
         except PluginFailure as exc:
-            log.error(
-                "ingest.plugin_error",
-                source=self.name,
-                plugin=self.vendor,
-                hook=exc.hook,
-                request_id=request.request_id,
-                error=str(exc),
-                stage="receiving",
-            )
+            self._log_plugin_error(request, exc.hook, str(exc))
             reply = self.error_reply(
                 request,
                 InternalError(f"the {self.vendor} plugin failed while handling the request"),
@@ -161,18 +146,21 @@ class SourceRuntime:
         try:
             reply = self.source.error(request, error)
         except Exception as exc:  # the plugin's error renderer itself is broken
-            log.error(
-                "ingest.plugin_error",
-                source=self.name,
-                plugin=self.vendor,
-                hook="error",
-                request_id=request.request_id,
-                error=repr(exc),
-                stage="receiving",
-            )
+            self._log_plugin_error(request, "error", repr(exc))
             reply = Reply(error.status, {"error": error.title, "message": error.message})
         reply.headers = {**(headers or {}), **error.headers, **reply.headers}
         return reply
+
+    def _log_plugin_error(self, request: IngestRequest, hook: str | None, error: str) -> None:
+        log.error(
+            "ingest.plugin_error",
+            source=self.name,
+            plugin=self.vendor,
+            hook=hook,
+            request_id=request.request_id,
+            error=error,
+            stage="receiving",
+        )
 
     def _plugin(self, method: str, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -288,7 +276,7 @@ class SourceRuntime:
             events.append((event.id, raw, event))
 
         puts, dead = self._route(events)
-        await self._store(puts, dead, failed, raws, received)
+        await store(self, puts, dead, failed, raws, received)
         accepted = len(events)
         self.metrics.events_accepted.labels(self.name).inc(accepted)
         if failed:
@@ -367,118 +355,6 @@ class SourceRuntime:
                 intentional=True,
             )
         return puts, dead
-
-    async def _store(
-        self,
-        puts: dict[SinkTarget, list[tuple[str, bytes]]],
-        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]],
-        failed: dict[int, list[FieldError]],
-        raws: Sequence[Any],
-        received: int,
-    ) -> None:
-        """Store every sink's events, then count them per sink.
-
-        A per-sink counter moves only for what was stored: a refused request
-        (a full spool with ``block``, a failed write) counts nothing it did not
-        store, so the client's retry is not counted twice. When writes to
-        several sinks are refused in part, what the others stored is counted.
-        """
-        dropped: dict[SinkTarget, int] = {}
-        for target, entries in list(puts.items()):
-            size = sum(len(p) for _, p in entries)
-            if target.queue.full(len(entries), size):
-                if target.when_full == "block":
-                    self.metrics.events_rejected.labels(self.name, "overloaded").inc(len(raws))
-                    raise Overloaded(
-                        f"the spool of sink {target.name!r} is full; retry later",
-                        headers={"Retry-After": str(FULL_RETRY_AFTER)},
-                    )
-                dropped[target] = len(entries)
-                del puts[target]
-        now = time.time()
-        failures: list[BaseException] = []
-        stored: dict[SinkTarget, int] = {}
-        dead_stored: list[SinkTarget] = []
-
-        async def attempt(fn: Callable[..., Any], *args: Any, done: Callable[[Any], None]):
-            try:
-                result = await fn(*args)
-            except (StorageError, OSError, sqlite3.Error) as exc:
-                failures.append(exc)
-            else:
-                done(result)
-
-        writes = [
-            functools.partial(
-                attempt,
-                target.queue.put,
-                entries,
-                now,
-                done=functools.partial(stored.__setitem__, target),
-            )
-            for target, entries in puts.items()
-        ]
-        writes += [
-            functools.partial(
-                attempt,
-                target.queue.dead_letter_new,
-                [(event_id, payload, reason) for event_id, payload, reason, _ in entries],
-                now,
-                done=lambda _, target=target: dead_stored.append(target),
-            )
-            for target, entries in dead.items()
-        ]
-        if failed:
-            quarantined = [(raws[i], [str(e) for e in errors]) for i, errors in failed.items()]
-            writes.append(
-                functools.partial(
-                    attempt,
-                    self.quarantine.add,
-                    self.name,
-                    received,
-                    quarantined,
-                    done=lambda _: None,
-                )
-            )
-        if len(writes) == 1:
-            await writes[0]()  # the common case: no task to spawn
-        elif writes:
-            # Concurrently, so writes to several sinks share one group commit.
-            async with trio.open_nursery() as nursery:
-                for write in writes:
-                    nursery.start_soon(write)
-        for target, count in stored.items():
-            self.metrics.sink_accepted.labels(target.name).inc(count)
-            duplicates = len(puts[target]) - count
-            if duplicates:
-                self.metrics.sink_duplicates.labels(target.name).inc(duplicates)
-        for target in dead_stored:
-            self.metrics.sink_accepted.labels(target.name).inc(len(dead[target]))
-            for *_, code in dead[target]:
-                self.metrics.sink_dead.labels(target.name, code).inc()
-        if failures:
-            # The spool and the quarantine log once when writes start failing, not per request.
-            unreported = [e for e in failures if not getattr(e, "reported", False)]
-            (log.error if unreported else log.debug)(
-                "ingest.store_failed",
-                source=self.name,
-                error=str((unreported or failures)[0]),
-                stage="processing",
-            )
-            raise Overloaded(
-                "could not store the events; retry later",
-                headers={"Retry-After": str(FULL_RETRY_AFTER)},
-            )
-        for target, count in dropped.items():
-            log.error(
-                "events.dropped",
-                sink=target.name,
-                count=count,
-                reason="spool_full",
-                intentional=True,
-            )
-            self.metrics.sink_accepted.labels(target.name).inc(count)
-            self.metrics.sink_dropped.labels(target.name, "spool_full").inc(count)
 
 
 def _dead_letter_json(event: dict[str, Any]) -> bytes:

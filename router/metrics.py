@@ -25,128 +25,101 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         # -- ingest
-        self.requests = Counter(
-            "router_requests_total", "HTTP requests answered", ["source", "status"], registry=r
+        c, h = self._counter, self._histogram
+        self.requests = c("router_requests_total", "HTTP requests answered", "source", "status")
+        self.events_received = c(
+            "router_events_received_total", "Events found in ingest requests", "source"
         )
-        self.events_received = Counter(
-            "router_events_received_total",
-            "Events found in ingest requests",
-            ["source"],
-            registry=r,
+        self.events_accepted = c(
+            "router_events_accepted_total", "Events accepted (client acknowledged)", "source"
         )
-        self.events_accepted = Counter(
-            "router_events_accepted_total",
-            "Events accepted (client acknowledged)",
-            ["source"],
-            registry=r,
-        )
-        self.events_rejected = Counter(
+        self.events_rejected = c(
             "router_events_rejected_total",
             "Events refused or quarantined, by reason",
-            ["source", "reason"],
-            registry=r,
+            "source",
+            "reason",
         )
-        self.events_unrouted = Counter(
+        self.events_unrouted = c(
             "router_events_unrouted_total",
             "Accepted events that matched no route (by config)",
-            ["source"],
-            registry=r,
+            "source",
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = h(
             "router_request_duration_seconds",
             "Time to answer an ingest request",
-            ["source", "route"],
-            buckets=_LATENCY,
-            registry=r,
+            _LATENCY,
+            "source",
+            "route",
         )
         # -- sinks
-        self.sink_accepted = Counter(
+        self.sink_accepted = c(
             "router_sink_events_accepted_total",
             "Events routed to a sink and acknowledged to the client",
-            ["sink"],
-            registry=r,
+            "sink",
         )
-        self.sink_recovered = Counter(
+        self.sink_recovered = c(
             "router_sink_events_recovered_total",
             "Events found pending in the spool at startup",
-            ["sink"],
-            registry=r,
+            "sink",
         )
-        self.sink_replayed = Counter(
+        self.sink_replayed = c(
             "router_sink_events_replayed_total",
             "Dead letters put back into the queue while running",
-            ["sink"],
-            registry=r,
+            "sink",
         )
-        self.sink_stored_unacknowledged = Counter(
+        self.sink_stored_unacknowledged = c(
             "router_sink_events_stored_unacknowledged_total",
             "Events Redis stored although the client was told to retry (reply lost)",
-            ["sink"],
-            registry=r,
+            "sink",
         )
-        self.sink_delivered = Counter(
-            "router_sink_events_delivered_total",
-            "Events the upstream accepted",
-            ["sink"],
-            registry=r,
+        self.sink_delivered = c(
+            "router_sink_events_delivered_total", "Events the upstream accepted", "sink"
         )
-        self.sink_retried = Counter(
+        self.sink_retried = c(
             "router_sink_events_retried_total",
             "Event delivery attempts that will be retried",
-            ["sink"],
-            registry=r,
+            "sink",
         )
-        self.sink_dead = Counter(
+        self.sink_dead = c(
             "router_sink_events_dead_lettered_total",
             "Events moved to the dead letters",
-            ["sink", "reason"],
-            registry=r,
+            "sink",
+            "reason",
         )
-        self.sink_dropped = Counter(
+        self.sink_dropped = c(
             "router_sink_events_dropped_total",
             "Events not queued on purpose (drop_newest)",
-            ["sink", "reason"],
-            registry=r,
+            "sink",
+            "reason",
         )
-        self.sink_duplicates = Counter(
-            "router_sink_events_duplicate_total",
-            "Events skipped as duplicates by id",
-            ["sink"],
-            registry=r,
+        self.sink_duplicates = c(
+            "router_sink_events_duplicate_total", "Events skipped as duplicates by id", "sink"
         )
-        self.sink_batch_size = Histogram(
-            "router_sink_batch_size_events",
-            "Events per batch",
-            ["sink"],
-            buckets=_BATCH,
-            registry=r,
+        self.sink_batch_size = h(
+            "router_sink_batch_size_events", "Events per batch", _BATCH, "sink"
         )
-        self.sink_request_seconds = Histogram(
+        self.sink_request_seconds = h(
             "router_sink_request_duration_seconds",
             "Time of one successful upstream call",
-            ["sink"],
-            buckets=_LATENCY,
-            registry=r,
+            _LATENCY,
+            "sink",
         )
-        self.sink_latency = Histogram(
+        self.sink_latency = h(
             "router_sink_delivery_latency_seconds",
             "From acceptance to delivery (oldest event of a batch)",
-            ["sink"],
-            buckets=_DELIVERY,
-            registry=r,
+            _DELIVERY,
+            "sink",
         )
         # -- redis (shared limits and queues)
-        self.ratelimit_backend_errors = Counter(
+        self.ratelimit_backend_errors = c(
             "router_ratelimit_backend_errors_total",
             "Rate-limit decisions Redis could not make (on_backend_error applied)",
-            ["limit"],
-            registry=r,
+            "limit",
         )
-        self.redis_errors = Counter(
+        self.redis_errors = c(
             "router_redis_errors_total",
             "Redis calls that failed for want of a connection or by timeout",
-            ["operation"],
-            registry=r,
+            "operation",
         )
         self._gauges = {
             name: Gauge(f"router_sink_{name}", doc, ["sink"], registry=r)
@@ -158,6 +131,14 @@ class Metrics:
                 ("paused_seconds", "Seconds until a paused sink resumes"),
             )
         }
+
+    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
+        return Counter(name, doc, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, doc: str, buckets: tuple[float, ...], *labels: str
+    ) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
     def worker_info(self, worker: int) -> None:
         """Mark this daemon as worker ``worker`` of a ``server.workers > 1`` process group."""

@@ -35,6 +35,8 @@ Every implementation guarantees (``docs/delivery.md``, Fault matrix):
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -43,9 +45,11 @@ from router.errors import StorageError, StorageUnusable
 
 __all__ = [
     "STATISTICS",
+    "BufferedQueue",
     "DeadLetter",
     "DeadLetterStore",
     "Entry",
+    "Failure",
     "QueueBounds",
     "SinkQueue",
     "StorageError",
@@ -221,6 +225,78 @@ class QueueBounds:
             self.pending_events + events > self.max_events
             or self.pending_bytes + size > self.max_bytes
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why entries are dead-lettered, as :meth:`SinkQueue.dead_letter` was told, and when."""
+
+    reason: str
+    attempts: int
+    status: int | None
+    response: str | None
+    at: float
+
+
+class BufferedQueue(QueueBounds):
+    """What every queue kind does alike around its buffer of entries ready to hand out.
+
+    The statistics, taking a batch from the buffer within its bounds, and the
+    :meth:`SinkQueue.dead_letter` call; a kind fills the buffer and writes the
+    dead letters (:meth:`_dead_letter`) its own way.
+    """
+
+    in_flight: int
+    #: Whether pending events are on disk only, not in the buffer (the spool's spilled queue).
+    spilled: bool = False
+    _buffer: deque[Entry]
+
+    def statistics(self) -> dict[str, Any]:
+        """The keys of :data:`STATISTICS`, and those of :meth:`_more_statistics`."""
+        return {
+            "pending_events": self.pending_events,
+            "pending_bytes": self.pending_bytes,
+            "in_flight": self.in_flight,
+            "in_memory": len(self._buffer),
+            "spilled": self.spilled,
+            **self._more_statistics(),
+        }
+
+    def _more_statistics(self) -> dict[str, Any]:
+        return {}
+
+    def _take(self, batch: list[Entry], size: int, max_events: int, max_bytes: int) -> int:
+        """Move entries from the buffer to ``batch`` while they fit; returns the batch's bytes.
+
+        The first entry of a batch always fits, however large.
+        """
+        buffer = self._buffer
+        while buffer and len(batch) < max_events:
+            n = len(buffer[0].payload)
+            if batch and size + n > max_bytes:
+                break
+            batch.append(buffer.popleft())
+            size += n
+        return size
+
+    async def dead_letter(
+        self,
+        entries: Sequence[Entry],
+        *,
+        reason: str,
+        attempts: int,
+        status: int | None = None,
+        response: str | None = None,
+    ) -> int:
+        """Move entries to the dead letters with why they failed; returns how many.
+
+        At most one dead letter per event, retried until stored (see :class:`SinkQueue`).
+        """
+        failure = Failure(reason, attempts, status, response, time.time())
+        return await self._dead_letter(entries, failure)
+
+    async def _dead_letter(self, entries: Sequence[Entry], failure: Failure) -> int:
+        raise NotImplementedError
 
 
 @runtime_checkable

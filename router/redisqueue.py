@@ -42,177 +42,40 @@ metrics (accepted, delivered, dead-lettered) count what this daemon did.
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 import trio
-from coredis.exceptions import (
-    RedisError,
-    StreamConsumerGroupError,
-    StreamDuplicateConsumerGroupError,
-)
+from coredis.exceptions import RedisError
 
 from router.config.settings import SpoolConfig
-from router.queue import DeadLetter, Entry, QueueBounds, StorageError
-from router.redisconn import CONNECTIVITY_ERRORS, RedisLink, RedisUnavailable, open_client
+from router.queue import BufferedQueue, DeadLetter, Entry, Failure, StorageError
+from router.redisconn import RedisLink, RedisUnavailable
+from router.redisdead import RedisDeadLetters, SyncDeadLetters
+from router.redisscripts import ACK, CHUNK, DEAD, PUT, REQUEUE
+from router.redisstream import GROUP, MAX_BLOCK, StreamConsumer, changing_counts, order
 from router.retry import Backoff
 
-if TYPE_CHECKING:
-    from router.config import RouterConfig
-
-__all__ = ["GROUP", "RedisDeadLetters", "RedisQueue", "SyncDeadLetters"]
+__all__ = [
+    "GROUP",
+    "DeadLetter",
+    "Entry",
+    "RedisDeadLetters",
+    "RedisQueue",
+    "StorageError",
+    "SyncDeadLetters",
+]
 
 log = structlog.get_logger()
 
-#: The consumer group every daemon reads a sink's stream in.
-GROUP = "router"
-#: Longest a single XREADGROUP blocks, so ``close()`` and claims are noticed.
-MAX_BLOCK = 1.0
 #: How many times a batch that is not full looks for more entries within ``max_wait``.
 FILL_LOOKS = 4
-#: Entries per script call or command when acknowledging, claiming or replaying.
-CHUNK = 500
-
-# KEYS: stream, bytes, dedup key per event (only with a window)
-# ARGV: window ms ('' for none), enqueued_at, then event_id, payload per event
-PUT = """
-local window = tonumber(ARGV[1])
-local stored, size = 0, 0
-for i = 3, #ARGV, 2 do
-  local n = (i - 1) / 2
-  if not window or redis.call('SET', KEYS[3 + n], '1', 'NX', 'PX', window) then
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', ARGV[2])
-    stored = stored + 1
-    size = size + #ARGV[i + 1]
-  end
-end
-if size > 0 then redis.call('INCRBY', KEYS[2], size) end
-redis.call('SET', KEYS[3], stored, 'PX', 3600000)
-return {stored, size}
-"""
-
-# KEYS: stream, bytes. ARGV: group, then id, payload size per entry.
-ACK = """
-local deleted, size = 0, 0
-for i = 2, #ARGV, 2 do
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
-    deleted = deleted + 1
-    size = size + tonumber(ARGV[i + 1])
-  end
-end
-if size > 0 then redis.call('DECRBY', KEYS[2], size) end
-return {deleted, size}
-"""
-
-# KEYS: stream, bytes, dead. ARGV: group, max dead letters ('' for no bound), reason,
-# attempts, status, response, dead_at, then id ('' if never queued), event_id, payload,
-# enqueued_at per entry. A queued entry is dead-lettered only if it is still in the
-# stream: at most once, even when the script is run again after a lost reply or
-# another daemon claimed the entry and finished it first.
-DEAD = """
-local maxlen = ARGV[2]
-local moved, size = 0, 0
-for i = 8, #ARGV, 4 do
-  local queued = ARGV[i] ~= ''
-  local present = true
-  if queued then
-    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-    present = redis.call('XDEL', KEYS[1], ARGV[i]) == 1
-    if present then size = size + #ARGV[i + 2] end
-  end
-  if present then
-    local fields = {'e', ARGV[i + 1], 'p', ARGV[i + 2], 't', ARGV[i + 3], 'd', ARGV[7],
-                    'reason', ARGV[3], 'attempts', ARGV[4]}
-    if ARGV[5] ~= '' then table.insert(fields, 'status'); table.insert(fields, ARGV[5]) end
-    if ARGV[6] ~= '' then table.insert(fields, 'response'); table.insert(fields, ARGV[6]) end
-    if maxlen ~= '' then
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '0-*', unpack(fields))
-    else
-      redis.call('XADD', KEYS[3], '0-*', unpack(fields))
-    end
-    moved = moved + 1
-  end
-end
-if size > 0 then redis.call('DECRBY', KEYS[2], size) end
-return {moved, size}
-"""
-
-# KEYS: stream. ARGV: group, then ids: copy each entry to the stream's end and drop the
-# original, so any consumer may take it at once (a daemon stopping gives back what it held).
-# The copy drops the replay mark 'r': the daemon that read it has counted the replay.
-REQUEUE = """
-local moved = 0
-for i = 2, #ARGV do
-  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #found > 0 then
-    local flat, fields = found[1][2], {}
-    for j = 1, #flat, 2 do
-      if flat[j] ~= 'r' then
-        table.insert(fields, flat[j]); table.insert(fields, flat[j + 1])
-      end
-    end
-    redis.call('XADD', KEYS[1], '*', unpack(fields))
-    moved = moved + 1
-  end
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
-end
-return moved
-"""
-
-# KEYS: stream, bytes, dead. ARGV: dead letter ids: back into the stream, marked replayed.
-REPLAY = """
-local moved, size = 0, 0
-for i = 1, #ARGV do
-  local found = redis.call('XRANGE', KEYS[3], ARGV[i], ARGV[i])
-  if #found > 0 then
-    local f = {}
-    local flat = found[1][2]
-    for j = 1, #flat, 2 do f[flat[j]] = flat[j + 1] end
-    redis.call('XADD', KEYS[1], '*', 'e', f['e'], 'p', f['p'], 't', f['t'], 'r', '1')
-    redis.call('XDEL', KEYS[3], ARGV[i])
-    moved = moved + 1
-    size = size + #f['p']
-  end
-end
-if size > 0 then redis.call('INCRBY', KEYS[2], size) end
-return moved
-"""
 
 
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _order(stream_id: str) -> tuple[int, int]:
-    """A stream id as a sortable pair (``"10-0"`` comes after ``"9-5"``)."""
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-#: Refreshes of the shared counts skipped in a row (they overlapped a local
-#: change) before one is applied anyway.
-MAX_STALE_REFRESHES = 10
-
-
-@contextlib.contextmanager
-def _changing_counts(queue: RedisQueue):
-    """Mark a local change of the counts in flight, then applied."""
-    queue._count_changes_in_flight += 1
-    try:
-        yield
-    finally:
-        queue._count_changes_in_flight -= 1
-        queue._count_version += 1
-
-
-class RedisQueue(QueueBounds):
+class RedisQueue(StreamConsumer, BufferedQueue):
     """One sink's queue in a Redis Stream, a :class:`~router.queue.SinkQueue`; see the module.
 
     ``full()`` bounds the *shared* stream: its length as last read from
@@ -281,147 +144,14 @@ class RedisQueue(QueueBounds):
 
     # -- state -----------------------------------------------------------------
 
-    def statistics(self) -> dict[str, Any]:
-        """The keys of :data:`router.queue.STATISTICS`, ``claimed`` and ``redis_up``."""
-        return {
-            "pending_events": self.pending_events,
-            "pending_bytes": self.pending_bytes,
-            "in_flight": self.in_flight,
-            "in_memory": len(self._buffer),
-            "spilled": False,
-            "claimed": self.claimed,
-            "redis_up": self.link.up,
-        }
+    def _more_statistics(self) -> dict[str, Any]:
+        return {"claimed": self.claimed, "redis_up": self.link.up}
 
     def close(self) -> None:
         """No more batches (shutdown); what this daemon holds is given back by :meth:`aclose`."""
         self.closed = True
         if self._read_scope is not None:
             self._read_scope.cancel()
-
-    # -- Redis calls ---------------------------------------------------------------
-
-    async def _call(self, operation: str, fn: Callable[[Any], Any]) -> Any:
-        """One call; a missing group (Redis lost its data) is created and the call retried."""
-        try:
-            return await self.link.call(operation, fn)
-        except StreamConsumerGroupError as exc:
-            if isinstance(exc, StreamDuplicateConsumerGroupError):
-                raise
-            self._opened = False
-            await self._ensure_group()
-            return await self.link.call(operation, fn)
-
-    async def _ensure_group(self) -> None:
-        if self._opened:
-            return
-        # From "0", never "$": a group created after a data loss must not skip entries.
-        with contextlib.suppress(StreamDuplicateConsumerGroupError):  # exists already
-            await self.link.call(
-                "xgroup_create",
-                lambda c: c.xgroup_create(self.stream, self.group, "0", mkstream=True),
-            )
-        self._opened = True
-
-    async def _retrying(self, operation: str, fn: Callable[[Any], Any]) -> Any:
-        """Call until it succeeds, sleeping with backoff and jitter in between.
-
-        Only cancellation (the shutdown deadline) stops it; an unexpected
-        Redis error is logged and retried too, so it never stops a runner.
-        """
-        attempt = 0
-        while True:
-            try:
-                await self._ensure_group()
-                return await self._call(operation, fn)
-            except RedisUnavailable:
-                await self.link.wait_until_retry()
-                continue
-            except RedisError as exc:
-                attempt += 1
-                log.error(
-                    "redis.command_failed",
-                    sink=self.name,
-                    operation=operation,
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                )
-            await trio.sleep(self._backoff.delay(attempt))
-
-    async def open(self) -> None:
-        """Create the group if needed; count what the stream holds (``recovered``)."""
-        try:
-            await self._ensure_group()
-            length, size, last = await self._call("open", self._read_counts)
-        except (RedisUnavailable, RedisError) as exc:
-            log.warning("redis.queue_open_failed", sink=self.name, error=str(exc))
-            return
-        self._set_counts(length, size)
-        self.recovered = length
-        self._opened_at_id = last
-
-    async def _read_counts(self, client: Any) -> tuple[int, int, str]:
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.stream)
-            pipe.get(self.bytes_key)
-            pipe.xrevrange(self.stream, count=1)
-        length, size, last = pipe.results
-        return int(length), int(size or 0), _str(last[0].identifier) if last else "0-0"
-
-    def _set_counts(self, length: int, size: int) -> None:
-        self.pending_events = length
-        self.pending_bytes = max(0, size)
-
-    async def upkeep(self) -> None:
-        """Refresh the shared counts; reset the idle time of held entries (heartbeat)."""
-        try:
-            await self._ensure_group()
-            version, busy = self._count_version, self._count_changes_in_flight
-            length, size, _ = await self._call("refresh", self._read_counts)
-            overlapped = busy or self._count_changes_in_flight or version != self._count_version
-            # Under sustained local traffic apply it anyway now and then, so other
-            # daemons' work shows up (a transient error of one overlap at most).
-            if not overlapped or self._stale_refreshes >= MAX_STALE_REFRESHES:
-                self._set_counts(length, size)
-                self._stale_refreshes = 0
-            else:
-                self._stale_refreshes += 1
-            if self._unconfirmed:
-                await self._resolve_unconfirmed()
-            now = trio.current_time()
-            if self._held and now >= self._next_heartbeat:
-                await self._heartbeat()
-                self._next_heartbeat = now + self.claim_idle / 3
-        except RedisUnavailable:
-            pass  # logged once by the link
-        except RedisError as exc:
-            log.warning("redis.upkeep_failed", sink=self.name, error=str(exc))
-
-    async def _resolve_unconfirmed(self) -> None:
-        """Count the events of puts that were stored although their reply was lost."""
-        tokens, self._unconfirmed = self._unconfirmed, []
-        keys = [self.link.key(self.name, "put", token) for token in tokens]
-        try:
-            values = await self._call("confirm", lambda c: c.mget(keys))
-        except BaseException:
-            self._unconfirmed = tokens + self._unconfirmed
-            raise
-        stored = sum(int(value) for value in values if value is not None)
-        if stored:
-            log.warning("redis.stored_unacknowledged", sink=self.name, events=stored)
-            if self.on_stored_unacknowledged is not None:
-                self.on_stored_unacknowledged(stored)
-
-    async def _heartbeat(self) -> None:
-        held = list(self._held)
-        for start in range(0, len(held), CHUNK):
-            chunk = held[start : start + CHUNK]
-            await self._call(
-                "heartbeat",
-                lambda c, chunk=chunk: c.xclaim(
-                    self.stream, self.group, self.consumer, 0, chunk, justid=True
-                ),
-            )
 
     # -- writing -------------------------------------------------------------------
 
@@ -444,7 +174,7 @@ class RedisQueue(QueueBounds):
         args: list[Any] = [window, repr(now)]
         for event_id, payload in entries:
             args += [event_id, payload]
-        with _changing_counts(self):
+        with changing_counts(self):
             try:
                 await self._ensure_group()
                 stored, size = await self._call("put", lambda c: self.link.eval(c, PUT, keys, args))
@@ -468,11 +198,7 @@ class RedisQueue(QueueBounds):
             for reason, items in by_reason.items():
                 await self._dead(
                     [("", event_id, payload, now) for event_id, payload in items],
-                    reason=reason,
-                    attempts=0,
-                    status=None,
-                    response=None,
-                    now=now,
+                    Failure(reason, 0, None, None, now),
                 )
         except RedisError as exc:
             raise StorageError(f"redis: could not store the dead letters: {exc}") from exc
@@ -480,12 +206,8 @@ class RedisQueue(QueueBounds):
     async def _dead(
         self,
         rows: Sequence[tuple[str, str, bytes, float]],
+        failure: Failure,
         *,
-        reason: str,
-        attempts: int,
-        status: int | None,
-        response: str | None,
-        now: float,
         retry: bool = False,
     ) -> tuple[int, int]:
         """Run DEAD over ``rows``; returns the dead letters written and the stream bytes freed."""
@@ -494,11 +216,11 @@ class RedisQueue(QueueBounds):
         head = [
             self.group,
             "" if maxlen is None else str(maxlen),
-            reason,
-            str(attempts),
-            "" if status is None else str(status),
-            response or "",
-            repr(now),
+            failure.reason,
+            str(failure.attempts),
+            "" if failure.status is None else str(failure.status),
+            failure.response or "",
+            repr(failure.at),
         ]
         moved = freed = 0
         for start in range(0, len(rows), CHUNK):
@@ -526,15 +248,9 @@ class RedisQueue(QueueBounds):
             size = 0
             deadline = None
             while not self.closed:
-                while self._buffer and len(batch) < max_events:
-                    payload = self._buffer[0].payload
-                    if batch and size + len(payload) > max_bytes:
-                        max_events = len(batch)  # full by size: send what we have
-                        break
-                    batch.append(self._buffer.popleft())
-                    size += len(payload)
-                if len(batch) >= max_events:
-                    break
+                size = self._take(batch, size, max_events, max_bytes)
+                if len(batch) >= max_events or self._buffer:
+                    break  # full, by events or by bytes
                 now = trio.current_time()
                 if batch and deadline is None:
                     deadline = now + max_wait
@@ -585,97 +301,17 @@ class RedisQueue(QueueBounds):
         if entries:
             self._largest_read = max(len(entry.payload) for entry, _ in entries)
         replayed = 0
-        opened_at = _order(self._opened_at_id)
+        opened_at = order(self._opened_at_id)
         for entry, was_replayed in entries:
             if entry.seq in self._held:
                 continue
             self._held.add(entry.seq)
             self._buffer.append(entry)
             # Replays found in the stream at startup are counted as recovered already.
-            if was_replayed and _order(entry.seq) > opened_at:
+            if was_replayed and order(entry.seq) > opened_at:
                 replayed += 1
         if replayed and self.on_replayed is not None:
             self.on_replayed(replayed)
-
-    @staticmethod
-    def _entries(found: Sequence[Any]) -> list[tuple[Entry, bool]]:
-        """Entries as read, each with whether ``dlq replay`` put it back."""
-        out = []
-        for item in found:
-            fields = item.field_values
-            if not fields:
-                continue  # deleted meanwhile
-            entry = Entry(
-                _str(item.identifier),
-                _str(fields.get(b"e", b"")),
-                fields.get(b"p", b""),
-                float(fields.get(b"t", 0) or 0),
-            )
-            out.append((entry, b"r" in fields))
-        return out
-
-    async def _own_pending(self, count: int) -> list[tuple[Entry, bool]]:
-        """Entries this consumer took before a restart (same consumer name), oldest first."""
-
-        async def read(client: Any) -> list[tuple[Entry, bool]]:
-            pending = await client.xpending(
-                self.stream, self.group, "-", "+", count, consumer=self.consumer
-            )
-            ids = [_str(p.identifier) for p in pending if _str(p.identifier) not in self._held]
-            if not ids:
-                return []
-            return self._entries(
-                await client.xclaim(self.stream, self.group, self.consumer, 0, ids)
-            )
-
-        found = await self._call("recover", read)
-        if not found:
-            self._own_pending_done = True
-        else:
-            log.info("redis.resumed", sink=self.name, events=len(found), consumer=self.consumer)
-        return found
-
-    def _claim_due(self) -> bool:
-        return trio.current_time() >= self._next_claim
-
-    async def _claim(self, count: int) -> list[tuple[Entry, bool]]:
-        """Entries other consumers left idle for ``claim_idle`` (dead or cut-off daemons)."""
-        idle_ms = max(1, round(self.claim_idle * 1000))
-        cursor, found, _deleted = await self._call(
-            "claim",
-            lambda c: c.xautoclaim(
-                self.stream, self.group, self.consumer, idle_ms, self._claim_cursor, count=count
-            ),
-        )
-        self._claim_cursor = _str(cursor)
-        if self._claim_cursor == "0-0":
-            self._next_claim = trio.current_time() + max(0.05, self.claim_idle / 2)
-        entries = [e for e in self._entries(found) if e[0].seq not in self._held]
-        if entries:
-            self.claimed += len(entries)
-            log.warning("redis.claimed", sink=self.name, events=len(entries), idle_ms=idle_ms)
-        return entries
-
-    async def _read_new(self, count: int, block: float | None) -> list[tuple[Entry, bool]]:
-        block_ms = None
-        if block is not None:
-            block_ms = max(1, round(min(block, self.claim_idle / 2, MAX_BLOCK) * 1000))
-        if self.closed:
-            return []
-        found = None
-        # close() cancels the read; entries Redis handed over meanwhile stay pending
-        # under this consumer (read again at its next start, or claimed by others).
-        with trio.CancelScope() as self._read_scope:
-            found = await self._call(
-                "read",
-                lambda c: c.xreadgroup(
-                    self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
-                ),
-            )
-        self._read_scope = None
-        if not found:
-            return []
-        return self._entries(next(iter(found.values())))
 
     # -- finishing ----------------------------------------------------------------
 
@@ -692,7 +328,7 @@ class RedisQueue(QueueBounds):
             args: list[Any] = [self.group]
             for entry in chunk:
                 args += [entry.seq, len(entry.payload)]
-            with _changing_counts(self):
+            with changing_counts(self):
                 deleted, size = await self._retrying(
                     "ack",
                     lambda c, args=args: self.link.eval(
@@ -702,30 +338,16 @@ class RedisQueue(QueueBounds):
                 self.pending_events = max(0, self.pending_events - int(deleted))
                 self.pending_bytes = max(0, self.pending_bytes - int(size))
 
-    async def dead_letter(
-        self,
-        entries: Sequence[Entry],
-        *,
-        reason: str,
-        attempts: int,
-        status: int | None = None,
-        response: str | None = None,
-    ) -> int:
-        """Move entries to the dead-letter stream with why they failed (retried until stored).
-
-        Returns how many were moved: an entry no longer in the stream (another
-        daemon claimed and finished it, or a retry after a lost reply) is not
-        dead-lettered again.
+    async def _dead_letter(self, entries: Sequence[Entry], failure: Failure) -> int:
+        """To the dead-letter stream, retried until stored. An entry no longer in the
+        stream (another daemon claimed and finished it, or a retry after a lost reply)
+        is not dead-lettered again, nor counted.
         """
         self._settle(entries)
-        with _changing_counts(self):
+        with changing_counts(self):
             moved, freed = await self._dead(
                 [(e.seq, e.event_id, e.payload, e.enqueued_at) for e in entries],
-                reason=reason,
-                attempts=attempts,
-                status=status,
-                response=response,
-                now=time.time(),
+                failure,
                 retry=True,
             )
             self.pending_events = max(0, self.pending_events - moved)
@@ -762,144 +384,3 @@ class RedisQueue(QueueBounds):
             log.info("redis.requeued", sink=self.name, events=len(ids))
             self._buffer.clear()
             self._held.difference_update(ids)
-
-
-class RedisDeadLetters:
-    """The dead-letter stream of one ``buffer: redis`` sink, for ``router dlq``.
-
-    Dead letter ids are the ``n`` of the stream ids ``0-<n>``.
-    """
-
-    def __init__(self, link: RedisLink, sink: str):
-        self.link = link
-        self.sink = sink
-        self.stream = link.key(sink, "stream")
-        self.bytes_key = link.key(sink, "bytes")
-        self.dead = link.key(sink, "dead")
-
-    async def count(self) -> int:
-        return int(await self.link.call("dlq", lambda c: c.xlen(self.dead)))
-
-    def _letter(self, item: Any) -> DeadLetter:
-        f = item.field_values
-        status = f.get(b"status")
-        response = f.get(b"response")
-        return DeadLetter(
-            id=int(_str(item.identifier).partition("-")[2]),
-            sink=self.sink,
-            event_id=_str(f.get(b"e", b"")),
-            payload=f.get(b"p", b""),
-            reason=_str(f.get(b"reason", b"")),
-            attempts=int(f.get(b"attempts", 0)),
-            status=int(status) if status else None,
-            response=_str(response) if response is not None else None,
-            enqueued_at=float(f.get(b"t", 0)),
-            dead_at=float(f.get(b"d", 0)),
-        )
-
-    async def list(self, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
-        found = await self.link.call(
-            "dlq", lambda c: c.xrange(self.dead, "-", "+", count=offset + limit)
-        )
-        return [self._letter(item) for item in found[offset:]]
-
-    async def get(self, letter_id: int) -> DeadLetter | None:
-        sid = f"0-{letter_id}"
-        found = await self.link.call("dlq", lambda c: c.xrange(self.dead, sid, sid))
-        return self._letter(found[0]) if found else None
-
-    async def _selected(self, ids: Sequence[int] | None) -> list[str]:
-        found = []
-        start = "-"
-        while True:
-            page = await self.link.call(
-                "dlq", lambda c, start=start: c.xrange(self.dead, start, "+", count=CHUNK)
-            )
-            found += [_str(item.identifier) for item in page]
-            if len(page) < CHUNK:
-                break
-            start = "(" + found[-1]
-        if ids is None:
-            return found
-        wanted = {f"0-{i}" for i in ids}
-        return [sid for sid in found if sid in wanted]
-
-    async def replay(
-        self,
-        ids: Sequence[int] | None = None,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> int:
-        """Move dead letters (all, or ``ids``) back into the sink's stream; returns how many."""
-        wanted = await self._selected(ids)
-        done = 0
-        keys = [self.stream, self.bytes_key, self.dead]
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            done += int(
-                await self.link.call(
-                    "dlq", lambda c, chunk=chunk: self.link.eval(c, REPLAY, keys, chunk)
-                )
-            )
-            if progress is not None:
-                progress(done, len(wanted))
-        return done
-
-    async def purge(self, ids: Sequence[int] | None = None) -> int:
-        """Delete dead letters (all, or ``ids``); returns how many."""
-        wanted = await self._selected(ids)
-        done = 0
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            done += int(
-                await self.link.call("dlq", lambda c, chunk=chunk: c.xdel(self.dead, chunk))
-            )
-        return done
-
-
-class SyncDeadLetters:
-    """The dead letters of every ``buffer: redis`` sink, for ``router dlq``.
-
-    A :class:`~router.queue.DeadLetterStore`, like the spool's
-    :class:`~router.deadletters.DeadLetters`. Each call connects, runs
-    :class:`RedisDeadLetters` of its ``sink`` in its own ``trio.run`` and
-    disconnects.
-
-    :raises StorageError: (as RedisUnavailable) if Redis cannot be reached.
-    """
-
-    def __init__(self, config: RouterConfig):
-        self.config = config.redis
-
-    def _run(self, sink: str, fn: Callable[[RedisDeadLetters], Awaitable[Any]]) -> Any:
-        async def call() -> Any:
-            link = RedisLink(self.config, consumer="router-cli")
-            try:
-                async with open_client(self.config) as client:
-                    link.client = client
-                    return await fn(RedisDeadLetters(link, sink))
-            except CONNECTIVITY_ERRORS as exc:  # entering a Cluster or Sentinel client
-                raise RedisUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-
-        return trio.run(call)
-
-    def count(self, sink: str) -> int:
-        return self._run(sink, lambda d: d.count())
-
-    def list(self, sink: str, *, offset: int = 0, limit: int = 100) -> list[DeadLetter]:
-        return self._run(sink, lambda d: d.list(offset=offset, limit=limit))
-
-    def get(self, sink: str, letter_id: int) -> DeadLetter | None:
-        return self._run(sink, lambda d: d.get(letter_id))
-
-    def replay(
-        self,
-        sink: str,
-        ids: Sequence[int] | None = None,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> int:
-        return self._run(sink, lambda d: d.replay(ids, progress=progress))
-
-    def purge(self, sink: str, ids: Sequence[int] | None = None) -> int:
-        return self._run(sink, lambda d: d.purge(ids))

@@ -158,88 +158,117 @@ def _in_load_order(
 
 def build_registry(pm: RouterPluginManager) -> Registry:
     """Call the registration hooks once and check what they returned."""
-    by_plugin: dict[str, dict[str, list[str]]] = {
-        name: {"sources": [], "routes": [], "sinks": [], "codecs": [], "types": []}
-        for name in pm.origins
-    }
-    owners: dict[tuple[str, str], str] = {}
+    hooks = _Registration(pm)
+    config_schemas = hooks.config_schemas()
+    codecs = hooks.codecs()
+    specs = hooks.validators()
+    sources = hooks.sources(codecs)
+    sinks = hooks.sinks(codecs)
+    return Registry(sources, sinks, codecs, Validators(specs), config_schemas, hooks.infos(), pm)
 
-    def claim(kind: str, key: str, plugin: str, hook: str) -> None:
-        other = owners.setdefault((kind, key), plugin)
+
+class _Registration:
+    """The registration hooks' results, one hook at a time, and who registered each name."""
+
+    def __init__(self, pm: RouterPluginManager):
+        self.pm = pm
+        self.by_plugin: dict[str, dict[str, list[str]]] = {
+            name: {"sources": [], "routes": [], "sinks": [], "codecs": [], "types": []}
+            for name in pm.origins
+        }
+        self.owners: dict[tuple[str, str], str] = {}
+
+    def claim(self, kind: str, key: str, plugin: str, hook: str) -> None:
+        """Record ``plugin`` as the owner of ``kind`` ``key``; a second owner is an error."""
+        other = self.owners.setdefault((kind, key), plugin)
         if other != plugin:
             raise PluginError(plugin, hook, f"{kind} {key!r} is already registered by {other!r}")
 
-    config_schemas: dict[str, Mapping[str, Any]] = {}
-    for plugin, schema in call_each(pm, "router_config_schema"):
-        _check_schema(plugin, "router_config_schema", schema)
-        config_schemas[plugin] = schema
+    def config_schemas(self) -> dict[str, Mapping[str, Any]]:
+        config_schemas: dict[str, Mapping[str, Any]] = {}
+        for plugin, schema in call_each(self.pm, "router_config_schema"):
+            _check_schema(plugin, "router_config_schema", schema)
+            config_schemas[plugin] = schema
+        return config_schemas
 
-    codecs: dict[str, Codec] = {}
-    for plugin, result in call_each(pm, "router_codecs"):
-        for codec in _items(plugin, "router_codecs", result, Codec, instance=True):
-            claim("codec", codec.vendor, plugin, "router_codecs")
-            codecs[codec.vendor] = codec
-            by_plugin[plugin]["codecs"].append(codec.vendor)
+    def codecs(self) -> dict[str, Codec]:
+        codecs: dict[str, Codec] = {}
+        for plugin, result in call_each(self.pm, "router_codecs"):
+            for codec in _items(plugin, "router_codecs", result, Codec, instance=True):
+                self.claim("codec", codec.vendor, plugin, "router_codecs")
+                codecs[codec.vendor] = codec
+                self.by_plugin[plugin]["codecs"].append(codec.vendor)
+        return codecs
 
-    specs: list[ValidatorSpec] = []
-    for plugin, result in call_each(pm, "router_validators"):
-        for spec in _items(plugin, "router_validators", result, ValidatorSpec, instance=True):
-            claim("validator", f"{spec.vendor}:{spec.event_type}", plugin, "router_validators")
-            _check_schema(plugin, "router_validators", spec.schema)
-            specs.append(spec)
-            if spec.event_type != "*":
-                by_plugin[plugin]["types"].append(f"{spec.vendor}:{spec.event_type}")
+    def validators(self) -> list[ValidatorSpec]:
+        specs: list[ValidatorSpec] = []
+        hook = "router_validators"
+        for plugin, result in call_each(self.pm, hook):
+            for spec in _items(plugin, hook, result, ValidatorSpec, instance=True):
+                self.claim("validator", f"{spec.vendor}:{spec.event_type}", plugin, hook)
+                _check_schema(plugin, hook, spec.schema)
+                specs.append(spec)
+                if spec.event_type != "*":
+                    self.by_plugin[plugin]["types"].append(f"{spec.vendor}:{spec.event_type}")
+        return specs
 
-    sources: dict[str, type[Source]] = {}
-    for plugin, result in call_each(pm, "router_sources"):
-        for cls in _items(plugin, "router_sources", result, Source, instance=False):
-            claim("source", cls.vendor, plugin, "router_sources")
-            if cls.vendor not in codecs:
-                raise PluginError(
-                    plugin,
-                    "router_sources",
-                    f"source {cls.__name__} needs a codec for vendor {cls.vendor!r}",
+    def sources(self, codecs: Mapping[str, Codec]) -> dict[str, type[Source]]:
+        sources: dict[str, type[Source]] = {}
+        for plugin, result in call_each(self.pm, "router_sources"):
+            for cls in _items(plugin, "router_sources", result, Source, instance=False):
+                self.claim("source", cls.vendor, plugin, "router_sources")
+                if cls.vendor not in codecs:
+                    raise PluginError(
+                        plugin,
+                        "router_sources",
+                        f"source {cls.__name__} needs a codec for vendor {cls.vendor!r}",
+                    )
+                for schema in (cls.options_schema, cls.auth_schema):
+                    _check_schema(plugin, "router_sources", schema)
+                sources[cls.vendor] = cls
+                got = self.by_plugin[plugin]
+                got["sources"].append(cls.vendor)
+                got["routes"].extend(f"{r.method} {r.path}" for r in cls.routes)
+        return sources
+
+    def sinks(self, codecs: Mapping[str, Codec]) -> dict[str, type[Sink]]:
+        sinks: dict[str, type[Sink]] = {}
+        for plugin, result in call_each(self.pm, "router_sinks"):
+            for cls in _items(plugin, "router_sinks", result, Sink, instance=False):
+                self.claim("sink", cls.kind, plugin, "router_sinks")
+                if cls.vendor is not None and cls.vendor not in codecs:
+                    raise PluginError(
+                        plugin,
+                        "router_sinks",
+                        f"sink {cls.__name__} needs a codec for vendor {cls.vendor!r}",
+                    )
+                _check_schema(plugin, "router_sinks", cls.options_schema)
+                _check_delivery_defaults(plugin, cls)
+                sinks[cls.kind] = cls
+                self.by_plugin[plugin]["sinks"].append(cls.kind)
+        return sinks
+
+    def infos(self) -> tuple[PluginInfo, ...]:
+        """What each plugin registered, for ``/plugins``."""
+        infos = []
+        for name, (version, origin) in self.pm.origins.items():
+            plugin = self.pm.get_plugin(name)
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            got = self.by_plugin[name]
+            infos.append(
+                PluginInfo(
+                    name,
+                    version,
+                    origin,
+                    hooks,
+                    tuple(got["sources"]),
+                    tuple(got["routes"]),
+                    tuple(got["sinks"]),
+                    tuple(got["codecs"]),
+                    tuple(got["types"]),
                 )
-            for schema in (cls.options_schema, cls.auth_schema):
-                _check_schema(plugin, "router_sources", schema)
-            sources[cls.vendor] = cls
-            by_plugin[plugin]["sources"].append(cls.vendor)
-            by_plugin[plugin]["routes"].extend(f"{r.method} {r.path}" for r in cls.routes)
-
-    sinks: dict[str, type[Sink]] = {}
-    for plugin, result in call_each(pm, "router_sinks"):
-        for cls in _items(plugin, "router_sinks", result, Sink, instance=False):
-            claim("sink", cls.kind, plugin, "router_sinks")
-            if cls.vendor is not None and cls.vendor not in codecs:
-                raise PluginError(
-                    plugin,
-                    "router_sinks",
-                    f"sink {cls.__name__} needs a codec for vendor {cls.vendor!r}",
-                )
-            _check_schema(plugin, "router_sinks", cls.options_schema)
-            _check_delivery_defaults(plugin, cls)
-            sinks[cls.kind] = cls
-            by_plugin[plugin]["sinks"].append(cls.kind)
-
-    infos = []
-    for name, (version, origin) in pm.origins.items():
-        plugin = pm.get_plugin(name)
-        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
-        got = by_plugin[name]
-        infos.append(
-            PluginInfo(
-                name,
-                version,
-                origin,
-                hooks,
-                tuple(got["sources"]),
-                tuple(got["routes"]),
-                tuple(got["sinks"]),
-                tuple(got["codecs"]),
-                tuple(got["types"]),
             )
-        )
-    return Registry(sources, sinks, codecs, Validators(specs), config_schemas, tuple(infos), pm)
+        return tuple(infos)
 
 
 def _items(plugin: str, hook: str, result: Any, kind: type, *, instance: bool) -> list[Any]:

@@ -104,6 +104,21 @@ class Sink:
         self.options = options
         self.client = client
         self.codec = codec
+        #: Where every request goes and the headers it carries (:meth:`request`).
+        self.url = self.request_url(options)
+        self.headers = self.request_headers(options)
+
+    def request_url(self, options: Mapping[str, Any]) -> str:
+        """The URL every request goes to, from the options; default: the ``url`` option."""
+        return options.get("url", "")
+
+    def request_headers(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """The headers of every request (credentials…), from the options; default: JSON."""
+        return {"content-type": "application/json"}
+
+    def request(self, body: bytes) -> SinkRequest:
+        """The request posting ``body`` to :attr:`url` with :attr:`headers`."""
+        return SinkRequest(self.url, body, dict(self.headers))
 
     def encode(self, event: Event) -> dict[str, Any]:
         """One event as this sink's payload. Raise ``Untranslatable`` if impossible.

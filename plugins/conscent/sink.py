@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from router import URL_OPTION, Codec, Sink, SinkRequest
+from router import URL_OPTION, Sink, SinkRequest
 
 from .codec import TO_CANONICAL
 from .schema import EVENT_LOCATIONS, VENDOR
@@ -43,22 +41,19 @@ class ConscentSink(Sink):
     max_batch_events = 100
     delivery_defaults = {"batch": {"max_events": 100, "max_wait": 0.2}, "max_concurrency": 4}
 
-    def __init__(
-        self,
-        name: str,
-        options: Mapping[str, Any],
-        *,
-        client: httpx.AsyncClient,
-        codec: Codec | None = None,
-    ):
-        super().__init__(name, options, client=client, codec=codec)
-        self.url = options["url"].rstrip("/") + "/collect/event"
-        self.headers = {"content-type": "application/json"}
+    def request_url(self, options: Mapping[str, Any]) -> str:
+        """``{url}/collect/event``."""
+        return options["url"].rstrip("/") + "/collect/event"
+
+    def request_headers(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """JSON, and the API key under ``api_key_header`` if one is set."""
+        headers = {"content-type": "application/json"}
         if options.get("api_key"):
             header = options.get("api_key_header") or "X-Api-Key"
-            self.headers[header.lower()] = options["api_key"]
+            headers[header.lower()] = options["api_key"]
+        return headers
 
     def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
         """One call carrying ``batch``; the events are joined, not re-parsed."""
         body = b'{"messageBody":[' + b",".join(batch) + b"]}"
-        return SinkRequest(self.url, body, dict(self.headers))
+        return self.request(body)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from router import URL_OPTION, Codec, Sink, SinkRequest
+from router import URL_OPTION, Sink, SinkRequest
 
 from .ingest import DEFAULT_PATH
 from .schema import VENDOR
@@ -52,23 +50,19 @@ class EnduSink(Sink):
         "max_concurrency": 16,
     }
 
-    def __init__(
-        self,
-        name: str,
-        options: Mapping[str, Any],
-        *,
-        client: httpx.AsyncClient,
-        codec: Codec | None = None,
-    ):
-        super().__init__(name, options, client=client, codec=codec)
-        self.url = options["url"].rstrip("/") + options.get("path", DEFAULT_PATH)
+    def request_url(self, options: Mapping[str, Any]) -> str:
+        """``{url}{path}``, the path defaulting to Endu's."""
+        return options["url"].rstrip("/") + options.get("path", DEFAULT_PATH)
+
+    def request_headers(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """JSON, and the API key (as a bearer token under ``Authorization``)."""
         header = options.get("api_key_header", DEFAULT_API_KEY_HEADER)
         key = options["api_key"]
-        self.headers = {
+        return {
             "content-type": "application/json",
             header.lower(): f"Bearer {key}" if header.lower() == "authorization" else key,
         }
 
     def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
         """The call delivering ``batch``: its one event is the body, as encoded."""
-        return SinkRequest(self.url, bytes(batch[0]), dict(self.headers))
+        return self.request(bytes(batch[0]))

@@ -179,22 +179,7 @@ class MolocoCodec(Codec):
         if channel is None:
             wire["channel_type"] = channel_type
 
-        device = None
-        persistent_id = None
-        raw_device = raw.get("device")
-        if raw_device is not None:
-            persistent_id = raw_device.get("persistent_id")
-            mx["device"] = {k: v for k, v in raw_device.items() if k not in _DEVICE_MAPPED}
-            if any(k in raw_device for k in _DEVICE_FIELDS):
-                device = Device(
-                    os=raw_device.get("os"),
-                    os_version=raw_device.get("os_version"),
-                    model=raw_device.get("model"),
-                    user_agent=raw_device.get("ua"),
-                    language=raw_device.get("language"),
-                    advertising_id=raw_device.get("advertising_id"),
-                )
-
+        device, persistent_id = _device_in(raw.get("device"), mx)
         items = []
         raw_items = raw.get("items")
         if raw_items is not None:
@@ -257,11 +242,9 @@ class MolocoCodec(Codec):
         context = event.context
         out: dict[str, Any] = {}
 
-        if "id" in wire:
-            if wire["id"] is not None:
-                out["id"] = wire["id"]
-        elif len(event.id) <= MAX_ID_LENGTH:
-            out["id"] = event.id
+        event_id = wire.get("id", event.id)
+        if event_id is not None and ("id" in wire or len(event_id) <= MAX_ID_LENGTH):
+            out["id"] = event_id
 
         event_type = _event_type(self, event, options)
         out["event_type"] = event_type
@@ -282,65 +265,31 @@ class MolocoCodec(Codec):
         if device is not None:
             out["device"] = device
 
-        if event.items:
-            own = event.vendor == VENDOR
-            out["items"] = [_item_out(item, i, own, options) for i, item in enumerate(event.items)]
-        elif event_type in _ITEM_EVENT_TYPES:
-            default_item_id = options.get("default_item_id")
-            if not default_item_id:
-                raise Untranslatable(
-                    VENDOR,
-                    f"{event_type} requires items and the {event.type!r} event from "
-                    f"{event.vendor} has none; set the sink option default_item_id, or map "
-                    f"{event.type!r} to an event type without items in type_map",
-                    field="items",
-                )
-            out["items"] = [{"id": default_item_id}]
-        elif "items" in wire:
-            out["items"] = []
+        items = _items_out(event, event_type, options, wire)
+        if items is not None:
+            out["items"] = items
 
         revenue = event.revenue if event.revenue is not None else event.total
         if revenue is not None:
             out["revenue"] = _money_out(revenue, options, "revenue", wire.get("revenue"))
 
-        if event.search_query:
-            out["search_query"] = event.search_query
-        elif event_type == "SEARCH":
+        if not event.search_query and event_type == "SEARCH":
             raise Untranslatable(
                 VENDOR,
                 f"SEARCH requires search_query and the {event.type!r} event from "
                 f"{event.vendor} has none",
                 field="search_query",
             )
-        elif event.search_query is not None:
+        if event.search_query is not None:
             out["search_query"] = event.search_query
 
         if identity.session_id is not None:
             out["session_id"] = identity.session_id
-        custom_id = identity.custom_id
-        if not (identity.user_id or identity.persistent_id or custom_id):
-            custom_id = identity.anonymous_id or identity.fingerprint or identity.session_id
-            if not custom_id:
-                raise Untranslatable(
-                    VENDOR,
-                    f"the {event.type!r} event from {event.vendor} has no user id Moloco "
-                    "accepts: one of user_id, persistent_id, custom_id, anonymous_id, "
-                    "fingerprint or session_id is required",
-                    field="custom_id",
-                )
+        custom_id = _custom_id(event)
         if custom_id is not None:
             out["custom_id"] = custom_id
 
-        page_id = context.page_id
-        if event_type == "PAGE_VIEW" and not page_id:
-            page_id = context.page_url or context.page_title or context.location
-            if not page_id:
-                raise Untranslatable(
-                    VENDOR,
-                    f"PAGE_VIEW requires page_id and the {event.type!r} event from "
-                    f"{event.vendor} has no page id, page URL, page title or location",
-                    field="page_id",
-                )
+        page_id = _page_id(event, event_type)
         if page_id is not None:
             out["page_id"] = page_id
         if context.referrer is not None:
@@ -358,6 +307,83 @@ class MolocoCodec(Codec):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _device_in(
+    raw_device: Mapping[str, Any] | None, mx: dict[str, Any]
+) -> tuple[Device | None, str | None]:
+    """The canonical device and persistent id; the fields Moloco has and Event lacks go
+    in ``mx["device"]``."""
+    if raw_device is None:
+        return None, None
+    mx["device"] = {k: v for k, v in raw_device.items() if k not in _DEVICE_MAPPED}
+    device = None
+    if any(k in raw_device for k in _DEVICE_FIELDS):
+        device = Device(
+            os=raw_device.get("os"),
+            os_version=raw_device.get("os_version"),
+            model=raw_device.get("model"),
+            user_agent=raw_device.get("ua"),
+            language=raw_device.get("language"),
+            advertising_id=raw_device.get("advertising_id"),
+        )
+    return device, raw_device.get("persistent_id")
+
+
+def _items_out(
+    event: Event, event_type: str, options: Mapping[str, Any], wire: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
+    """The ``items`` to send (None: none); an item event without items gets
+    ``default_item_id``, or is untranslatable."""
+    if event.items:
+        own = event.vendor == VENDOR
+        return [_item_out(item, i, own, options) for i, item in enumerate(event.items)]
+    if event_type in _ITEM_EVENT_TYPES:
+        default_item_id = options.get("default_item_id")
+        if not default_item_id:
+            raise Untranslatable(
+                VENDOR,
+                f"{event_type} requires items and the {event.type!r} event from "
+                f"{event.vendor} has none; set the sink option default_item_id, or map "
+                f"{event.type!r} to an event type without items in type_map",
+                field="items",
+            )
+        return [{"id": default_item_id}]
+    return [] if "items" in wire else None
+
+
+def _custom_id(event: Event) -> str | None:
+    """``custom_id``, or the first id Moloco accepts when the event has no user id of its."""
+    identity = event.identity
+    custom_id = identity.custom_id
+    if identity.user_id or identity.persistent_id or custom_id:
+        return custom_id
+    custom_id = identity.anonymous_id or identity.fingerprint or identity.session_id
+    if not custom_id:
+        raise Untranslatable(
+            VENDOR,
+            f"the {event.type!r} event from {event.vendor} has no user id Moloco "
+            "accepts: one of user_id, persistent_id, custom_id, anonymous_id, "
+            "fingerprint or session_id is required",
+            field="custom_id",
+        )
+    return custom_id
+
+
+def _page_id(event: Event, event_type: str) -> str | None:
+    """``page_id``; a PAGE_VIEW without one takes the page URL, title or location."""
+    context = event.context
+    if event_type != "PAGE_VIEW" or context.page_id:
+        return context.page_id
+    page_id = context.page_url or context.page_title or context.location
+    if not page_id:
+        raise Untranslatable(
+            VENDOR,
+            f"PAGE_VIEW requires page_id and the {event.type!r} event from "
+            f"{event.vendor} has no page id, page URL, page title or location",
+            field="page_id",
+        )
+    return page_id
 
 
 def _event_type(codec: Codec, event: Event, options: Mapping[str, Any]) -> str:

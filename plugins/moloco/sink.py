@@ -6,9 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from router import URL_OPTION, Codec, Sink, SinkRequest
+from router import URL_OPTION, Sink, SinkRequest
 
 from .schema import CHANNEL_TYPES, CURRENCIES, EVENT_TYPES, VENDOR
 
@@ -50,20 +48,15 @@ class MolocoSink(Sink):
     #: then pauses the sink.
     delivery_defaults = {"max_concurrency": 16}
 
-    def __init__(
-        self,
-        name: str,
-        options: Mapping[str, Any],
-        *,
-        client: httpx.AsyncClient,
-        codec: Codec | None = None,
-    ):
-        super().__init__(name, options, client=client, codec=codec)
-        base = options["url"].rstrip("/")
+    def request_url(self, options: Mapping[str, Any]) -> str:
+        """``{url}/rmp/event/v1/platforms/{platform}/userevents``."""
         platform = quote(options["platform"], safe="")
-        self.url = f"{base}/rmp/event/v1/platforms/{platform}/userevents"
-        self.headers = {"content-type": "application/json", "x-api-key": options["api_key"]}
+        return f"{options['url'].rstrip('/')}/rmp/event/v1/platforms/{platform}/userevents"
+
+    def request_headers(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """JSON, and the API key in ``x-api-key``."""
+        return {"content-type": "application/json", "x-api-key": options["api_key"]}
 
     def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
         """The call delivering ``batch``: its one event is the body, as encoded."""
-        return SinkRequest(self.url, bytes(batch[0]), dict(self.headers))
+        return self.request(bytes(batch[0]))

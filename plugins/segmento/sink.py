@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from router import URL_OPTION, Codec, Sink, SinkRequest
+from router import URL_OPTION, Sink, SinkRequest
 
 from .codec import DEFAULT_VISITOR_ID_FROM
 from .schema import VENDOR
@@ -45,17 +43,9 @@ class SegmentoSink(Sink):
     max_batch_events = MAX_BATCH_EVENTS
     delivery_defaults = {"batch": {"max_events": MAX_BATCH_EVENTS}, "max_concurrency": 2}
 
-    def __init__(
-        self,
-        name: str,
-        options: Mapping[str, Any],
-        *,
-        client: httpx.AsyncClient,
-        codec: Codec | None = None,
-    ):
-        super().__init__(name, options, client=client, codec=codec)
-        self.url = options["url"]
-        self.headers = {
+    def request_headers(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """The API key in ``authkey``; JSON both ways."""
+        return {
             "authkey": options["api_key"],
             "content-type": "application/json",
             "accept": "application/json",
@@ -64,4 +54,4 @@ class SegmentoSink(Sink):
     def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
         """One call carrying ``batch``; the events are joined, not re-parsed."""
         body = b'{"data":[' + b",".join(batch) + b"]}"
-        return SinkRequest(self.url, body, dict(self.headers))
+        return self.request(body)

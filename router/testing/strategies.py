@@ -278,15 +278,37 @@ class _Builder:
         for name in force:
             if name not in schema and not ctx.allow_unknown:
                 raise _Impossible(f"{name!r} is not in the schema and unknown fields are not")
+        plan = _MappingPlan(schema, ctx, force)
+        self.plan_dependencies(plan)
+        for name, rules in schema.items():
+            needed = plan.required(name) is True or name in force
+            if rules.get("readonly") and needed and name not in plan.involved:
+                raise _Impossible(f"{name!r} is required and readonly")
+        for name, rules in schema.items():
+            if rules.get("readonly"):
+                continue
+            try:
+                plan.values[name] = self.value(
+                    rules,
+                    ctx,
+                    nonnull=name in plan.involved,
+                    nonempty=name in force and not force[name],
+                    force=force.get(name) or None,
+                )
+            except _Impossible:
+                if plan.required(name) is True or name in force:
+                    raise
+        plan.phantom_force = {
+            name: self.unknown_forced(sub) for name, sub in force.items() if name not in schema
+        }
+        return plan.strategy()
 
-        def required(name: Any) -> Any:
-            return schema[name].get("required", ctx.require_all)
+    def plan_dependencies(self, plan: _MappingPlan) -> None:
+        """The simple ``dependencies`` of each field: names, and names with their values.
 
-        excluded = {name: _excluded(r["excludes"]) for name, r in schema.items() if "excludes" in r}
-        involved = set(excluded) | {e for es in excluded.values() for e in es}
-        reserved = involved | set(schema) | set(force)
-        seq_deps: dict[Any, list[Any]] = {}
-        map_deps: dict[Any, dict[Any, list[Any]]] = {}
+        Dotted and root (``^``) ones are not built, only checked on the whole document.
+        """
+        schema, ctx = plan.schema, plan.ctx
         for name, rules in schema.items():
             if "dependencies" not in rules:
                 continue
@@ -294,8 +316,8 @@ class _Builder:
             for dep in [*seq, *mapping]:
                 if not isinstance(dep, str) or "." in dep or dep.startswith("^"):
                     self._needs_document_check = True
-            seq_deps[name] = [d for d in seq if _simple(d)]
-            map_deps[name] = {}
+            plan.seq_deps[name] = [d for d in seq if _simple(d)]
+            plan.map_deps[name] = {}
             for dep, wanted in mapping.items():
                 if not _simple(dep):
                     continue
@@ -303,127 +325,8 @@ class _Builder:
                     ok = [w for w in wanted if w is not None and self.value_ok(schema[dep], ctx, w)]
                 else:
                     ok = [w for w in wanted if w is not None]
-                map_deps[name][dep] = ok
-            reserved.update(seq_deps[name], map_deps[name])
-
-        for name, rules in schema.items():
-            needed = required(name) is True or name in force
-            if rules.get("readonly") and needed and name not in involved:
-                raise _Impossible(f"{name!r} is required and readonly")
-
-        values: dict[Any, st.SearchStrategy[Any]] = {}
-        for name, rules in schema.items():
-            if rules.get("readonly"):
-                continue
-            try:
-                values[name] = self.value(
-                    rules,
-                    ctx,
-                    nonnull=name in involved,
-                    nonempty=name in force and not force[name],
-                    force=force.get(name) or None,
-                )
-            except _Impossible:
-                if required(name) is True or name in force:
-                    raise
-        unknown_value = json_values(max_leaves=3)
-        extra_keys = (
-            st.dictionaries(
-                st.text(min_size=1, max_size=8).filter(lambda k: k not in reserved),
-                unknown_value,
-                max_size=2,
-            )
-            if ctx.allow_unknown
-            else st.just({})
-        )
-        phantom_force = {
-            name: self.unknown_forced(sub) for name, sub in force.items() if name not in schema
-        }
-
-        forced = [n for n in schema if n in force]
-        # Only excludes and dependencies make the order matter; skip the draws otherwise.
-        ordered = bool(excluded) or any(seq_deps.values()) or any(map_deps.values())
-
-        def shuffle(names: list[Any]) -> st.SearchStrategy[list[Any]]:
-            return st.permutations(names) if ordered and len(names) > 1 else st.just(names)
-
-        required_first = [n for n in schema if n not in force and required(n) is True]
-        optional = [n for n in schema if n not in force and required(n) is not True]
-
-        def conflicts(name: Any, present: Mapping[Any, Any]) -> bool:
-            if name in excluded.get(name, ()):  # excludes itself: never present
-                return True
-            if any(e in present for e in excluded.get(name, ())):
-                return True
-            return any(name in excluded.get(p, ()) for p in present)
-
-        def add(name: Any, present: dict[Any, Any], pins: dict[Any, list[Any]]) -> bool:
-            if name in present:
-                return True
-            if conflicts(name, present):
-                return False
-            if name not in values and (name in schema or not ctx.allow_unknown):
-                return False  # readonly, impossible, or unknown where unknowns are refused
-            present[name] = True
-            for dep in seq_deps.get(name, ()):
-                if not add(dep, present, pins):
-                    return False
-            for dep, ok in map_deps.get(name, {}).items():
-                pins[dep] = [w for w in pins.get(dep, ok) if w in ok]
-                if not pins[dep] or not add(dep, present, pins):
-                    return False
-            return True
-
-        @st.composite
-        def draw_mapping(draw: st.DrawFn) -> dict[Any, Any]:
-            present: dict[Any, Any] = {}
-            pins: dict[Any, list[Any]] = {}
-            # Fields with ``excludes`` go first among the required: when A
-            # (required) excludes B, A present makes B unrequired, not the
-            # other way round.
-            order = [
-                *forced,
-                *draw(shuffle([n for n in required_first if n in excluded])),
-                *[n for n in required_first if n not in excluded],
-                *draw(shuffle(optional)),
-            ]
-            for name in order:
-                must = name in force or required(name) is True
-                if name in present or not (must or draw(st.booleans())):
-                    continue
-                trial, trial_pins = dict(present), {k: list(v) for k, v in pins.items()}
-                if add(name, trial, trial_pins):
-                    present, pins = trial, trial_pins
-            # cerberus's required bookkeeping with excludes.
-            unrequired: set[Any] = set()
-            for name in present:
-                if name in excluded and required(name):
-                    unrequired.add(name)
-                    unrequired.update(e for e in excluded[name] if e in schema)
-            for name in schema:
-                if required(name) is True and name not in present and name not in unrequired:
-                    reject()  # a combination of excludes the greedy order cannot satisfy
-            if any(name not in present for name in forced):
-                reject()  # a require_any path excluded by a required field
-            doc: dict[Any, Any] = {}
-            doc.update(draw(extra_keys))
-            for name in present:
-                if name in pins:
-                    doc[name] = draw(st.sampled_from(pins[name]))
-                elif name in schema:
-                    doc[name] = draw(values[name])
-                elif name in phantom_force:
-                    doc[name] = draw(phantom_force[name])
-                else:
-                    doc[name] = draw(unknown_value)
-            for name, strategy in phantom_force.items():
-                if name not in doc:
-                    doc[name] = draw(strategy)
-            if unrequired and all(doc.get(f) is None for f in unrequired):
-                reject()
-            return doc
-
-        return draw_mapping()
+                plan.map_deps[name][dep] = ok
+            plan.reserved.update(plan.seq_deps[name], plan.map_deps[name])
 
     def unknown_forced(self, force: Mapping[str, Any]) -> st.SearchStrategy[Any]:
         """A value for a field the schema does not name that holds ``force``'s paths."""
@@ -701,6 +604,144 @@ class _Builder:
             self.mapping_sites(nested, child, here, out)
         elif isinstance(nested, Mapping) and types == {"list"}:
             self.value_sites(nested, ctx, here, None, out, None)
+
+
+class _MappingPlan:
+    """How to draw one valid mapping: which fields, in which order, with which values.
+
+    Built by :meth:`_Builder.mapping`; the order of the draws matters only
+    with ``excludes`` and ``dependencies``, which the greedy :meth:`add`
+    resolves field by field.
+    """
+
+    def __init__(self, schema: Mapping[Any, Any], ctx: _Ctx, force: Mapping[str, Any]):
+        self.schema = schema
+        self.ctx = ctx
+        self.force = force
+        self.excluded = {n: _excluded(r["excludes"]) for n, r in schema.items() if "excludes" in r}
+        #: Fields an ``excludes`` names, on either side.
+        self.involved = set(self.excluded) | {e for es in self.excluded.values() for e in es}
+        #: Names an unknown field must not take.
+        self.reserved = self.involved | set(schema) | set(force)
+        self.seq_deps: dict[Any, list[Any]] = {}
+        self.map_deps: dict[Any, dict[Any, list[Any]]] = {}
+        self.values: dict[Any, st.SearchStrategy[Any]] = {}
+        self.phantom_force: dict[Any, st.SearchStrategy[Any]] = {}
+        self.unknown_value = json_values(max_leaves=3)
+
+    def required(self, name: Any) -> Any:
+        return self.schema[name].get("required", self.ctx.require_all)
+
+    def conflicts(self, name: Any, present: Mapping[Any, Any]) -> bool:
+        """Whether ``name`` cannot join the fields ``present`` (an ``excludes`` either way)."""
+        excluded = self.excluded
+        if name in excluded.get(name, ()):  # excludes itself: never present
+            return True
+        if any(e in present for e in excluded.get(name, ())):
+            return True
+        return any(name in excluded.get(p, ()) for p in present)
+
+    def add(self, name: Any, present: dict[Any, Any], pins: dict[Any, list[Any]]) -> bool:
+        """Add ``name`` and what it depends on to ``present``; False if that cannot be."""
+        if name in present:
+            return True
+        if self.conflicts(name, present):
+            return False
+        if name not in self.values and (name in self.schema or not self.ctx.allow_unknown):
+            return False  # readonly, impossible, or unknown where unknowns are refused
+        present[name] = True
+        for dep in self.seq_deps.get(name, ()):
+            if not self.add(dep, present, pins):
+                return False
+        for dep, ok in self.map_deps.get(name, {}).items():
+            pins[dep] = [w for w in pins.get(dep, ok) if w in ok]
+            if not pins[dep] or not self.add(dep, present, pins):
+                return False
+        return True
+
+    def order(self, draw: st.DrawFn) -> list[Any]:
+        """The fields in the order they are tried: forced, required, then optional."""
+        schema, force = self.schema, self.force
+        # Only excludes and dependencies make the order matter; skip the draws otherwise.
+        ordered = bool(self.excluded) or any(self.seq_deps.values()) or any(self.map_deps.values())
+
+        def shuffle(names: list[Any]) -> list[Any]:
+            return draw(st.permutations(names)) if ordered and len(names) > 1 else names
+
+        required_first = [n for n in schema if n not in force and self.required(n) is True]
+        optional = [n for n in schema if n not in force and self.required(n) is not True]
+        # Fields with ``excludes`` go first among the required: when A (required)
+        # excludes B, A present makes B unrequired, not the other way round.
+        return [
+            *(n for n in schema if n in force),
+            *shuffle([n for n in required_first if n in self.excluded]),
+            *[n for n in required_first if n not in self.excluded],
+            *shuffle(optional),
+        ]
+
+    def present_fields(self, draw: st.DrawFn) -> tuple[dict[Any, Any], dict[Any, list[Any]]]:
+        """The fields of one document, and the values ``dependencies`` pin some to."""
+        present: dict[Any, Any] = {}
+        pins: dict[Any, list[Any]] = {}
+        for name in self.order(draw):
+            must = name in self.force or self.required(name) is True
+            if name in present or not (must or draw(st.booleans())):
+                continue
+            trial, trial_pins = dict(present), {k: list(v) for k, v in pins.items()}
+            if self.add(name, trial, trial_pins):
+                present, pins = trial, trial_pins
+        return present, pins
+
+    def unrequired(self, present: Mapping[Any, Any]) -> set[Any]:
+        """cerberus's required bookkeeping with excludes: the fields ``present`` unrequire."""
+        unrequired: set[Any] = set()
+        for name in present:
+            if name in self.excluded and self.required(name):
+                unrequired.add(name)
+                unrequired.update(e for e in self.excluded[name] if e in self.schema)
+        return unrequired
+
+    def strategy(self) -> st.SearchStrategy[dict[Any, Any]]:
+        """Documents of this plan."""
+        schema = self.schema
+        extra_keys = (
+            st.dictionaries(
+                st.text(min_size=1, max_size=8).filter(lambda k: k not in self.reserved),
+                self.unknown_value,
+                max_size=2,
+            )
+            if self.ctx.allow_unknown
+            else st.just({})
+        )
+
+        @st.composite
+        def draw_mapping(draw: st.DrawFn) -> dict[Any, Any]:
+            present, pins = self.present_fields(draw)
+            unrequired = self.unrequired(present)
+            for name in schema:
+                if self.required(name) is True and name not in present and name not in unrequired:
+                    reject()  # a combination of excludes the greedy order cannot satisfy
+            if any(name not in present for name in schema if name in self.force):
+                reject()  # a require_any path excluded by a required field
+            doc: dict[Any, Any] = {}
+            doc.update(draw(extra_keys))
+            for name in present:
+                if name in pins:
+                    doc[name] = draw(st.sampled_from(pins[name]))
+                elif name in schema:
+                    doc[name] = draw(self.values[name])
+                elif name in self.phantom_force:
+                    doc[name] = draw(self.phantom_force[name])
+                else:
+                    doc[name] = draw(self.unknown_value)
+            for name, strategy in self.phantom_force.items():
+                if name not in doc:
+                    doc[name] = draw(strategy)
+            if unrequired and all(doc.get(f) is None for f in unrequired):
+                reject()
+            return doc
+
+        return draw_mapping()
 
 
 class _Item:

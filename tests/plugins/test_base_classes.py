@@ -365,3 +365,30 @@ def test_translate_takes_type_map_for_a_third_party_destination():
     # The vendor's own narrowing still applies.
     with pytest.raises(UnknownOption, match="unallowed value NO"):
         check_options(registry, "conscent", {"type_map": {"click": "NO"}})
+
+
+def test_an_http_sink_gets_its_url_and_headers_from_two_hooks():
+    class Keyed(Sink):
+        kind = "keyed"
+
+        def request_url(self, options):
+            return options["url"] + "/v1/events"
+
+        def request_headers(self, options):
+            return {**super().request_headers(options), "x-key": options["key"]}
+
+        def build_request(self, batch):
+            return self.request(b"[" + b",".join(batch) + b"]")
+
+    client = httpx.AsyncClient()
+    sink = Keyed("k", {"url": "https://api.example.com", "key": "s3"}, client=client)
+    url, body, headers = sink.build_request([b"1", b"2"])
+    assert url == "https://api.example.com/v1/events" and body == b"[1,2]"
+    assert headers == {"content-type": "application/json", "x-key": "s3"}
+    headers["x-key"] = "changed"  # each request gets its own copy
+    assert sink.build_request([b"1"]).headers["x-key"] == "s3"
+    plain = Sink("p", {"url": "https://h.example/path"}, client=client)
+    assert (plain.url, plain.headers) == (
+        "https://h.example/path",
+        {"content-type": "application/json"},
+    )

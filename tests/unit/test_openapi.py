@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate as validate_openapi
 
-from router.openapi import event_schema, events_schema, infer_schema, json_schema
+from router.openapi import event_schema, events_schema, infer_schema
 from router.testing.daemon import running_daemon
 from router.testing.strategies import invalid_documents, json_values, valid_for_spec
 from router.validation import Validators, ValidatorSpec
@@ -137,72 +137,6 @@ def test_catalog_schemas_translate_exactly(spec: ValidatorSpec, data: st.DataObj
 def test_arbitrary_json_is_judged_as_the_router_does(vendor: str, doc: Any) -> None:
     _, _, schema = union(vendor)
     assert validator(schema).is_valid(doc) == router_accepts(vendor, doc)
-
-
-@pytest.mark.parametrize(
-    ("rules", "good", "bad"),
-    [
-        ({"type": "integer", "nullable": True}, [None, 3], [True, "3", 1.5]),
-        ({"type": ["string", "integer"], "min": 0}, ["-1", 0], [-1, None]),
-        ({"type": "string", "regex": r"[0-9]{2}\Z"}, ["12"], ["123", "a12", "1"]),
-        ({"type": "list", "allowed": ["a", "b"]}, [["a"], []], [["c"], "a"]),
-        ({"type": "dict", "keysrules": {"regex": "[a-z]+"}}, [{"ab": 1}], [{"A": 1}]),
-        ({"type": "dict", "valuesrules": {"type": "integer"}}, [{"a": 1}], [{"a": "1"}]),
-        ({"anyof_type": ["string", "integer"]}, ["a", 1], [1.5, None]),
-        ({"noneof": [{"type": "string"}]}, [1], ["a"]),
-        ({"items": [{"type": "string"}, {"type": "integer"}]}, [["a", 1]], [["a"], [1, "a"]]),
-        ({"type": "string", "empty": False, "maxlength": 2}, ["ab"], ["", "abc"]),
-        ({"type": "string", "forbidden": ["x"]}, ["y"], ["x"]),
-        # An explicit empty: True exempts "" from minlength and regex.
-        ({"type": "string", "empty": True, "minlength": 3, "regex": "a+"}, ["", "aaa"], ["a"]),
-        (
-            {"type": "list", "allowed": ["a", "bb"], "schema": {"maxlength": 1}},
-            [["a"]],
-            [["bb"], ["c"]],
-        ),
-    ],
-)
-def test_field_rules(rules: dict[str, Any], good: list[Any], bad: list[Any]) -> None:
-    check = validator(json_schema({"f": rules}, allow_unknown=False))
-    for value in good:
-        assert check.is_valid({"f": value}), value
-    for value in bad:
-        assert not check.is_valid({"f": value}), value
-
-
-def test_dependencies_excludes_and_unknown_keys() -> None:
-    schema = {
-        "a": {"type": "string", "dependencies": ["b"]},
-        "b": {"type": "string", "excludes": "c"},
-        "c": {"type": "string", "dependencies": {"b": ["x"]}},
-        "d": {"type": "dict", "allow_unknown": False, "schema": {"e": {"required": True}}},
-    }
-    check = validator(json_schema(schema))
-    assert check.is_valid({"a": "1", "b": "2", "extra": None, "d": {"e": 0}})
-    assert not check.is_valid({"a": "1"})
-    assert not check.is_valid({"b": "2", "c": "3"})
-    assert not check.is_valid({"c": "3"})
-    assert not check.is_valid({"d": {"e": 0, "f": 1}})
-    assert not check.is_valid({"d": {}})
-
-
-def test_required_fields_that_exclude_each_other_need_one_of_them() -> None:
-    schema = {
-        "email": {"type": "string", "required": True, "excludes": "phone"},
-        "phone": {"type": "string", "required": True, "excludes": "email"},
-        "nested": {
-            "type": "dict",
-            "schema": {
-                "a": {"required": True, "excludes": "b"},
-                "b": {"required": True, "excludes": "a"},
-            },
-        },
-    }
-    check = validator(json_schema(schema))
-    assert check.is_valid({"email": "e"}) and check.is_valid({"phone": "p"})
-    assert not check.is_valid({}) and not check.is_valid({"email": "e", "phone": "p"})
-    assert check.is_valid({"email": "e", "nested": {"a": 1}})
-    assert not check.is_valid({"email": "e", "nested": {}})
 
 
 def test_infer_schema_keeps_types_and_keys() -> None:

@@ -11,46 +11,14 @@ import trio.testing
 
 from router import spool as spool_module
 from router.deadletters import DeadLetters
-from router.spool import Spool, StorageError
-
-
-def options(**kw):
-    return {"durable": True, "max_events": 1_000_000, "max_bytes": 1 << 30, **kw}
-
-
-async def take_all(queue, expected: int, batch: int = 7) -> list:
-    """Take, and ack, batches until ``expected`` events came out."""
-    out = []
-    with trio.fail_after(10):
-        while len(out) < expected:
-            entries = await queue.get_batch(batch, 1 << 20, 0)
-            out += entries
-            await queue.ack(entries)
-    return out
+from router.spool import StorageError
+from tests.helpers.spools import options, running_spools, take_all
 
 
 @pytest.fixture
 async def opened(tmp_path):
-    spools = []
-
-    async def open_spool(sinks=(("a", options()),), path=None):
-        spool = Spool(path or tmp_path / "spool.db")
-        await spool.open(list(sinks))
-        spools.append(spool)
-        return spool
-
-    async with trio.open_nursery() as nursery:
-
-        async def start(sinks=(("a", options()),), path=None):
-            spool = await open_spool(sinks, path)
-            await nursery.start(spool.run)
-            return spool
-
+    async with running_spools(tmp_path) as start:
         yield start
-        for spool in spools:
-            await spool.close()
-            spool.close_db()
-        nursery.cancel_scope.cancel()
 
 
 async def test_group_commit_shares_one_transaction(opened, monkeypatch):
@@ -66,30 +34,6 @@ async def test_group_commit_shares_one_transaction(opened, monkeypatch):
     assert len(commits) < 20  # concurrent puts were grouped
     got = await take_all(queue, 20)
     assert sorted(e.event_id for e in got) == sorted(f"e{i}" for i in range(20))
-
-
-async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, monkeypatch):
-    monkeypatch.setattr(spool_module, "HOT_EVENTS", 10)
-    monkeypatch.setattr(spool_module, "PAGE_EVENTS", 8)
-    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 3)
-    spool = await opened()
-    queue = spool.queues["a"]
-    for i in range(100):
-        await queue.put([(f"e{i:03}", b"x")], 0.0)
-    assert queue.spilled and queue.statistics()["in_memory"] <= 10
-    out = []
-
-    async def writer():
-        for i in range(100, 200):
-            await queue.put([(f"e{i:03}", b"x")], 0.0)
-            await trio.lowlevel.checkpoint()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(writer)
-        out = await take_all(queue, 200, batch=5)
-    ids = [e.event_id for e in out]
-    assert ids == sorted(ids) == [f"e{i:03}" for i in range(200)]
-    assert queue.pending_events == 0
 
 
 async def test_pending_events_survive_a_restart_in_order(opened, tmp_path):
@@ -147,22 +91,6 @@ async def test_settled_events_are_on_disk_with_the_next_commit_before_any_close(
         (1, "e1"),
         (1, "e2"),
     ]
-
-
-async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
-    path = tmp_path / "mem.db"
-    spool = await opened(sinks=[("m", options(durable=False))], path=path)
-    queue = spool.queues["m"]
-    await queue.put([("e1", b"1"), ("e2", b"2"), ("e3", b"3")], 0.0)
-    assert sqlite3.connect(path).execute("SELECT count(*) FROM q_1").fetchone() == (0,)
-    taken = await queue.get_batch(1, 1 << 20, 0)
-    queue.release(taken)  # shutdown while in flight: back in the queue
-    await spool.close()
-    spool.close_db()
-    assert sqlite3.connect(path).execute("SELECT sum(count) FROM q_1").fetchone() == (3,)
-    again = await opened(sinks=[("m", options(durable=False))], path=path)
-    got = await take_all(again.queues["m"], 3)
-    assert sorted(e.event_id for e in got) == ["e1", "e2", "e3"]
 
 
 async def test_dead_letters_leave_the_queue_with_their_reason(opened, tmp_path):
@@ -231,27 +159,6 @@ async def test_bounds(opened):
     assert queue.full(1, 41) and not queue.full(1, 40)
 
 
-async def test_memory_stays_bounded_whatever_the_chunk_sizes(opened, monkeypatch):
-    monkeypatch.setattr(spool_module, "HOT_EVENTS", 10)
-    monkeypatch.setattr(spool_module, "PAGE_EVENTS", 20)
-    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 7)
-    spool = await opened()
-    queue = spool.queues["a"]
-    await queue.put([("first", b"x")], 0.0)  # in memory; the rest spills
-    await queue.put([(f"e{i:03}", b"x") for i in range(300)], 0.0)  # 43 chunks of <= 7
-    assert queue.spilled
-    peak = 0
-    out = []
-    with trio.fail_after(10):
-        while len(out) < 301:
-            batch = await queue.get_batch(5, 1 << 20, 0)
-            peak = max(peak, queue.statistics()["in_memory"] + len(batch))
-            out += batch
-            await queue.ack(batch)
-    assert peak <= 20 + 7
-    assert [e.event_id for e in out] == ["first"] + [f"e{i:03}" for i in range(300)]
-
-
 async def test_a_payload_with_a_raw_newline_is_refused_not_stored(opened):
     spool = await opened()
     queue = spool.queues["a"]
@@ -260,26 +167,6 @@ async def test_a_payload_with_a_raw_newline_is_refused_not_stored(opened):
     assert queue.pending_events == 0
     await queue.put([("after", b"{}")], 0.0)
     assert [e.event_id for e in await take_all(queue, 1)] == ["after"]
-
-
-async def test_large_events_are_paged_in_by_bytes_not_by_count(opened):
-    """300 events of 10 kB in one commit, a 50 kB memory budget: memory never holds more
-    than the budget plus one chunk (CHUNK_BYTES), and every event comes out in order."""
-    spool = await opened(sinks=[("a", options(memory_bytes=50_000))])
-    queue = spool.queues["a"]
-    event = b"x" * 10_000
-    await queue.put([(f"e{i:03}", event) for i in range(300)], 0.0)  # one commit: 3 MB
-    assert queue.spilled
-    peak = 0
-    out = []
-    with trio.fail_after(10):
-        while len(out) < 300:
-            batch = await queue.get_batch(100, 1 << 20, 0)
-            peak = max(peak, queue.statistics()["in_memory_bytes"] + len(batch) * len(event))
-            out += batch
-            await queue.ack(batch)
-    assert peak <= 50_000 + spool_module.CHUNK_BYTES
-    assert [e.event_id for e in out] == [f"e{i:03}" for i in range(300)]
 
 
 async def test_rows_are_cut_at_chunk_bytes_and_a_larger_event_is_a_row_alone(opened):

@@ -1,0 +1,126 @@
+"""The Lua scripts of the Redis queue and its dead letters, each one atomic round trip.
+
+Every script names its keys and arguments above it; the queue
+(:mod:`router.redisqueue`) and ``router dlq`` (:mod:`router.redisdead`) run
+them through :meth:`RedisLink.eval <router.redisconn.RedisLink.eval>`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACK", "CHUNK", "DEAD", "PUT", "REPLAY", "REQUEUE", "text"]
+
+#: Entries per script call or command when acknowledging, claiming or replaying.
+CHUNK = 500
+
+
+def text(value: bytes | str) -> str:
+    """A reply's bytes as a string."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# KEYS: stream, bytes, dedup key per event (only with a window)
+# ARGV: window ms ('' for none), enqueued_at, then event_id, payload per event
+PUT = """
+local window = tonumber(ARGV[1])
+local stored, size = 0, 0
+for i = 3, #ARGV, 2 do
+  local n = (i - 1) / 2
+  if not window or redis.call('SET', KEYS[3 + n], '1', 'NX', 'PX', window) then
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', ARGV[2])
+    stored = stored + 1
+    size = size + #ARGV[i + 1]
+  end
+end
+if size > 0 then redis.call('INCRBY', KEYS[2], size) end
+redis.call('SET', KEYS[3], stored, 'PX', 3600000)
+return {stored, size}
+"""
+
+# KEYS: stream, bytes. ARGV: group, then id, payload size per entry.
+ACK = """
+local deleted, size = 0, 0
+for i = 2, #ARGV, 2 do
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    deleted = deleted + 1
+    size = size + tonumber(ARGV[i + 1])
+  end
+end
+if size > 0 then redis.call('DECRBY', KEYS[2], size) end
+return {deleted, size}
+"""
+
+# KEYS: stream, bytes, dead. ARGV: group, max dead letters ('' for no bound), reason,
+# attempts, status, response, dead_at, then id ('' if never queued), event_id, payload,
+# enqueued_at per entry. A queued entry is dead-lettered only if it is still in the
+# stream: at most once, even when the script is run again after a lost reply or
+# another daemon claimed the entry and finished it first.
+DEAD = """
+local maxlen = ARGV[2]
+local moved, size = 0, 0
+for i = 8, #ARGV, 4 do
+  local queued = ARGV[i] ~= ''
+  local present = true
+  if queued then
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+    present = redis.call('XDEL', KEYS[1], ARGV[i]) == 1
+    if present then size = size + #ARGV[i + 2] end
+  end
+  if present then
+    local fields = {'e', ARGV[i + 1], 'p', ARGV[i + 2], 't', ARGV[i + 3], 'd', ARGV[7],
+                    'reason', ARGV[3], 'attempts', ARGV[4]}
+    if ARGV[5] ~= '' then table.insert(fields, 'status'); table.insert(fields, ARGV[5]) end
+    if ARGV[6] ~= '' then table.insert(fields, 'response'); table.insert(fields, ARGV[6]) end
+    if maxlen ~= '' then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '0-*', unpack(fields))
+    else
+      redis.call('XADD', KEYS[3], '0-*', unpack(fields))
+    end
+    moved = moved + 1
+  end
+end
+if size > 0 then redis.call('DECRBY', KEYS[2], size) end
+return {moved, size}
+"""
+
+# KEYS: stream. ARGV: group, then ids: copy each entry to the stream's end and drop the
+# original, so any consumer may take it at once (a daemon stopping gives back what it held).
+# The copy drops the replay mark 'r': the daemon that read it has counted the replay.
+REQUEUE = """
+local moved = 0
+for i = 2, #ARGV do
+  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #found > 0 then
+    local flat, fields = found[1][2], {}
+    for j = 1, #flat, 2 do
+      if flat[j] ~= 'r' then
+        table.insert(fields, flat[j]); table.insert(fields, flat[j + 1])
+      end
+    end
+    redis.call('XADD', KEYS[1], '*', unpack(fields))
+    moved = moved + 1
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+return moved
+"""
+
+# KEYS: stream, bytes, dead. ARGV: dead letter ids: back into the stream, marked replayed.
+REPLAY = """
+local moved, size = 0, 0
+for i = 1, #ARGV do
+  local found = redis.call('XRANGE', KEYS[3], ARGV[i], ARGV[i])
+  if #found > 0 then
+    local f = {}
+    local flat = found[1][2]
+    for j = 1, #flat, 2 do f[flat[j]] = flat[j + 1] end
+    redis.call('XADD', KEYS[1], '*', 'e', f['e'], 'p', f['p'], 't', f['t'], 'r', '1')
+    redis.call('XDEL', KEYS[3], ARGV[i])
+    moved = moved + 1
+    size = size + #f['p']
+  end
+end
+if size > 0 then redis.call('INCRBY', KEYS[2], size) end
+return moved
+"""

@@ -1,0 +1,324 @@
+"""One sink's queue in the spool: the in-memory window, paging in a spilled queue, settling.
+
+A :class:`SqliteQueue` keeps at most ``HOT_EVENTS`` events and ``memory_bytes``
+of its pending events in memory; beyond that it is *spilled* and pages events
+in from the database (:meth:`Spool.read_page <router.spool.Spool.read_page>`)
+in ``seq`` order, one page of at most ``PAGE_EVENTS`` events and
+``memory_bytes`` at a time, and only once the previous page is handed out.
+Everything it writes goes through its :class:`~router.spool.Spool`'s group commit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import trio
+
+from router.config.settings import SpoolConfig
+from router.queue import BufferedQueue, Entry, Failure
+from router.spooldb import Write
+
+if TYPE_CHECKING:
+    from router.spool import Spool
+
+__all__ = ["HOT_BYTES", "HOT_EVENTS", "PAGE_EVENTS", "SqliteQueue"]
+
+#: Most events / bytes a sink keeps in memory before spilling to the database
+#: (the bytes are the default of ``spool.memory_bytes``).
+HOT_EVENTS = 20_000
+HOT_BYTES = SpoolConfig().memory_bytes
+#: Events read per page when a spilled queue catches up; a page also stops at
+#: the queue's ``memory_bytes`` (whole chunks: the chunk that crosses either
+#: budget is read too, so a page has at least one).
+PAGE_EVENTS = 5_000
+
+
+class SqliteQueue(BufferedQueue):
+    """One sink's queue in a :class:`Spool`, a :class:`~router.queue.SinkQueue`.
+
+    ``pending`` counts every event not yet delivered or dead-lettered,
+    including those in flight; it is what ``max_events``/``max_bytes`` bound.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        name: str,
+        sink_id: int,
+        count: int,
+        size: int,
+        max_seq: int,
+        *,
+        durable: bool = True,
+        max_events: int = SpoolConfig().max_events,
+        max_bytes: int = SpoolConfig().max_bytes,
+        memory_bytes: int = HOT_BYTES,
+        dedup_window: float | None = None,
+    ):
+        self.spool = spool
+        self.name = name
+        self.sink_id = sink_id
+        self.durable = durable
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        #: Most payload bytes of a durable queue in memory: the hot window, or one page.
+        self.memory_bytes = memory_bytes
+        self.dedup_window = dedup_window
+        self.pending_events = count
+        self.pending_bytes = size
+        self.recovered = count
+        #: Called with the number of events another process added (``dlq replay``).
+        self.on_replayed: Callable[[int], None] | None = None
+        self.in_flight = 0
+        self.committed_upto = max_seq
+        self.loaded_upto = 0
+        self.spilled = count > 0
+        #: The hot window: entries in memory, ready to hand out.
+        self._buffer: deque[Entry] = deque()
+        self._hot_bytes = 0
+        self._memory_seq = 0
+        #: Events of each chunk in memory or in flight not yet delivered or
+        #: dead-lettered; the chunk's row is deleted when it reaches zero.
+        self._chunk_left: dict[int, int] = {}
+        self._changed = trio.Event()
+        self._take_lock = trio.Lock()
+        self.closed = False
+
+    # -- state -----------------------------------------------------------------
+
+    def _more_statistics(self) -> dict[str, int]:
+        return {"in_memory_bytes": self._hot_bytes}
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def close(self) -> None:
+        """No more batches after the in-memory ones (shutdown)."""
+        self.closed = True
+        self._wake()
+
+    # -- writing -----------------------------------------------------------------
+
+    async def put(self, entries: Sequence[tuple[str, bytes]], now: float) -> int:
+        """Store events durably (or in memory for ``buffer: memory``).
+
+        Returns how many were stored: fewer if de-duplication skipped some.
+        """
+        if self.durable:
+            rows = [(event_id, payload, now) for event_id, payload in entries]
+            write = Write(inserts={self.sink_id: rows})
+            if self.dedup_window is not None:
+                write.dedup[self.sink_id] = self.dedup_window
+            skipped = (await self.spool.submit(write)).get(self.sink_id)
+            if not skipped:
+                return len(entries)
+            return sum(1 for event_id, _ in entries if event_id not in skipped)
+        committed = []
+        for event_id, payload in entries:
+            # Memory-only entries get negative seqs: positive ones are database rows.
+            self._memory_seq -= 1
+            committed.append(Entry(self._memory_seq, event_id, payload, now))
+        self.on_committed(committed)
+        return len(committed)
+
+    def on_committed(self, entries: list[Entry]) -> None:
+        """New entries are stored: count them and hand them to the runner if it keeps up."""
+        if not entries:
+            return
+        size = sum(len(e.payload) for e in entries)
+        self.pending_events += len(entries)
+        self.pending_bytes += size
+        if not self.durable:
+            # Memory buffers never spill: ingest bounds them with full().
+            self._buffer.extend(entries)
+            self._hot_bytes += size
+        else:
+            # All the entries of one commit are one chunk (one row, one seq).
+            contiguous = entries[0].seq == self.committed_upto + 1
+            # max(): the watcher may have reported later rows of another process first.
+            self.committed_upto = max(self.committed_upto, entries[-1].seq)
+            if (
+                not self.spilled
+                and contiguous
+                and len(self._buffer) + len(entries) <= HOT_EVENTS
+                and self._hot_bytes + size <= self.memory_bytes
+            ):
+                self._buffer.extend(entries)
+                self._hot_bytes += size
+                left = self._chunk_left
+                for entry in entries:  # one commit may span several chunks
+                    left[entry.seq] = left.get(entry.seq, 0) + 1
+                self.loaded_upto = self.committed_upto
+            else:
+                self.spilled = True
+        self._wake()
+
+    def on_foreign_rows(self, max_seq: int, count: int, size: int) -> None:
+        """Another process added ``count`` events in rows up to ``max_seq`` (dlq replay)."""
+        self.committed_upto = max(self.committed_upto, max_seq)
+        self.pending_events += count
+        self.pending_bytes += size
+        self.spilled = True
+        if self.on_replayed is not None:
+            self.on_replayed(count)
+        self._wake()
+
+    def drain_memory(self) -> list[Entry]:
+        """Memory-only entries not yet taken, removed from the queue (shutdown)."""
+        out = [e for e in self._buffer if e.seq < 0]
+        self._buffer = deque(e for e in self._buffer if e.seq > 0)
+        self._hot_bytes = sum(len(e.payload) for e in self._buffer)
+        return out
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _load_page(self) -> None:
+        # Called only when the hot window is empty, so memory holds one page at most.
+        chunks = await self.spool.read_page(
+            self.sink_id, self.loaded_upto, PAGE_EVENTS, self.memory_bytes
+        )
+        for seq, count, entries in chunks:
+            self._buffer.extend(entries)
+            self._hot_bytes += sum(len(e.payload) for e in entries)
+            self._chunk_left[seq] = count
+        if chunks:
+            self.loaded_upto = chunks[-1][0]
+        if self.loaded_upto >= self.committed_upto:
+            self.spilled = False
+        elif not chunks:
+            # Counted rows that are not there (deleted by `dlq purge` or a race): resync.
+            self.loaded_upto = self.committed_upto
+            self.spilled = False
+
+    async def get_batch(self, max_events: int, max_bytes: int, max_wait: float) -> list[Entry]:
+        """The next batch: waits for a first event, then up to ``max_wait`` to fill it.
+
+        Once the queue is closed (shutdown) it hands out what is still in
+        memory, pages nothing more in from disk, and then returns ``[]``.
+        """
+        async with self._take_lock:
+            while not self._buffer:
+                if self.spilled and not self.closed:
+                    await self._load_page()
+                    continue
+                if self.closed:
+                    return []
+                await self._changed.wait()
+            batch: list[Entry] = []
+            size = 0
+            deadline = trio.current_time() + max_wait
+            while True:
+                taken = self._take(batch, size, max_events, max_bytes)
+                self._hot_bytes -= taken - size
+                size = taken
+                if len(batch) >= max_events or self._buffer:
+                    break  # full, by events or by bytes
+                if self.spilled and not self.closed:
+                    await self._load_page()
+                    continue
+                if self.closed or trio.current_time() >= deadline:
+                    break
+                with trio.move_on_at(deadline):
+                    await self._changed.wait()
+            self.in_flight += len(batch)
+            return batch
+
+    # -- finishing ----------------------------------------------------------------
+
+    def _settle(self, entries: Sequence[Entry]) -> list[int]:
+        """Count entries as done; return the chunks (row seqs) now done as a whole."""
+        self.in_flight -= len(entries)
+        self.pending_events -= len(entries)
+        self.pending_bytes -= sum(len(e.payload) for e in entries)
+        finished = []
+        left = self._chunk_left
+        for entry in entries:
+            seq = entry.seq
+            if seq > 0:
+                left[seq] -= 1
+                if not left[seq]:
+                    del left[seq]
+                    finished.append(seq)
+        return finished
+
+    def _settled_rows(
+        self, entries: Sequence[Entry], finished: list[int]
+    ) -> dict[int, list[tuple[int, str, int]]]:
+        """The settled-event rows of entries whose chunk row stays (others are pending)."""
+        done = set(finished)
+        rows = [
+            (e.seq, e.event_id, len(e.payload)) for e in entries if e.seq > 0 and e.seq not in done
+        ]
+        return {self.sink_id: rows} if rows else {}
+
+    async def ack(self, entries: Sequence[Entry]) -> None:
+        """The entries were delivered: delete each chunk whose events are all done.
+
+        The others are recorded as settled with the next commit, so a restart
+        does not send them again; the deletes are waited for.
+        """
+        finished = self._settle(entries)
+        settled = self._settled_rows(entries, finished)
+        if settled:
+            self.spool.defer(Write(settled=settled))
+        if finished:
+            await self.spool.submit(Write(deletes={self.sink_id: finished}), keep=True)
+
+    async def _dead_letter(self, entries: Sequence[Entry], failure: Failure) -> int:
+        """Each event is dead-lettered at most once: the dead letters and the
+        removal of the events from the queue are one transaction (the chunk
+        row is deleted, or the events are recorded as settled if others of
+        its events are still pending).
+        """
+        finished = self._settle(entries)
+        f = failure
+        dead = [
+            (
+                self.sink_id,
+                e.event_id,
+                e.payload,
+                f.reason,
+                f.attempts,
+                f.status,
+                f.response,
+                e.enqueued_at,
+                f.at,
+            )
+            for e in entries
+        ]
+        write = Write(
+            deletes={self.sink_id: finished} if finished else {},
+            settled=self._settled_rows(entries, finished),
+            dead=dead,
+        )
+        await self.spool.submit(write, keep=True)
+        return len(entries)
+
+    async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
+        """Dead-letter events that never entered the queue (untranslatable at ingest)."""
+        await self.spool.submit(
+            Write(
+                dead=[
+                    (self.sink_id, event_id, payload, reason, 0, None, None, now, now)
+                    for event_id, payload, reason in entries
+                ]
+            )
+        )
+
+    def release(self, entries: Sequence[Entry]) -> None:
+        """Give back entries taken but neither delivered nor dead-lettered (shutdown).
+
+        They are pending again. A memory buffer takes them back, to flush them
+        to disk on close; a durable queue has them on disk already and does not
+        hand them out again while it is closing (no retries during shutdown).
+        """
+        self.in_flight -= len(entries)
+        if self.durable and self.closed:
+            return
+        self._buffer.extendleft(reversed(entries))
+        self._hot_bytes += sum(len(e.payload) for e in entries)
+        # A worker may be waiting for a first event (a parked runner gave these back).
+        self._wake()

@@ -1,0 +1,134 @@
+"""One sink's queue in the spool: the in-memory window, paging in, batches within their bounds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import trio
+import trio.lowlevel
+
+from router import spool as spool_module
+from router import spoolqueue
+from tests.helpers.spools import options, running_spools, take_all
+
+
+@pytest.fixture
+async def opened(tmp_path):
+    async with running_spools(tmp_path) as start:
+        yield start
+
+
+async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, monkeypatch):
+    monkeypatch.setattr(spoolqueue, "HOT_EVENTS", 10)
+    monkeypatch.setattr(spoolqueue, "PAGE_EVENTS", 8)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 3)
+    spool = await opened()
+    queue = spool.queues["a"]
+    for i in range(100):
+        await queue.put([(f"e{i:03}", b"x")], 0.0)
+    assert queue.spilled and queue.statistics()["in_memory"] <= 10
+    out = []
+
+    async def writer():
+        for i in range(100, 200):
+            await queue.put([(f"e{i:03}", b"x")], 0.0)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        out = await take_all(queue, 200, batch=5)
+    ids = [e.event_id for e in out]
+    assert ids == sorted(ids) == [f"e{i:03}" for i in range(200)]
+    assert queue.pending_events == 0
+
+
+async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
+    path = tmp_path / "mem.db"
+    spool = await opened(sinks=[("m", options(durable=False))], path=path)
+    queue = spool.queues["m"]
+    await queue.put([("e1", b"1"), ("e2", b"2"), ("e3", b"3")], 0.0)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM q_1").fetchone() == (0,)
+    taken = await queue.get_batch(1, 1 << 20, 0)
+    queue.release(taken)  # shutdown while in flight: back in the queue
+    await spool.close()
+    spool.close_db()
+    assert sqlite3.connect(path).execute("SELECT sum(count) FROM q_1").fetchone() == (3,)
+    again = await opened(sinks=[("m", options(durable=False))], path=path)
+    got = await take_all(again.queues["m"], 3)
+    assert sorted(e.event_id for e in got) == ["e1", "e2", "e3"]
+
+
+async def test_memory_stays_bounded_whatever_the_chunk_sizes(opened, monkeypatch):
+    monkeypatch.setattr(spoolqueue, "HOT_EVENTS", 10)
+    monkeypatch.setattr(spoolqueue, "PAGE_EVENTS", 20)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 7)
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("first", b"x")], 0.0)  # in memory; the rest spills
+    await queue.put([(f"e{i:03}", b"x") for i in range(300)], 0.0)  # 43 chunks of <= 7
+    assert queue.spilled
+    peak = 0
+    out = []
+    with trio.fail_after(10):
+        while len(out) < 301:
+            batch = await queue.get_batch(5, 1 << 20, 0)
+            peak = max(peak, queue.statistics()["in_memory"] + len(batch))
+            out += batch
+            await queue.ack(batch)
+    assert peak <= 20 + 7
+    assert [e.event_id for e in out] == ["first"] + [f"e{i:03}" for i in range(300)]
+
+
+async def test_large_events_are_paged_in_by_bytes_not_by_count(opened):
+    """300 events of 10 kB in one commit, a 50 kB memory budget: memory never holds more
+    than the budget plus one chunk (CHUNK_BYTES), and every event comes out in order."""
+    spool = await opened(sinks=[("a", options(memory_bytes=50_000))])
+    queue = spool.queues["a"]
+    event = b"x" * 10_000
+    await queue.put([(f"e{i:03}", event) for i in range(300)], 0.0)  # one commit: 3 MB
+    assert queue.spilled
+    peak = 0
+    out = []
+    with trio.fail_after(10):
+        while len(out) < 300:
+            batch = await queue.get_batch(100, 1 << 20, 0)
+            peak = max(peak, queue.statistics()["in_memory_bytes"] + len(batch) * len(event))
+            out += batch
+            await queue.ack(batch)
+    assert peak <= 50_000 + spool_module.CHUNK_BYTES
+    assert [e.event_id for e in out] == [f"e{i:03}" for i in range(300)]
+
+
+async def test_a_batch_stops_at_max_bytes_and_a_larger_event_comes_alone(opened):
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put(
+        [("big", b"B" * 50), ("s1", b"s" * 10), ("s2", b"s" * 10), ("s3", b"s" * 10)], 0.0
+    )
+    first = await queue.get_batch(10, 25, 0)
+    assert [e.event_id for e in first] == ["big"]  # alone: larger than max_bytes
+    second = await queue.get_batch(10, 25, 0)
+    assert [e.event_id for e in second] == ["s1", "s2"]  # a third would pass 25 bytes
+    assert queue.statistics()["in_memory_bytes"] == 10
+    third = await queue.get_batch(10, 25, 0)
+    assert [e.event_id for e in third] == ["s3"]
+    assert queue.statistics()["in_memory_bytes"] == 0
+    await queue.ack(first + second + third)
+    assert queue.pending_events == queue.pending_bytes == 0
+
+
+async def test_dead_letter_counts_and_records_the_failure(opened, tmp_path):
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("e1", b"1"), ("e2", b"2")], 5.0)
+    batch = await queue.get_batch(10, 1 << 20, 0)
+    assert await queue.dead_letter(batch, reason="refused", attempts=2, status=400) == 2
+    assert queue.in_flight == queue.pending_events == 0
+    rows = sqlite3.connect(tmp_path / "spool.db").execute(
+        "SELECT event_id, reason, attempts, status, response, enqueued_at FROM dead_letters"
+    )
+    assert sorted(rows) == [
+        ("e1", "refused", 2, 400, None, 5.0),
+        ("e2", "refused", 2, 400, None, 5.0),
+    ]
