@@ -14,6 +14,7 @@ Exit codes, the same in every command:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -29,6 +30,7 @@ import trio
 from router import __version__
 from router.config import SERVER_SCHEMA, RouterConfig, parse_bind
 from router.errors import ConfigError, RouterError, StorageError, UsageError
+from router.event import deterministic
 from router.loader import load, registry_only
 from router.log import configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
@@ -144,10 +146,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
         options = {**config.sinks[args.sink].options, **options}
     translator = Translator(registry, args.source, args.destination, options)
     check_options(registry, args.destination, given)
-    with _open_input(args.file) as stream:
+    fixed = deterministic() if args.deterministic else contextlib.nullcontext()
+    with _open_input(args.file) as stream, fixed:
         ok, failed = translator.run(stream, sys.stdout, sys.stderr)
     print(f"{ok} translated, {failed} failed", file=sys.stderr)
     return EXIT_INVALID_INPUT if failed else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from router.configtest import main as run_tests
+
+    configure_logging("critical", stream=sys.stderr)  # the cases' outcomes are the output
+    return run_tests(args.files, sys.stdout)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -357,7 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink", metavar="NAME", help="take the destination options from this sink of --config"
     )
     config_option(translate)
+    translate.add_argument(
+        "--deterministic", action="store_true", help="ids count up from 1, times are fixed"
+    )
     translate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+
+    test = command("test", "run config unit tests: YAML cases through a real daemon", cmd_test)
+    test.add_argument("files", nargs="+", metavar="FILE|DIR")
 
     validate = command("validate", "check NDJSON events against a vendor's schemas", cmd_validate)
     validate.add_argument("--vendor", required=True, metavar="VENDOR")
