@@ -4,6 +4,7 @@ This module is the plugin-facing API; plugins import from here only.
 """
 
 from router.codec import Codec as Codec
+from router.codec import Requirement as Requirement
 from router.errors import BadRequest as BadRequest
 from router.errors import FieldError as FieldError
 from router.errors import Forbidden as Forbidden
@@ -83,6 +84,7 @@ __all__ = [
     "RateLimited",
     "Reply",
     "RequestTimeout",
+    "Requirement",
     "Sink",
     "SinkError",
     "SinkRejected",

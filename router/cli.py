@@ -78,9 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from router.coverage import check_command
+
     config, registry = load(args.config)
     print(f"{config.file}: ok: {config.summary()}, {len(registry.plugins)} plugins")
-    return 0
+    return check_command(config, registry, args.strict, sys.stdout, sys.stderr)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -345,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "validate a config without starting anything", cmd_check)
     config_option(check)
+    check.add_argument("--strict", action="store_true", help="exit 1 if a type is dead-lettered")
 
     plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
     config_option(plugins, builtin=False)
