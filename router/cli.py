@@ -172,13 +172,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID_INPUT if failed else 0
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir)
-    config, _ = load(args.config)
-    return config.server.data_dir
-
-
 def cmd_dlq(args: argparse.Namespace) -> int:
     from router.deadletters import DeadLetters, UnknownSink
 
@@ -249,33 +242,9 @@ def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    from router.quarantine import Quarantine
+    from router.quarantinetool import command
 
-    if args.action == "purge" and (args.source is None) == (not args.all):
-        raise UsageError(
-            "purge needs a SOURCE or --all, not both"
-            if args.all
-            else "purge needs a SOURCE or --all (every source's events)"
-        )
-    path = _data_dir(args) / "quarantine.db"
-    if not path.exists():
-        raise UsageError(f"no quarantine at {path}: not a data dir a router has run on")
-    store = Quarantine(path)
-    try:
-        if args.action == "list":
-            total, page = store.list_sync(args.source, args.offset, args.limit)
-            for item in page:
-                print(orjson.dumps(item.to_dict()).decode())
-            print(f"{total} quarantined events", file=sys.stderr)
-        else:
-            print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
-    except sqlite3.Error as exc:  # the database failed mid-command (disk full, damaged page)
-        from router.storage import describe
-
-        raise StorageError(describe(path, exc, what="quarantine")) from exc
-    finally:
-        store.close()
-    return 0
+    return command(args)
 
 
 # -- parser --------------------------------------------------------------------
@@ -398,11 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--data-dir", metavar="DIR", help="default: server.data_dir of --config")
     config_option(dlq)
 
-    quarantine = command("quarantine", "list or purge a source's invalid events", cmd_quarantine)
-    quarantine.add_argument("action", choices=["list", "purge"])
-    quarantine.add_argument(
-        "source", nargs="?", metavar="SOURCE", help="list: default all sources; purge: required"
+    quarantine = command(
+        "quarantine", "list, purge or replay a source's invalid events", cmd_quarantine
     )
+    quarantine.add_argument("action", choices=["list", "purge", "replay"])
+    quarantine.add_argument(
+        "source", nargs="?", metavar="SOURCE", help="list, replay: default all; purge: required"
+    )
+    quarantine.add_argument("--id", type=int, action="append", metavar="N", help="replay: one")
+    quarantine.add_argument("--file", metavar="NDJSON", help="replay: fixed events (list's form)")
+    quarantine.add_argument("--url", help="replay: the router (default: http://server.bind)")
+    quarantine.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    quarantine.add_argument("--path", help="replay: the ingest path, if it has parameters")
     quarantine.add_argument("--all", action="store_true", help="purge: the events of every source")
     quarantine.add_argument("--limit", type=int, default=100)
     quarantine.add_argument("--offset", type=int, default=0)
