@@ -556,7 +556,8 @@ def compare(case: Case, outcome: Outcome) -> list[str]:
 def _compare_sink(name: str, expected: Any, got: list[Any]) -> list[str]:
     if expected == "nothing" or expected.get("payloads") == []:
         if got:
-            return [f"sink {name}: expected nothing, got {len(got)}:\n{_show(got)}"]
+            shown = _show(sorted(got, key=_key))
+            return [f"sink {name}: expected nothing, got {len(got)}:\n{shown}"]
         return []
     if "payloads" in expected:
         want = sorted(expected["payloads"], key=_key)
