@@ -5,6 +5,7 @@ may also use :mod:`router.testing`). ``docs/reference/`` documents every name.
 """
 
 from router.codec import Codec as Codec
+from router.codec import Requirement as Requirement
 from router.config import RouterConfig as RouterConfig
 from router.config import SinkConfig as SinkConfig
 from router.config import SourceConfig as SourceConfig
@@ -112,6 +113,7 @@ __all__ = [
     "Registry",
     "Reply",
     "RequestTimeout",
+    "Requirement",
     "RouterConfig",
     "Sink",
     "SinkConfig",

@@ -14,6 +14,7 @@ Exit codes, the same in every command:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -22,21 +23,21 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 import orjson
 import trio
 
 from router import __version__
+from router.cliparser import build_parser
 from router.config import (
-    SERVER_SCHEMA,
     RouterConfig,
     dump_config,
     load_config,
-    parse_bind,
     read_config_file,
 )
 from router.errors import ConfigError, RouterError, StorageError, UsageError
+from router.event import deterministic
 from router.loader import config_reader, load, registry_only
 from router.log import configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
@@ -96,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from router.coverage import check_command
+
     if args.no_environment:
         # The plugins are the config's either way; only the check treats ${VAR}s as unknown.
         registry = registry_only(args.config)
@@ -103,7 +106,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         config, registry = load(args.config)
     print(f"{config.file}: ok: {config.summary()}, {len(registry.plugins)} plugins")
-    return 0
+    return check_command(config, registry, args.strict, sys.stdout, sys.stderr)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -183,10 +186,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
         options = {**config.sinks[args.sink].options, **options}
     translator = Translator(registry, args.source, args.destination, options)
     check_options(registry, args.destination, given)
-    with _open_input(args.file) as stream:
+    fixed = deterministic() if args.deterministic else contextlib.nullcontext()
+    with _open_input(args.file) as stream, fixed:
         ok, failed = translator.run(stream, sys.stdout, sys.stderr)
     print(f"{ok} translated, {failed} failed", file=sys.stderr)
     return EXIT_INVALID_INPUT if failed else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from router.configtest import main as run_tests
+
+    configure_logging("critical", stream=sys.stderr)  # the cases' outcomes are the output
+    return run_tests(args.files, sys.stdout)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -197,13 +208,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ok, failed = translator.run(stream, None, sys.stderr)
     print(f"{ok} valid, {failed} invalid", file=sys.stderr)
     return EXIT_INVALID_INPUT if failed else 0
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir:
-        return Path(args.data_dir)
-    config, _ = load(args.config)
-    return config.server.data_dir
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -276,181 +280,24 @@ def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    from router.quarantine import Quarantine
+    from router.quarantinetool import command
 
-    if args.action == "purge" and (args.source is None) == (not args.all):
-        raise UsageError(
-            "purge needs a SOURCE or --all, not both"
-            if args.all
-            else "purge needs a SOURCE or --all (every source's events)"
-        )
-    path = _data_dir(args) / "quarantine.db"
-    if not path.exists():
-        raise UsageError(f"no quarantine at {path}: not a data dir a router has run on")
-    store = Quarantine(path)
-    try:
-        if args.action == "list":
-            total, page = store.list_sync(args.source, args.offset, args.limit)
-            for item in page:
-                print(orjson.dumps(item.to_dict()).decode())
-            print(f"{total} quarantined events", file=sys.stderr)
-        else:
-            print(f"purged {store.purge_sync(args.source)} quarantined events", file=sys.stderr)
-    except sqlite3.Error as exc:  # the database failed mid-command (disk full, damaged page)
-        from router.storage import describe
-
-        raise StorageError(describe(path, exc, what="quarantine")) from exc
-    finally:
-        store.close()
-    return 0
+    return command(args)
 
 
-# -- parser --------------------------------------------------------------------
-
-
-class _CommandListFormatter(argparse.HelpFormatter):
-    """Keeps each command and its one-line help on one line in ``router --help``."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=24, width=100)
-        self._action_max_length = 18
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line that points at ``--help``."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _bind(value: str) -> str:
-    try:
-        parse_bind(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
-
-
-def _workers(value: str) -> int:
-    low, high = SERVER_SCHEMA["workers"]["min"], SERVER_SCHEMA["workers"]["max"]
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or not low <= number <= high:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number from {low} to {high}")
-    return number
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="router",
-        description="Route analytics and marketing events between vendors' APIs.",
-        formatter_class=_CommandListFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"router {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, help: str, fn: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.set_defaults(fn=fn)
-        return sub
-
-    def config_option(sub: argparse.ArgumentParser, *, builtin: bool = True):
-        sub.add_argument(
-            "-c",
-            "--config",
-            metavar="FILE",
-            help="config file (default: the built-in one, a copy of config/router.yaml)"
-            if builtin
-            else "config file",
-        )
-
-    run = command("run", "run the daemon", cmd_run)
-    config_option(run)
-    run.add_argument("--bind", type=_bind, metavar="HOST:PORT", help="override server.bind")
-    run.add_argument("--workers", type=_workers, metavar="N", help="override server.workers")
-    run.add_argument("--data-dir", metavar="DIR", help="override server.data_dir")
-    run.add_argument(
-        "--watch", action="store_true", help="reload when the config file changes (as SIGHUP)"
-    )
-
-    check = command("check", "validate a config without starting anything", cmd_check)
-    config_option(check)
-    check.add_argument(
-        "--no-environment",
-        action="store_true",
-        help="treat unset ${VAR}s as placeholders instead of errors",
-    )
-
-    show = command(
-        "config", "print the effective config: defaults filled in, secrets redacted", cmd_config
-    )
-    config_option(show)
-
-    plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
-    config_option(plugins, builtin=False)
-    plugins.add_argument("--json", action="store_true", help="print JSON")
-
-    translate = command(
-        "translate", "translate NDJSON events from one vendor's format to another's", cmd_translate
-    )
-    translate.add_argument("--from", dest="source", required=True, metavar="VENDOR")
-    translate.add_argument("--to", dest="destination", required=True, metavar="VENDOR")
-    translate.add_argument(
-        "-o",
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a destination sink option (client_id=…, platform=…)",
-    )
-    translate.add_argument(
-        "--sink", metavar="NAME", help="take the destination options from this sink of --config"
-    )
-    config_option(translate)
-    translate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
-
-    validate = command("validate", "check NDJSON events against a vendor's schemas", cmd_validate)
-    validate.add_argument("--vendor", required=True, metavar="VENDOR")
-    validate.add_argument("file", nargs="?", default="-", metavar="FILE|-")
-
-    dlq = command("dlq", "list, show, replay or purge a sink's dead letters", cmd_dlq)
-    dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
-    dlq.add_argument("sink", metavar="SINK")
-    dlq.add_argument(
-        "--id",
-        type=int,
-        action="append",
-        metavar="N",
-        help="a dead letter's id (repeatable); default: all",
-    )
-    dlq.add_argument("--all", action="store_true", help="purge: every dead letter of the sink")
-    dlq.add_argument("--limit", type=int, default=100)
-    dlq.add_argument("--offset", type=int, default=0)
-    dlq.add_argument("--data-dir", metavar="DIR", help="default: server.data_dir of --config")
-    config_option(dlq)
-
-    quarantine = command("quarantine", "list or purge a source's invalid events", cmd_quarantine)
-    quarantine.add_argument("action", choices=["list", "purge"])
-    quarantine.add_argument(
-        "source", nargs="?", metavar="SOURCE", help="list: default all sources; purge: required"
-    )
-    quarantine.add_argument("--all", action="store_true", help="purge: the events of every source")
-    quarantine.add_argument("--limit", type=int, default=100)
-    quarantine.add_argument("--offset", type=int, default=0)
-    quarantine.add_argument(
-        "--data-dir", metavar="DIR", help="default: server.data_dir of --config"
-    )
-    config_option(quarantine)
-
-    new_plugin = command(
-        "new-plugin", "write a new plugin package with its tests, ready to install", cmd_new_plugin
-    )
-    new_plugin.add_argument("name", metavar="NAME", help="the plugin's name (lower case)")
-    new_plugin.add_argument("--dir", default=".", metavar="DIR", help="where (default: .)")
-
-    return parser
+#: Each command's implementation, by name (the parser is router.cliparser).
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "config": cmd_config,
+    "plugins": cmd_plugins,
+    "translate": cmd_translate,
+    "test": cmd_test,
+    "validate": cmd_validate,
+    "dlq": cmd_dlq,
+    "quarantine": cmd_quarantine,
+    "new-plugin": cmd_new_plugin,
+}
 
 
 #: How ``main`` reports an error the user must fix: the lines to print, then exit 2.
@@ -493,9 +340,9 @@ def report(exc: BaseException, stderr: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(EXIT_CONFIG).parse_args(argv)
     try:
-        return args.fn(args)
+        return COMMANDS[args.command](args)
     except (Exception, KeyboardInterrupt) as exc:
         # sys.stderr as it is now: `router run` made it redact the config's secrets.
         return report(exc, stderr or sys.stderr)

@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from router.event import Event
 
-__all__ = ["Codec", "resolve_type"]
+__all__ = ["Codec", "Requirement", "resolve_type"]
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What one of a vendor's event types needs from a canonical event to be encoded.
+
+    Met when the event has one of ``fields`` (dotted canonical paths such as
+    ``identity.user_id``, ``items``) or when the sink option ``option`` is set;
+    otherwise the event is dead-lettered and ``fix`` says what to change.
+    ``router check`` reads these to report translation coverage without traffic.
+    """
+
+    #: What is needed, for people: ``"items"``, ``"a userId"``.
+    what: str
+    fields: tuple[str, ...]
+    #: What to change when it is missing: ``"set the sink option default_item_id"``.
+    fix: str
+    #: A sink option that, when set, supplies what is needed.
+    option: str | None = None
+    #: Sink options that make more fields count: option -> fields, or ``None``
+    #: for an option whose value lists identity field names (``fingerprint_from``).
+    counts_with: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    #: A sink option whose value, when set, lists the identity fields used instead
+    #: of ``fields`` (``visitor_id_from``).
+    fields_option: str | None = None
+    #: Fields whose values may make the event untranslatable (a currency the
+    #: vendor does not take); the requirement is met without them or with ``option`` set.
+    risky: tuple[str, ...] = ()
 
 
 def resolve_type(
@@ -46,6 +75,23 @@ class Codec:
     #: This vendor's type for each canonical type it has one for, used when the
     #: sink's ``type_map`` has no entry (see :meth:`resolve_type`).
     default_types: ClassVar[Mapping[str, str]] = {}
+
+    # The declarative tables below describe decode and encode for ``router check``'s
+    # translation coverage; ``tests/unit/test_coverage.py`` holds them to the code.
+
+    #: Decoding: each of this vendor's own event types -> the canonical type it decodes to.
+    decoded_types: ClassVar[Mapping[str, str]] = {}
+    #: Whether type names are open: decode keeps an unknown name as a custom type
+    #: and encode sends any type under a name of its own.
+    custom_types: ClassVar[bool] = False
+    #: Decoding: the canonical fields every event of a type has (key: this vendor's
+    #: type, ``"*"`` for custom types); ``"a|b"`` means at least one of them.
+    always: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: Decoding: the canonical fields an event of a type may have; ``"*"``: any field.
+    #: A field in neither table is never set for that type.
+    sometimes: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: Encoding: what each of this vendor's types needs (key ``"*"``: every type).
+    needs: ClassVar[Mapping[str, tuple[Requirement, ...]]] = {}
 
     def resolve_type(
         self,

@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -34,6 +36,7 @@ __all__ = [
     "Item",
     "Money",
     "Wallet",
+    "deterministic",
     "new_event_id",
     "new_event_ids",
     "now_ms",
@@ -75,8 +78,51 @@ EVENT_TYPES: dict[str, str] = {
 CHANNELS = ("app", "site", "desktop_site", "mobile_site")
 
 
+#: The time :func:`deterministic` stands the clock at by default: 2023-11-14T22:13:20Z.
+DETERMINISTIC_TIME = 1_700_000_000_000
+
+
+class _Fixed:
+    """The state of :func:`deterministic`: a clock that stands still and an id counter."""
+
+    __slots__ = ("next", "now", "prefix")
+
+    def __init__(self, now: int):
+        self.now = now
+        self.next = 1
+        h = f"{now & 0xFFFF_FFFF_FFFF:012x}"
+        self.prefix = f"{h[:8]}-{h[8:]}-7000-8000-"
+
+    def ids(self, n: int) -> list[str]:
+        first, self.next = self.next, self.next + n
+        return [f"{self.prefix}{i:012x}" for i in range(first, first + n)]
+
+
+#: Set only inside :func:`deterministic`; one ``is None`` test is its cost when off.
+_fixed: _Fixed | None = None
+
+
+@contextmanager
+def deterministic(at: int = DETERMINISTIC_TIME) -> Iterator[None]:
+    """Within the block, :func:`now_ms` is ``at`` and event ids count up from 1.
+
+    The ids stay valid UUIDv7s (``018bcfe5-6800-7000-8000-000000000001``, …)
+    with ``at`` as their time, so a run's outputs can be compared with
+    another's (``router test``, ``router translate --deterministic``). Not
+    for a serving daemon: ids repeat in every block.
+    """
+    global _fixed
+    previous, _fixed = _fixed, _Fixed(at)
+    try:
+        yield
+    finally:
+        _fixed = previous
+
+
 def now_ms() -> int:
     """The current wall-clock time in milliseconds since the epoch."""
+    if _fixed is not None:
+        return _fixed.now
     return time.time_ns() // 1_000_000
 
 
@@ -87,6 +133,8 @@ def new_event_id() -> str:
     forked child), not ``os.urandom``: one system call per event cost as much
     as decoding it. Ids need to be unique, not unguessable.
     """
+    if _fixed is not None:
+        return _fixed.ids(1)[0]
     rand = _random.getrandbits(74)
     value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76
     value |= (rand >> 62) << 64 | 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
@@ -100,6 +148,8 @@ def new_event_ids(n: int) -> list[str]:
     The last 48 bits count up from a random start, so the ids are distinct
     and still valid UUIDv7; formatting one id per event was the cost.
     """
+    if _fixed is not None:
+        return _fixed.ids(n)
     if n <= 1:
         return [new_event_id()] if n else []
     rand = _random.getrandbits(74)

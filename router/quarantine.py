@@ -155,3 +155,37 @@ class Quarantine:
         where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
         with self._lock:
             return self._db.execute(f"DELETE FROM quarantine {where}", args).rowcount
+
+    def get_sync(self, seqs: Sequence[int]) -> list[QuarantinedEvent]:
+        """The events with these ids (those that exist), oldest first."""
+        if not seqs:
+            return []
+        marks = ",".join("?" * len(seqs))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, source, received_at, event, errors FROM quarantine "
+                f"WHERE seq IN ({marks}) ORDER BY seq",
+                tuple(seqs),
+            ).fetchall()
+        return [
+            QuarantinedEvent(seq, src, at, orjson.loads(event), orjson.loads(errors))
+            for seq, src, at, event, errors in rows
+        ]
+
+    def update_sync(self, seq: int, event: Any, errors: Sequence[str]) -> None:
+        """Keep ``event`` (as fixed, or unchanged) with its current ``errors`` under ``seq``."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE quarantine SET event = ?, errors = ? WHERE seq = ?",
+                (orjson.dumps(event), orjson.dumps(list(errors)).decode(), seq),
+            )
+
+    def delete_sync(self, seqs: Sequence[int]) -> int:
+        """Delete the events with these ids (replayed); returns how many."""
+        if not seqs:
+            return 0
+        marks = ",".join("?" * len(seqs))
+        with self._lock:
+            return self._db.execute(
+                f"DELETE FROM quarantine WHERE seq IN ({marks})", tuple(seqs)
+            ).rowcount

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from router import Codec, Context, Event, Identity, Untranslatable
+from router import Codec, Context, Event, Identity, Requirement, Untranslatable
 
 from .schema import CLICK_ACTIONS, EVENT_LOCATIONS, FIELDS, UUID_REGEX, VENDOR
 
@@ -50,11 +50,64 @@ def derive_uuid(kind: str, value: str) -> str:
     return str(uuid.uuid5(ANON_ID_NAMESPACE, f"{kind}:{value}"))
 
 
+#: Canonical fields every decoded Conscent event has, and those of each type.
+_ALWAYS_ALL = frozenset({"identity.anonymous_id", "context.location", "extras.conscent"})
+_ALWAYS: dict[str, frozenset[str]] = {
+    "PING": _ALWAYS_ALL | {"identity.session_id", "properties.active"},
+    "CLICK": _ALWAYS_ALL,
+    "EXIT": _ALWAYS_ALL,
+    "PURCHASE": _ALWAYS_ALL | {"identity.user_id", "order_id"},
+    "TRANSACTION": _ALWAYS_ALL | {"identity.user_id", "transaction_id"},
+    "REGISTRATION": _ALWAYS_ALL | {"identity.user_id"},
+    "VALIDATION": _ALWAYS_ALL | {"identity.user_id"},
+}
+#: userId is optional on PING, CLICK and EXIT ("" or null: not logged in).
+_SOMETIMES: dict[str, frozenset[str]] = {
+    **{event_type: frozenset() for event_type in _ALWAYS},
+    "PING": frozenset({"identity.user_id"}),
+    "CLICK": frozenset({"identity.user_id", "properties.click_action"}),
+    "EXIT": frozenset({"identity.user_id"}),
+}
+_USER = Requirement(
+    "a userId",
+    ("identity.user_id",),
+    "map the type to one that needs no userId (PING, CLICK, EXIT) in type_map",
+)
+_NEEDS: dict[str, tuple[Requirement, ...]] = {
+    "*": (
+        Requirement(
+            "a clientId", ("extras.conscent",), "set the sink option client_id", option="client_id"
+        ),
+        Requirement(
+            "a user identifier to derive anonId from",
+            tuple(
+                f"identity.{name}"
+                for name in (
+                    "anonymous_id",
+                    "persistent_id",
+                    "custom_id",
+                    "fingerprint",
+                    "user_id",
+                    "platform_ids",
+                    "wallet",
+                )
+            ),
+            "no sink option supplies one",
+        ),
+    ),
+    **{event_type: (_USER,) for event_type in sorted(_NEEDS_USER)},
+}
+
+
 class ConscentCodec(Codec):
     """Translates Conscent ``messageBody`` events."""
 
     vendor = VENDOR
     default_types = _FROM_CANONICAL
+    decoded_types = TO_CANONICAL
+    always = _ALWAYS
+    sometimes = _SOMETIMES
+    needs = _NEEDS
 
     def event_type(self, raw: Any) -> str | None:
         """``eventType`` when it is a string."""

@@ -40,6 +40,7 @@ from router import (
     Identity,
     Item,
     Money,
+    Requirement,
     Untranslatable,
     Wallet,
 )
@@ -129,11 +130,45 @@ def _canonical_type(endu_type: str) -> str:
     return CANONICAL_TYPES.get(endu_type.upper(), endu_type)
 
 
+#: Every decoded Endu event has one identity (require_any) and its own ids in extras.
+_ALWAYS_ALL = frozenset(
+    {
+        "identity.user_id|identity.platform_ids|identity.wallet|identity.fingerprint",
+        "extras.endu",
+    }
+)
+#: ``event_data`` is open, and its keys of the router's scheme are lifted.
+_SOMETIMES_ALL = frozenset({"*"})
+
+
+def _needs_id(key: str) -> Requirement:
+    return Requirement(f"a {key}", ("extras.endu",), f"set the sink option {key}", option=key)
+
+
+_NEEDS: dict[str, tuple[Requirement, ...]] = {
+    "*": (
+        _needs_id("property_id"),
+        _needs_id("organization_id"),
+        Requirement(
+            "an Endu identity (c_user_id, a Discord/Telegram id, a wallet or a fingerprint)",
+            ("identity.platform_ids", "identity.wallet", "identity.fingerprint", "extras.endu"),
+            "set the sink option user_id_is_c_user_id: true, or fingerprint_from",
+            counts_with={"user_id_is_c_user_id": ("identity.user_id",), "fingerprint_from": None},
+        ),
+    ),
+}
+
+
 class EnduCodec(Codec):
     """Endu's single-event "Submit an event" body."""
 
     vendor = VENDOR
     default_types = ENDU_TYPES
+    decoded_types = CANONICAL_TYPES
+    custom_types = True
+    always = dict.fromkeys([*CANONICAL_TYPES, "*"], _ALWAYS_ALL)
+    sometimes = dict.fromkeys([*CANONICAL_TYPES, "*"], _SOMETIMES_ALL)
+    needs = _NEEDS
 
     def event_type(self, raw: Any) -> str | None:
         """``event_type`` when it is a string."""

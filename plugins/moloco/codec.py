@@ -34,6 +34,7 @@ from router import (
     Identity,
     Item,
     Money,
+    Requirement,
     Untranslatable,
     money_of,
     number_of,
@@ -115,6 +116,100 @@ _TYPE_NAMES = ", ".join(EVENT_TYPES)
 _CHANNEL_NAMES = ", ".join(c for c in CHANNEL_TYPES if c != "UNKNOWN_CHANNEL_TYPE")
 
 
+#: Canonical fields of decoded Moloco events (require_any: user_id, persistent_id, custom_id).
+_ALWAYS_ALL = frozenset(
+    {
+        "identity.user_id|identity.persistent_id|identity.custom_id",
+        # UNKNOWN_CHANNEL_TYPE has no canonical channel: it is kept in extras.
+        "context.channel|extras.moloco",
+    }
+)
+_REQUIRED_FIELDS = {"items": "items", "search_query": "search_query", "page_id": "context.page_id"}
+_ALWAYS: dict[str, frozenset[str]] = {
+    event_type: _ALWAYS_ALL | {_REQUIRED_FIELDS[f] for f in fields}
+    for event_type, fields in {
+        **{t: () for t in TYPE_TO_CANONICAL},
+        **{t: ("items",) for t in ITEM_EVENT_TYPES},
+        "SEARCH": ("search_query",),
+        "PAGE_VIEW": ("page_id",),
+    }.items()
+}
+_SOMETIMES_ALL = frozenset(
+    {
+        "identity.user_id",
+        "identity.persistent_id",
+        "identity.custom_id",
+        "identity.session_id",
+        "context.channel",
+        "context.page_id",
+        "context.referrer",
+        "context.domain",
+        "context.device",
+        "items",
+        "search_query",
+        "revenue",
+        "shipping",
+        "extras.moloco",
+    }
+)
+_SOMETIMES = {event_type: _SOMETIMES_ALL for event_type in TYPE_TO_CANONICAL}
+_NEEDS: dict[str, tuple[Requirement, ...]] = {
+    "*": (
+        Requirement(
+            "a channel",
+            ("context.channel", "extras.moloco"),
+            "set the sink option channel_type",
+            option="channel_type",
+        ),
+        Requirement(
+            "a user id",
+            tuple(
+                f"identity.{name}"
+                for name in (
+                    "user_id",
+                    "persistent_id",
+                    "custom_id",
+                    "anonymous_id",
+                    "fingerprint",
+                    "session_id",
+                )
+            ),
+            "no sink option supplies one",
+        ),
+        Requirement(
+            "currencies Moloco accepts",
+            (),
+            "set the sink option unsupported_currency: unknown",
+            option="unsupported_currency",
+            risky=("revenue", "total", "shipping", "items"),
+        ),
+        Requirement("an id on every item", (), "no sink option supplies one", risky=("items",)),
+    ),
+    **{
+        event_type: (
+            Requirement(
+                "items",
+                ("items",),
+                "set the sink option default_item_id, or map the type to one without "
+                "items in type_map",
+                option="default_item_id",
+            ),
+        )
+        for event_type in ITEM_EVENT_TYPES
+    },
+    "SEARCH": (
+        Requirement("a search query", ("search_query",), "map the type to another in type_map"),
+    ),
+    "PAGE_VIEW": (
+        Requirement(
+            "a page id",
+            ("context.page_id", "context.page_url", "context.page_title", "context.location"),
+            "map the type to another in type_map",
+        ),
+    ),
+}
+
+
 class MolocoCodec(Codec):
     """Moloco ``v1Event`` <-> canonical :class:`~router.Event`.
 
@@ -139,6 +234,10 @@ class MolocoCodec(Codec):
 
     vendor = VENDOR
     default_types = CANONICAL_TO_TYPE
+    decoded_types = TYPE_TO_CANONICAL
+    always = _ALWAYS
+    sometimes = _SOMETIMES
+    needs = _NEEDS
 
     def event_type(self, raw: Any) -> str | None:
         """``event_type`` when it is a string."""

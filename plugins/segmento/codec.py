@@ -28,6 +28,7 @@ from router import (
     Identity,
     Item,
     Money,
+    Requirement,
     Untranslatable,
     exact_decimal,
     exact_int,
@@ -102,11 +103,63 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+#: The canonical fields encode fills each required ``event_properties`` key from.
+_REQUIRED_FROM: dict[str, tuple[str, ...]] = {
+    "product_id": ("items",),
+    "query": ("search_query",),
+    "checkout_id": ("properties.checkout_id", "properties.cart_id"),
+    "cart_id": ("properties.cart_id",),
+    "review_id": ("properties.review_id",),
+    "total": ("total",),
+    "title": ("context.page_title",),
+}
+_ALWAYS_ALL = frozenset({"identity.user_id", "extras.segmento"})
+#: What decoding a default event makes of each required key (``products`` may be empty).
+_DECODED_FROM = {**_REQUIRED_FROM, "checkout_id": ("properties.checkout_id",)}
+_ALWAYS: dict[str, frozenset[str]] = {
+    "*": _ALWAYS_ALL,
+    **{
+        name: _ALWAYS_ALL
+        | {field for key in required if key in _DECODED_FROM for field in _DECODED_FROM[key]}
+        for name, required in REQUIRED_PROPERTIES.items()
+    },
+}
+#: ``event_properties`` is open: a key of any name may land anywhere in ``properties``.
+_SOMETIMES: dict[str, frozenset[str]] = {name: frozenset({"*"}) for name in _ALWAYS}
+_NEEDS: dict[str, tuple[Requirement, ...]] = {
+    "*": (
+        Requirement(
+            "a visitor_id",
+            tuple(f"identity.{name}" for name in DEFAULT_VISITOR_ID_FROM),
+            "set the sink option visitor_id_from to identity fields the events have",
+            fields_option="visitor_id_from",
+        ),
+    ),
+    **{
+        name: tuple(
+            Requirement(
+                f"event_properties.{key}",
+                _REQUIRED_FROM[key],
+                f"map the type to a custom event name in type_map to send it without {key}",
+            )
+            for key in required
+            if key in _REQUIRED_FROM
+        )
+        for name, required in REQUIRED_PROPERTIES.items()
+    },
+}
+
+
 class SegmentoCodec(Codec):
     """Translates Segmento user events (``data`` items)."""
 
     vendor = VENDOR
     default_types = _DEFAULT_NAMES
+    decoded_types = CANONICAL_TYPES
+    custom_types = True
+    always = _ALWAYS
+    sometimes = _SOMETIMES
+    needs = _NEEDS
 
     def event_type(self, raw: Any) -> str | None:
         """``event_name`` when it is a non-empty string."""

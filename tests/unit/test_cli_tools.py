@@ -152,3 +152,14 @@ def test_user_errors_inside_exception_groups_are_one_line(monkeypatch):
     group = ExceptionGroup("outer", [ExceptionGroup("inner", [DataDirLocked("data is in use")])])
     assert report(group, err) == EXIT_CONFIG
     assert err.getvalue() == "router: error: data is in use\n"
+
+
+def test_translate_deterministic_gives_the_same_output_every_run(monkeypatch, capsys):
+    argv = ["translate", "--from", "conscent", "--to", "canonical", "--deterministic"]
+    runs = [run(argv, ndjson(PING, PING), monkeypatch, capsys) for _ in range(2)]
+    assert runs[0] == runs[1]
+    code, out, _ = runs[0]
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [e["id"][-2:] for e in events] == ["01", "02"]
+    assert {e["received_at"] for e in events} == {1_700_000_000_000}

@@ -17,6 +17,7 @@ from router.event import (
     Wallet,
     new_event_id,
     new_event_ids,
+    now_ms,
 )
 
 
@@ -69,3 +70,20 @@ def test_identity_any():
     assert not Identity().any()
     assert Identity(wallet=Wallet(chain="c", account="a")).any()
     assert Identity(platform_ids={"telegram": "1"}).any()
+
+
+def test_deterministic_ids_count_up_and_the_clock_stands_still():
+    from router.event import DETERMINISTIC_TIME, deterministic
+
+    with deterministic():
+        first = new_event_id()
+        batch = new_event_ids(3)
+        assert now_ms() == DETERMINISTIC_TIME
+    assert first == "018bcfe5-6800-7000-8000-000000000001"
+    assert batch[-1] == "018bcfe5-6800-7000-8000-000000000004"
+    assert all(uuid.UUID(i).version == 7 for i in [first, *batch])
+    with deterministic(at=0):
+        assert new_event_id() == "00000000-0000-7000-8000-000000000001"  # each block from 1
+    # Off again outside the block: real time, random ids.
+    assert now_ms() > DETERMINISTIC_TIME
+    assert new_event_id() != first
