@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 import trio
 from router_plugins.conscent.sink import ConscentSink
@@ -18,6 +17,7 @@ from router import SinkRequest
 from router.errors import ConfigError
 from router.testing.daemon import running_daemon
 from router.testing.upstream import FakeUpstream
+from tests.helpers.ndjson import wait_for_lines
 from tests.helpers.third_plugin import THIRD
 
 # -- type_map is a core sink option --------------------------------------------------
@@ -68,10 +68,7 @@ async def test_the_file_sink_renames_types_with_type_map(tmp_path):
         body = {"messageBody": [conscent("CLICK"), conscent("EXIT"), conscent("PING")]}
         r = await rd.client.post("/collect/event", json=body)
         assert r.status_code == 201, r.text
-        with trio.fail_after(10):
-            while len(out.read_text().splitlines() if out.exists() else []) < 3:  # noqa: ASYNC110
-                await trio.sleep(0.01)
-    written = [orjson.loads(line) for line in out.read_text().splitlines()]
+        written = await wait_for_lines(out, 3)
     assert [(e["type"], e.get("custom", False)) for e in written] == [
         ("tap", True),
         ("heartbeat", False),
