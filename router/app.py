@@ -1,9 +1,10 @@
 """The HTTP app: the ingest dispatcher in front of a Quart app for everything else.
 
 :func:`create_asgi` builds the :class:`~router.fastpath.IngestDispatcher`,
-which answers every source's ingest routes, and behind it the Quart app,
-which answers the sources' query routes (``IngestRoute.handler``) and
-``/healthz``, ``/readyz``, ``/metrics``, ``/plugins``, ``/openapi.json``.
+and :func:`serve_topology` gives it what to serve: a topology's ingest
+table, and behind it a Quart app built for that topology, which answers the
+sources' query routes (``IngestRoute.handler``) and ``/healthz``,
+``/readyz``, ``/metrics``, ``/plugins``, ``/openapi.json``.
 Both build requests and replies with :mod:`router.asgi`.
 
 Errors never produce a 500 with a traceback: on a source's path they are
@@ -28,12 +29,13 @@ from router.openapi import build_document
 from router.source import Reply
 
 if TYPE_CHECKING:
-    from router.config import RouterConfig
+    from router.config import ServerConfig
     from router.ingest import SourceRuntime
     from router.metrics import Metrics
     from router.registry import Registry
+    from router.topology import Topology
 
-__all__ = ["AppHost", "create_asgi"]
+__all__ = ["AppHost", "create_asgi", "serve_topology"]
 
 
 class AppHost(Protocol):
@@ -42,10 +44,8 @@ class AppHost(Protocol):
     A Protocol rather than the Daemon itself, so the app sits below the daemon.
     """
 
-    config: RouterConfig
     registry: Registry
     metrics: Metrics
-    sources: dict[str, SourceRuntime]
 
     def readiness(self) -> tuple[bool, dict[str, Any]]: ...
 
@@ -60,38 +60,34 @@ def to_response(reply: Reply) -> Response:
     return response
 
 
-def create_asgi(daemon: AppHost) -> IngestDispatcher:
-    """The ASGI app the daemon serves: ingest routes directly, the rest through Quart."""
-    server = daemon.config.server
-    dispatcher = IngestDispatcher(
-        _quart_app(daemon),
+def create_asgi(server: ServerConfig) -> IngestDispatcher:
+    """The ASGI app the daemon serves, with nothing to serve until :func:`serve_topology`."""
+    return IngestDispatcher(
         server.max_body_bytes,
         server.body_timeout,
         server.max_header_bytes,
         server.max_inflight_bytes,
     )
-    for runtime in daemon.sources.values():
-        for route in type(runtime.source).routes:
-            path = runtime.config.prefix + runtime.config.paths.get(route.name, route.path)
-            if route.handler is None:
-                dispatcher.add(route.method, path, runtime, route.name)
-            else:
-                dispatcher.add_known(route.method, path, runtime)
-    return dispatcher
 
 
-def _quart_app(daemon: AppHost) -> QuartTrio:
+def serve_topology(dispatcher: IngestDispatcher, host: AppHost, topology: Topology) -> None:
+    """Serve ``topology`` from the next request on; a request in flight finishes on its own."""
+    dispatcher.use(topology.ingest, _quart_app(host, topology))
+
+
+def _quart_app(host: AppHost, topology: Topology) -> QuartTrio:
     """The Quart app behind the dispatcher: status endpoints, query routes, errors.
 
     Ingest routes have no rule here: the dispatcher answers them, and a wrong
     method on any source's path.
     """
     app = QuartTrio("router")
-    app.config["MAX_CONTENT_LENGTH"] = daemon.config.server.max_body_bytes
+    max_body_bytes = topology.config.server.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     endpoints: dict[str, SourceRuntime] = {}
 
-    for runtime in daemon.sources.values():
+    for runtime in topology.sources.values():
         for route in type(runtime.source).routes:
             if route.handler is None:
                 continue
@@ -107,7 +103,7 @@ def _quart_app(daemon: AppHost) -> QuartTrio:
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        ready, detail = daemon.readiness()
+        ready, detail = host.readiness()
         if ready:
             return detail, 200
         # Storage is probed every second: a client may look again that soon.
@@ -115,12 +111,12 @@ def _quart_app(daemon: AppHost) -> QuartTrio:
 
     @app.get("/metrics")
     async def metrics() -> Any:
-        return Response(daemon.metrics.render(), content_type="text/plain; version=0.0.4")
+        return Response(host.metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.get("/plugins")
     async def plugins() -> Any:
         return Response(
-            orjson.dumps([p.to_dict() for p in daemon.registry.plugins]),
+            orjson.dumps([p.to_dict() for p in host.registry.plugins]),
             content_type="application/json",
         )
 
@@ -129,10 +125,10 @@ def _quart_app(daemon: AppHost) -> QuartTrio:
 
     @app.get("/openapi.json")
     async def openapi() -> Any:
-        if not openapi_document:  # built once, on first use: the config never changes
+        if not openapi_document:  # built once, on first use: a topology never changes
             document = build_document(
-                daemon.sources.values(),
-                max_body_bytes=daemon.config.server.max_body_bytes,
+                topology.sources.values(),
+                max_body_bytes=max_body_bytes,
                 version=__version__,
             )
             openapi_document.append(orjson.dumps(document))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sqlite3
 import sys
 import traceback
@@ -27,9 +28,16 @@ import orjson
 import trio
 
 from router import __version__
-from router.config import SERVER_SCHEMA, RouterConfig, parse_bind
+from router.config import (
+    SERVER_SCHEMA,
+    RouterConfig,
+    dump_config,
+    load_config,
+    parse_bind,
+    read_config_file,
+)
 from router.errors import ConfigError, RouterError, StorageError, UsageError
-from router.loader import load, registry_only
+from router.loader import config_reader, load, registry_only
 from router.log import configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
 from router.storage import make_data_dir
@@ -64,20 +72,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config.server.workers > 1:
         from router.workers import run_workers
 
-        return run_workers(args.config, config)
+        return run_workers(args.config, config, watch=args.watch)
     from router.daemon import serve
     from router.workers import adopted_dirs, listen
 
     drain = adopted_dirs(config.server.data_dir, 0, 1)
+    # A SIGHUP before the daemon listens for it must not end the process (the default).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Bound here, before trio starts, so a busy port is one ListenError, not a nursery's group.
     sockets = listen(config.server.bind)
-    trio.run(lambda: serve(config, registry, handle_signals=True, drain=drain, sockets=sockets))
+    trio.run(
+        lambda: serve(
+            config,
+            registry,
+            handle_signals=True,
+            drain=drain,
+            sockets=sockets,
+            read_config=config_reader(args.config, overrides),
+            watch=args.watch,
+        )
+    )
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config, registry = load(args.config)
+    if args.no_environment:
+        # The plugins are the config's either way; only the check treats ${VAR}s as unknown.
+        registry = registry_only(args.config)
+        config = load_config(read_config_file(args.config, no_environment=True), registry)
+    else:
+        config, registry = load(args.config)
     print(f"{config.file}: ok: {config.summary()}, {len(registry.plugins)} plugins")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config, _ = load(args.config)
+    sys.stdout.write(dump_config(config))
     return 0
 
 
@@ -332,9 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bind", type=_bind, metavar="HOST:PORT", help="override server.bind")
     run.add_argument("--workers", type=_workers, metavar="N", help="override server.workers")
     run.add_argument("--data-dir", metavar="DIR", help="override server.data_dir")
+    run.add_argument(
+        "--watch", action="store_true", help="reload when the config file changes (as SIGHUP)"
+    )
 
     check = command("check", "validate a config without starting anything", cmd_check)
     config_option(check)
+    check.add_argument(
+        "--no-environment",
+        action="store_true",
+        help="treat unset ${VAR}s as placeholders instead of errors",
+    )
+
+    show = command(
+        "config", "print the effective config: defaults filled in, secrets redacted", cmd_config
+    )
+    config_option(show)
 
     plugins = command("plugins", "list loaded plugins and what each registered", cmd_plugins)
     config_option(plugins, builtin=False)

@@ -66,11 +66,7 @@ class SinkRunner:
         self.sink = sink
         self.queue = queue
         self.metrics = metrics
-        if limiter is None and config.rate_limit is not None:
-            limiter = OutboundLimiter(
-                config.rate_limit.requests_per_second, config.rate_limit.events_per_second
-            )
-        self.limiter = limiter
+        self.limiter = limiter if limiter is not None else _local_limiter(config)
         self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.concurrency = trio.CapacityLimiter(config.max_concurrency)
         #: Bytes of the batches the workers hold (``max_inflight_bytes``).
@@ -80,6 +76,14 @@ class SinkRunner:
         self.last_error: str | None = None
         self._successes = 0
         self._stopping = trio.Event()
+        #: Set by stop() and park(): waits before a retry end at once.
+        self._interrupt = trio.Event()
+        #: While parked (its sink removed by a reload): set again by unpark().
+        self._parked: trio.Event | None = None
+        #: Sinks a reload replaced; closed when the runner stops.
+        self._retired: list[Sink] = []
+        self._nursery: trio.Nursery | None = None
+        self._workers = 0
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -104,18 +108,65 @@ class SinkRunner:
         )
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 task_status.started()
-                for _ in range(self.config.max_concurrency):
-                    nursery.start_soon(self._worker)
+                self._add_workers()
         finally:
+            self._nursery = None
             with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await self.sink.aclose()
+                for sink in (*self._retired, self.sink):
+                    await sink.aclose()
             log.info("sink.stopped", sink=self.name, pending=self.queue.pending_events)
 
     def stop(self) -> None:
         """Finish in-flight batches and exit; a memory buffer keeps delivering until empty."""
         self.queue.close()
         self._stopping.set()
+        self._interrupt.set()
+        self.unpark()
+
+    def park(self) -> None:
+        """Take no more batches until :meth:`unpark` (a reload removed the sink).
+
+        The queue stays open and keeps its events; a batch being retried goes
+        back to it. Sends in flight finish.
+        """
+        if self._parked is None:
+            self._parked = trio.Event()
+            self._interrupt.set()
+            log.info("sink.parked", sink=self.name, pending=self.queue.pending_events)
+
+    def unpark(self) -> None:
+        """Take batches again (a reload brought the sink back)."""
+        if self._parked is not None:
+            self._parked.set()
+            self._parked = None
+            if not self._stopping.is_set():
+                self._interrupt = trio.Event()
+
+    def reconfigure(self, config: SinkConfig, sink: Sink, limiter: Any | None = None) -> None:
+        """Deliver with ``config`` and ``sink`` from the next send on (a reload).
+
+        Sends in flight finish on the sink they started with, which is closed
+        when the runner stops. The rate limiter is kept if the limit is the same.
+        """
+        if config.rate_limit != self.config.rate_limit:
+            self.limiter = limiter if limiter is not None else _local_limiter(config)
+        if sink is not self.sink:
+            self._retired.append(self.sink)
+        self.config, self.sink = config, sink
+        self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
+        self.concurrency.total_tokens = config.max_concurrency
+        self.inflight.limit = config.max_inflight_bytes
+        self._add_workers()
+
+    def _add_workers(self) -> None:
+        """Start workers up to ``max_concurrency`` (never fewer: the limiter caps extra ones)."""
+        if self._nursery is None:
+            return
+        while self._workers < self.config.max_concurrency:
+            self._workers += 1
+            self._nursery.start_soon(self._worker)
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -134,8 +185,12 @@ class SinkRunner:
     # -- workers -----------------------------------------------------------------
 
     async def _worker(self) -> None:
-        batch_config = self.config.batch
         while True:
+            parked = self._parked
+            if parked is not None:
+                await parked.wait()
+                continue
+            batch_config = self.config.batch
             async with self.concurrency:
                 held = await self.inflight.acquire(batch_config.max_bytes)
                 try:
@@ -144,6 +199,13 @@ class SinkRunner:
                     )
                     if not batch:
                         return
+                    if self._parked is not None:  # parked while it waited for the batch
+                        self.queue.release(batch)
+                        continue
+                    limit = self.config.batch.max_events
+                    if len(batch) > limit:  # a reload lowered it while this worker waited
+                        self.queue.release(batch[limit:])
+                        batch = batch[:limit]
                     # The real size: less frees room for others, an oversized event more.
                     held = self.inflight.resize(held, sum(len(e.payload) for e in batch))
                     self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
@@ -270,12 +332,13 @@ class SinkRunner:
         waiting at once; a memory buffer keeps delivering (with its waits)
         until the shutdown deadline, and what is left is written to disk.
         """
-        if not self.queue.durable:
+        if not self.queue.durable and self._parked is None:
             await trio.sleep(seconds)
             return True
+        interrupt = self._interrupt
         with trio.move_on_after(seconds):
-            await self._stopping.wait()
-        return not self._stopping.is_set()
+            await interrupt.wait()
+        return not interrupt.is_set()
 
     # -- outcomes ----------------------------------------------------------------
 
@@ -339,3 +402,10 @@ class SinkRunner:
             batch, reason=reason, attempts=attempts, status=status, response=response
         )
         self.metrics.sink_dead.labels(self.name, reason).inc(moved)
+
+
+def _local_limiter(config: SinkConfig) -> OutboundLimiter | None:
+    limit = config.rate_limit
+    if limit is None:
+        return None
+    return OutboundLimiter(limit.requests_per_second, limit.events_per_second)

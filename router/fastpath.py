@@ -40,6 +40,7 @@ from router.errors import (
     RequestTimeout,
 )
 from router.inflight import ADMIT_RETRY_AFTER, IngestAdmission
+from router.ingestroutes import IngestRoutes
 from router.source import Reply
 
 if TYPE_CHECKING:
@@ -53,93 +54,45 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
 ]
 
-#: Quart/werkzeug path variables (``<platform>``, ``<int:id>``) as regex groups.
-_VARIABLE = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 #: A run of slashes, which Quart's routing matches as one.
 _SLASHES = re.compile(r"//+")
 
 
 class IngestDispatcher:
-    """An ASGI app: ingest routes directly, the rest to ``app``."""
+    """An ASGI app: ingest routes directly, the rest to the app behind.
+
+    What it serves, the ingest table and the app behind, is set by :meth:`use`
+    and can be replaced while running: each request reads the pair once, so a
+    request in flight finishes on the table it started on.
+    """
 
     def __init__(
         self,
-        app: ASGIApp,
         max_body_bytes: int,
         body_timeout: float = 10.0,
         max_header_bytes: int = 0,
         max_inflight_bytes: int = 16 << 20,
     ):
-        self.app = app
         self.max_body_bytes = max_body_bytes
         #: Bounds the bytes of bodies read or processed at once (server.max_inflight_bytes).
         self.inflight = IngestAdmission(max_inflight_bytes, max_body_bytes)
         self.body_timeout = body_timeout
         #: hypercorn caps only a head that arrives in pieces; 0: no check here.
         self.max_header_bytes = max_header_bytes
-        self._static: dict[tuple[str, str], tuple[SourceRuntime, str]] = {}
-        self._patterns: list[tuple[str, re.Pattern[str], SourceRuntime, str]] = []
-        #: Every source route's path (ingest or query): its source and methods, for 405s.
-        self._paths: dict[str, tuple[SourceRuntime, set[str]]] = {}
-        self._path_patterns: dict[str, tuple[re.Pattern[str], SourceRuntime, set[str]]] = {}
+        self._serving: tuple[IngestRoutes, ASGIApp] = (IngestRoutes(), _no_app)
 
-    def add(self, method: str, path: str, runtime: SourceRuntime, route_name: str) -> None:
-        """Serve ``method path`` (Quart path syntax) with ``runtime``'s ingest pipeline."""
-        self.add_known(method, path, runtime)
-        if "<" not in path:
-            self._static[(method, path)] = (runtime, route_name)
-            return
-        self._patterns.append((method, _compile(path), runtime, route_name))
+    def use(self, routes: IngestRoutes, app: ASGIApp) -> None:
+        """Serve ``routes``, and hand every other request to ``app``, from the next request on."""
+        self._serving = (routes, app)
 
-    def add_known(self, method: str, path: str, runtime: SourceRuntime) -> None:
-        """Record a route of ``runtime``'s, answered here (:meth:`add`) or by the app.
-
-        A request for a known path with none of its methods is answered here:
-        405 in the vendor's shape, with ``Allow``. ``GET`` allows ``HEAD`` too,
-        as Quart does.
-        """
-        methods = {method, "HEAD"} if method == "GET" else {method}
-        if "<" not in path:
-            self._paths.setdefault(path, (runtime, set()))[1].update(methods)
-        else:
-            self._path_patterns.setdefault(path, (_compile(path), runtime, set()))[2].update(
-                methods
-            )
-
-    def _match(self, method: str, path: str) -> tuple[SourceRuntime, str, dict[str, str]] | None:
-        found = self._static.get((method, path))
-        if found is not None:
-            return found[0], found[1], {}
-        for route_method, pattern, runtime, name in self._patterns:
-            if route_method == method:
-                match = pattern.match(path)
-                if match:
-                    return runtime, name, match.groupdict()
-        return None
-
-    def _source_of(self, path: str) -> SourceRuntime | None:
-        """The source with an ingest route on ``path``, whatever the method."""
-        for (_, route_path), (runtime, _) in self._static.items():
-            if route_path == path:
-                return runtime
-        for _, pattern, runtime, _ in self._patterns:
-            if pattern.match(path):
-                return runtime
-        return None
-
-    def _allowed(self, path: str) -> tuple[SourceRuntime, set[str]] | None:
-        """The source with a route on ``path``, and every method its routes there take."""
-        found = self._paths.get(path)
-        if found is not None:
-            return found
-        for pattern, runtime, methods in self._path_patterns.values():
-            if pattern.match(path):
-                return runtime, methods
-        return None
+    @property
+    def routes(self) -> IngestRoutes:
+        return self._serving[0]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        routes, app = self._serving
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         if not scope["path"].startswith("/"):
             # The absolute form (``POST http://host/path``), which proxies send:
@@ -147,17 +100,17 @@ class IngestDispatcher:
             # its own way, answered a 500.
             scope = {**scope, "path": urlsplit(scope["path"]).path or "/"}
         if self.max_header_bytes and _head_size(scope) > self.max_header_bytes:
-            await self._refuse(scope, send, headers_of(scope), self._head_too_large())
+            await self._refuse(routes, scope, send, headers_of(scope), self._head_too_large())
             return
-        target = self._match(scope["method"], scope["path"])
+        target = routes.match(scope["method"], scope["path"])
         if target is None and scope["path"].startswith("//"):
             # Quart's routing serves ``//collect/event`` as ``/collect/event``.
-            target = self._match(scope["method"], "/" + scope["path"].lstrip("/"))
+            target = routes.match(scope["method"], "/" + scope["path"].lstrip("/"))
         if target is not None:
             async with self.inflight.admit(scope["headers"]) as admitted:
                 await self._ingest(scope, receive, send, *target, admitted=admitted)
         else:
-            await self._to_app(scope, receive, send)
+            await self._to_app(routes, app, scope, receive, send)
 
     async def _ingest(
         self,
@@ -211,19 +164,21 @@ class IngestDispatcher:
             time.perf_counter() - started
         )
 
-    async def _to_app(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def _to_app(
+        self, routes: IngestRoutes, app: ASGIApp, scope: Scope, receive: Any, send: Any
+    ) -> None:
         """Hand the request to the Quart app with its body already read (see the module doc).
 
-        A wrong method on a source's path is answered here instead (:meth:`_wrong_route`).
+        A wrong method on a source's path is answered here instead (:func:`_wrong_route`).
         """
         headers = headers_of(scope)
         body = await self._read_body(receive, headers)
         if body is None:
             return
         if isinstance(body, IngestError):
-            await self._refuse(scope, send, headers, body)
+            await self._refuse(routes, scope, send, headers, body)
             return
-        reply = self._wrong_route(scope, headers)
+        reply = _wrong_route(routes, scope, headers)
         if reply is not None:
             await send_reply(send, reply)
             return
@@ -246,47 +201,21 @@ class IngestDispatcher:
             with trio.CancelScope(shield=True):
                 await send(message)
 
-        await self.app(scope, replay, shielded_send)
-
-    def _wrong_route(self, scope: Scope, headers: dict[str, str]) -> Reply | None:
-        """The answer to a request for a source's path that its routes do not serve as sent.
-
-        Quart's routing matches a path with its runs of slashes as one: a
-        method none of the path's routes takes gets a 405 in the vendor's
-        shape with ``Allow``, and an ingest route's path with a run of slashes
-        inside a 308 to the path without. None: the app answers.
-        """
-        path = scope["path"]
-        merged = _SLASHES.sub("/", path) if "//" in path else path
-        known = self._allowed(merged)
-        if known is None:
-            return None
-        runtime, methods = known
-        method = scope["method"]
-        if method not in methods:
-            allowed = ", ".join(sorted(methods))
-            error = MethodNotAllowed(
-                f"{method} is not allowed on {path}; use {allowed}", headers={"Allow": allowed}
-            )
-            return runtime.error_reply(ingest_request(scope, headers=headers), error)
-        if merged != path and self._match(method, merged) is not None:
-            query = scope.get("query_string") or b""
-            scheme = scope.get("scheme", "http")
-            host = headers.get("host", "")
-            location = f"{scheme}://{host}{merged}" + (
-                f"?{query.decode('latin-1')}" if query else ""
-            )
-            return Reply(308, b"", {"Location": location})
-        return None
+        await app(scope, replay, shielded_send)
 
     async def _refuse(
-        self, scope: Scope, send: Any, headers: dict[str, str], error: IngestError
+        self,
+        routes: IngestRoutes,
+        scope: Scope,
+        send: Any,
+        headers: dict[str, str],
+        error: IngestError,
     ) -> None:
         """Answer ``error`` with ``Connection: close``, the body unread.
 
         In the vendor's shape on a vendor's path, else the core's JSON shape.
         """
-        runtime = self._source_of(scope["path"])
+        runtime = routes.source_of(scope["path"])
         if runtime is not None:
             reply = runtime.error_reply(ingest_request(scope, headers=headers), error)
         else:
@@ -343,6 +272,36 @@ class IngestDispatcher:
         )
 
 
+def _wrong_route(routes: IngestRoutes, scope: Scope, headers: dict[str, str]) -> Reply | None:
+    """The answer to a request for a source's path that its routes do not serve as sent.
+
+    Quart's routing matches a path with its runs of slashes as one: a
+    method none of the path's routes takes gets a 405 in the vendor's
+    shape with ``Allow``, and an ingest route's path with a run of slashes
+    inside a 308 to the path without. None: the app answers.
+    """
+    path = scope["path"]
+    merged = _SLASHES.sub("/", path) if "//" in path else path
+    known = routes.allowed(merged)
+    if known is None:
+        return None
+    runtime, methods = known
+    method = scope["method"]
+    if method not in methods:
+        allowed = ", ".join(sorted(methods))
+        error = MethodNotAllowed(
+            f"{method} is not allowed on {path}; use {allowed}", headers={"Allow": allowed}
+        )
+        return runtime.error_reply(ingest_request(scope, headers=headers), error)
+    if merged != path and routes.match(method, merged) is not None:
+        query = scope.get("query_string") or b""
+        scheme = scope.get("scheme", "http")
+        host = headers.get("host", "")
+        location = f"{scheme}://{host}{merged}" + (f"?{query.decode('latin-1')}" if query else "")
+        return Reply(308, b"", {"Location": location})
+    return None
+
+
 def _head_size(scope: Scope) -> int:
     """The request head's size as sent: request line, then ``name: value`` lines."""
     size = len(scope["method"]) + len(scope.get("raw_path") or b"") + 12
@@ -352,20 +311,6 @@ def _head_size(scope: Scope) -> int:
     return size
 
 
-def _split(path: str) -> list[tuple[str, re.Match[str] | None]]:
-    parts: list[tuple[str, re.Match[str] | None]] = []
-    position = 0
-    for match in _VARIABLE.finditer(path):
-        parts.append((path[position : match.start()], None))
-        parts.append(("", match))
-        position = match.end()
-    parts.append((path[position:], None))
-    return parts
-
-
-def _compile(path: str) -> re.Pattern[str]:
-    """``path`` (Quart path syntax, with variables) as a regex with a group per variable."""
-    pattern = "".join(
-        f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(part) for part, m in _split(path)
-    )
-    return re.compile(pattern + r"\Z")
+async def _no_app(scope: Scope, receive: Any, send: Any) -> None:
+    """What answers before :meth:`IngestDispatcher.use` is called: nothing is served yet."""
+    await send_reply(send, core_error(503, "Service Unavailable", "the router is starting"))

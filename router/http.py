@@ -19,9 +19,10 @@ on a head that arrived whole.
 from __future__ import annotations
 
 import errno
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypercorn.config
 import structlog
@@ -32,7 +33,10 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr
 
-__all__ = ["serve_http"]
+if TYPE_CHECKING:
+    from router.config import ServerConfig
+
+__all__ = ["hypercorn_config", "serve_http"]
 
 log = structlog.get_logger()
 
@@ -56,6 +60,25 @@ class _Connection(TCPServer):
             await super()._read_data()
         finally:
             await self.idle_task.stop()
+
+
+def hypercorn_config(server: ServerConfig) -> hypercorn.config.Config:
+    """hypercorn's settings from the ``server`` section."""
+    hc = hypercorn.config.Config()
+    hc.bind = [server.bind]
+    hc.graceful_timeout = server.shutdown_timeout
+    hc.accesslog = "-" if server.access_log else None
+    # Through the root handler (JSON, redacted): an exception that escapes the
+    # application is logged, not dropped. Its level is set by configure_logging.
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    # hypercorn's idle timer runs until a request's head is complete, so it
+    # is the header timeout too. Its read_timeout is left off: it limits
+    # each read, so it would never stop a client sending a byte a second,
+    # and it would cut a client waiting for its answer.
+    hc.keep_alive_timeout = server.keepalive_timeout
+    hc.h11_max_incomplete_size = server.max_header_bytes
+    hc.h2_max_header_list_size = server.max_header_bytes
+    return hc
 
 
 async def serve_http(

@@ -6,13 +6,26 @@ sit above it (:mod:`router.cli` starts :mod:`router.workers`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from router.config import RouterConfig, blocked_plugins, load_config, read_config_file
+from router.config import (
+    RouterConfig,
+    blocked_plugins,
+    config_secrets,
+    load_config,
+    read_config_file,
+)
+from router.errors import ConfigError
+from router.log import learn_secrets
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
 
-__all__ = ["load", "registry_only"]
+__all__ = ["ConfigReader", "config_reader", "load", "registry_only"]
+
+#: How a running daemon reads its config again: given its registry, the new config.
+ConfigReader = Callable[[Registry], RouterConfig]
 
 
 def load(path: str | None, *, blocked: Sequence[str] = ()) -> tuple[RouterConfig, Registry]:
@@ -31,3 +44,28 @@ def registry_only(config_path: str | None) -> Registry:
     if config_path:
         blocked = blocked_plugins(read_config_file(config_path))
     return build_registry(make_plugin_manager(blocked=blocked))
+
+
+def config_reader(path: str | None, server: Mapping[str, Any] | None = None) -> ConfigReader:
+    """Read ``path`` again with the running plugins, with the same ``server`` overrides.
+
+    The overrides are what the command line set (``--bind``, ``--data-dir``,
+    ``--workers``), so a reload does not see them as changes. A config that
+    fails its checks raises ConfigError; the secrets it names are redacted
+    from the logs from then on, since its problems are about to be logged.
+    """
+
+    def read(registry: Registry) -> RouterConfig:
+        loaded = read_config_file(path)
+        try:
+            config = load_config(loaded, registry)
+        except ConfigError:
+            learn_secrets(config_secrets(loaded))
+            raise
+        if server:
+            config = dataclasses.replace(
+                config, server=dataclasses.replace(config.server, **server)
+            )
+        return config
+
+    return read

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import weakref
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
@@ -28,6 +29,7 @@ __all__ = [
     "RedactingStream",
     "Redactor",
     "configure_logging",
+    "learn_secrets",
     "redact_std_streams",
 ]
 
@@ -55,6 +57,14 @@ class Redactor:
     """Replaces known secret values in text, and (as a structlog processor) in event values."""
 
     def __init__(self, secrets: Iterable[str]):
+        self._set(secrets)
+        _REDACTORS.add(self)
+
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Redact ``secrets`` too from now on (it never forgets one)."""
+        self._set({*self.secrets, *self.short, *secrets})
+
+    def _set(self, secrets: Iterable[str]) -> None:
         secrets = {s for s in secrets if isinstance(s, str)}
         #: The secrets too short to redact (see MIN_SECRET_LENGTH).
         self.short = sorted(s for s in secrets if len(s) < MIN_SECRET_LENGTH)
@@ -94,6 +104,17 @@ class Redactor:
         return value
 
 
+#: Every live Redactor, so secrets a reloaded config brings reach them all.
+_REDACTORS: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+
+def learn_secrets(secrets: Iterable[str]) -> None:
+    """Redact ``secrets`` in every redactor of this process (a reloaded config's new ones)."""
+    secrets = set(secrets)
+    for redactor in list(_REDACTORS):
+        redactor.learn(secrets)
+
+
 class RedactingStream:
     """A text stream that redacts secrets from everything written to it.
 
@@ -129,10 +150,10 @@ def redact_std_streams(secrets: Iterable[str]) -> None:
 
     Covers output that bypasses logging: an uncaught exception's traceback,
     warnings, a plugin's print(). Call it once, in the process's entry point.
+    The streams are wrapped even with no secrets yet: a reload may bring some
+    (:func:`learn_secrets`).
     """
     redactor = Redactor(secrets)
-    if not redactor:
-        return
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if isinstance(stream, RedactingStream):
@@ -163,7 +184,8 @@ def configure_logging(
         stream = stream.stream
     as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     redactor = Redactor(secrets)
-    out: TextIO = RedactingStream(stream, redactor) if redactor else stream  # type: ignore[assignment]
+    # Wrapped even with no secrets yet: a reload may bring some (learn_secrets).
+    out: TextIO = RedactingStream(stream, redactor)  # type: ignore[assignment]
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -12,10 +12,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
-__all__ = ["GCRA", "Decision", "OutboundLimiter"]
+__all__ = [
+    "GCRA",
+    "Decision",
+    "InboundLimiter",
+    "LocalLimiter",
+    "OutboundLimiter",
+    "SinkLimiter",
+]
 
 #: Keys of a local limiter beyond which idle ones are forgotten.
 MAX_KEYS = 100_000
@@ -90,6 +98,32 @@ class GCRA:
     def _forget_idle(self, now: float) -> None:
         # A key whose tat is in the past has a full bucket: the same as no entry.
         self._tat = {k: t for k, t in self._tat.items() if t > now}
+
+
+class InboundLimiter(Protocol):
+    """A source's limit (``rate_limit`` on a source): kept here, or shared through Redis."""
+
+    async def check(self, key: str, cost: int) -> Decision:
+        """Take ``cost`` events from ``key``'s allowance, or say when to retry."""
+        ...
+
+
+class SinkLimiter(Protocol):
+    """A sink's requests/s and events/s limits (``rate_limit`` on a sink)."""
+
+    async def acquire(self, events: int) -> None:
+        """Wait until one request of ``events`` events is allowed."""
+        ...
+
+
+class LocalLimiter:
+    """An inbound limit kept in this process."""
+
+    def __init__(self, rate: float, burst: int):
+        self.gcra = GCRA(rate, burst)
+
+    async def check(self, key: str, cost: int) -> Decision:
+        return self.gcra.take(key, cost)
 
 
 class OutboundLimiter:

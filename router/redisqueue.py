@@ -57,6 +57,7 @@ from coredis.exceptions import (
     StreamDuplicateConsumerGroupError,
 )
 
+from router.config.settings import SpoolConfig
 from router.queue import DeadLetter, Entry, QueueBounds, StorageError
 from router.redisconn import CONNECTIVITY_ERRORS, RedisLink, RedisUnavailable, open_client
 from router.retry import Backoff
@@ -225,8 +226,8 @@ class RedisQueue(QueueBounds):
         link: RedisLink,
         name: str,
         *,
-        max_events: int = 1_000_000,
-        max_bytes: int = 1 << 30,
+        max_events: int = SpoolConfig().max_events,
+        max_bytes: int = SpoolConfig().max_bytes,
         dedup_window: float | None = None,
         on_stored_unacknowledged: Callable[[int], None] | None = None,
     ):

@@ -106,6 +106,7 @@ class Route:
     """One configured route from the point of view of one source."""
 
     def __init__(self, config: RouteConfig, targets: Sequence[SinkTarget]):
+        self.config = config
         self.targets = tuple(targets)
         self.types = config.types
         self.match = tuple(

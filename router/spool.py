@@ -41,6 +41,7 @@ import orjson
 import structlog
 import trio
 
+from router.config.settings import SpoolConfig
 from router.errors import StorageError, StorageUnusable
 from router.queue import DeadLetter, Entry, QueueBounds
 from router.storage import (
@@ -59,7 +60,7 @@ log = structlog.get_logger()
 #: Most events / bytes a sink keeps in memory before spilling to the database
 #: (the bytes are the default of ``spool.memory_bytes``).
 HOT_EVENTS = 20_000
-HOT_BYTES = 16 << 20
+HOT_BYTES = SpoolConfig().memory_bytes
 #: Most events / payload bytes in one chunk (row) of the queue table; an event
 #: larger than ``CHUNK_BYTES`` is a chunk of its own.
 CHUNK_EVENTS = 1_000
@@ -213,35 +214,53 @@ class Spool:
             "dedup_window": …})`` per sink.
         """
 
-        def load() -> dict[str, tuple[int, int, int, int]]:
+        def open_db() -> None:
             make_data_dir(self.path.parent)
             self._db = connect(self.path, sync=self.sync)
             self._rdb = connect(self.path, sync=self.sync)
             try:
-                ids = sink_ids(self._db, [name for name, _ in sinks])
-                stats = {}
-                for name, sink_id in ids.items():
-                    table = _queue_table(sink_id)
-                    count, size, max_seq = self._db.execute(
-                        f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
-                    ).fetchone()
-                    done, done_size = self._db.execute(
-                        "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
-                        (sink_id,),
-                    ).fetchone()
-                    count, size = count - done, size - done_size
-                    stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
                 # Refuse to start on a disk that cannot take a write rather than 503 every request.
                 probe_write(self._db)
             except (sqlite3.Error, OSError) as exc:
                 self.close_db()
                 raise StorageUnusable(self.path, describe(self.path, exc, what="spool")) from exc
+
+        await trio.to_thread.run_sync(open_db)
+        await self.add(sinks)
+
+    async def add(self, sinks: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Open the queues of ``sinks`` not open yet (at start, or a reload adding a sink).
+
+        A sink that had a queue before keeps it, pending events included.
+        """
+        sinks = [(name, options) for name, options in sinks if name not in self.queues]
+
+        def load(db: sqlite3.Connection) -> dict[str, tuple[int, int, int, int]]:
+            try:
+                ids = sink_ids(db, [name for name, _ in sinks])
+                stats = {}
+                for name, sink_id in ids.items():
+                    table = _queue_table(sink_id)
+                    count, size, max_seq = db.execute(
+                        f"SELECT {_COUNTS}, coalesce(max(seq), 0) FROM {table}"
+                    ).fetchone()
+                    done, done_size = db.execute(
+                        "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?",
+                        (sink_id,),
+                    ).fetchone()
+                    count, size = count - done, size - done_size
+                    stats[name] = (sink_id, count, size, max(max_seq, self._sequence(table)))
+            except (sqlite3.Error, OSError) as exc:
+                raise StorageUnusable(self.path, describe(self.path, exc, what="spool")) from exc
             return stats
 
-        stats = await trio.to_thread.run_sync(load)
+        if not sinks:
+            return
+        stats = await trio.to_thread.run_sync(self._locked, load)
         for name, options in sinks:
             sink_id, count, size, max_seq = stats[name]
-            self._scanned[sink_id] = max_seq
+            with self._wlock:
+                self._scanned[sink_id] = max_seq
             queue = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
             self.queues[name] = self._by_id[sink_id] = queue
 
@@ -647,8 +666,8 @@ class SqliteQueue(QueueBounds):
         max_seq: int,
         *,
         durable: bool = True,
-        max_events: int = 1_000_000,
-        max_bytes: int = 1 << 30,
+        max_events: int = SpoolConfig().max_events,
+        max_bytes: int = SpoolConfig().max_bytes,
         memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
     ):
@@ -937,3 +956,5 @@ class SqliteQueue(QueueBounds):
             return
         self._hot.extendleft(reversed(entries))
         self._hot_bytes += sum(len(e.payload) for e in entries)
+        # A worker may be waiting for a first event (a parked runner gave these back).
+        self._wake()

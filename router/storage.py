@@ -11,21 +11,24 @@ change of state rather than once per failed request.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
 
-from router.errors import StorageUnusable
+from router.errors import DataDirLocked, StorageUnusable
 
 __all__ = [
     "DATA_DIR_FIX",
     "PROBE_SCHEMA",
     "WriteHealth",
     "describe",
+    "lock_data_dir",
     "make_data_dir",
     "open_sqlite",
     "probe_write",
@@ -266,3 +269,34 @@ class WriteHealth:
             )
         self.error = None
         self.failing_since = None
+
+
+@contextmanager
+def lock_data_dir(path: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``path/LOCK`` so two daemons never share a data dir.
+
+    :raises StorageUnusable: the directory cannot be created or written.
+    """
+    make_data_dir(path)
+    lock_path = path / "LOCK"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise DataDirLocked(
+                f"data directory {path} is in use by another router (pid {holder}); "
+                "give each daemon its own --data-dir"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            raise StorageUnusable(lock_path, describe(lock_path, exc, what="lock")) from exc
+        yield path
+    finally:
+        os.close(fd)

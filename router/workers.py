@@ -4,7 +4,8 @@ The parent binds the socket, holds the data directory's lock and supervises;
 each worker is a complete daemon (ingest, spool, delivery) that owns
 ``<data_dir>/worker-<i>``. The kernel spreads connections across the
 workers. A worker that exits unexpectedly is restarted; SIGTERM/SIGINT are
-passed on to every worker, and the parent exits once they all have.
+passed on to every worker, and the parent exits once they all have. SIGHUP
+is passed on too: every worker reloads the config.
 
 A worker also drains the spool directories of workers that no longer exist
 (``worker-<j>`` with ``j >= N``, taken by worker ``j % N``), so lowering
@@ -40,9 +41,9 @@ import hypercorn.config
 import structlog
 
 from router.config import RouterConfig
-from router.daemon import lock_data_dir
 from router.errors import ConfigError, ListenError, RouterError
 from router.loader import load
+from router.storage import lock_data_dir
 
 __all__ = ["adopted_dirs", "listen", "run_workers", "worker_dir"]
 
@@ -115,6 +116,8 @@ def _detach_from_terminal_signals() -> None:
     PR_SET_PDEATHSIG ends it if the supervisor is killed with SIGKILL.
     """
     os.setpgrp()
+    # A reload asked for before the daemon listens for it must not kill the worker.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
@@ -123,7 +126,12 @@ def _detach_from_terminal_signals() -> None:
 
 
 def _worker_main(
-    config_path: str, overrides: dict[str, Any], index: int, sockets: Any, errors: Any
+    config_path: str,
+    overrides: dict[str, Any],
+    index: int,
+    sockets: Any,
+    errors: Any,
+    watch: bool = False,
 ) -> None:
     """The entry point of one worker process (spawned: it rebuilds everything).
 
@@ -132,7 +140,7 @@ def _worker_main(
     """
     _detach_from_terminal_signals()
     try:
-        _serve_worker(config_path, overrides, index, sockets)
+        _serve_worker(config_path, overrides, index, sockets, watch)
     except ConfigError as exc:
         errors.put(str(exc))
         sys.exit(EXIT_STARTUP)
@@ -141,10 +149,13 @@ def _worker_main(
         sys.exit(EXIT_STARTUP)
 
 
-def _serve_worker(config_path: str, overrides: dict[str, Any], index: int, sockets: Any) -> None:
+def _serve_worker(
+    config_path: str, overrides: dict[str, Any], index: int, sockets: Any, watch: bool
+) -> None:
     import trio
 
     from router.daemon import serve
+    from router.loader import config_reader
     from router.log import configure_logging, redact_std_streams
 
     config, registry = load(config_path)
@@ -163,12 +174,18 @@ def _serve_worker(config_path: str, overrides: dict[str, Any], index: int, socke
             sockets=sockets,
             worker=index,
             drain=adopted_dirs(server.data_dir, index, server.workers),
+            read_config=config_reader(config_path, overrides),
+            watch=watch,
         )
     )
 
 
-def run_workers(config_path: str, config: RouterConfig) -> int:
-    """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code."""
+def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) -> int:
+    """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code.
+
+    SIGHUP is passed on to every worker: each reloads its config and logs the
+    result with its ``worker`` index. With ``watch``, each worker watches the file.
+    """
     server = config.server
     sockets = listen(server.bind)
     overrides = {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir}
@@ -184,11 +201,16 @@ def run_workers(config_path: str, config: RouterConfig) -> int:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
 
+    def reload(signum: int, frame: Any) -> None:
+        for process in processes.values():
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGHUP)
+
     def start(index: int) -> multiprocessing.process.BaseProcess:
         process = context.Process(
             target=_worker_main,
             name=f"router-worker-{index}",
-            args=(config_path, overrides, index, sockets, errors),
+            args=(config_path, overrides, index, sockets, errors, watch),
         )
         process.start()
         started[index] = time.monotonic()
@@ -199,6 +221,7 @@ def run_workers(config_path: str, config: RouterConfig) -> int:
         started: dict[int, float] = {}
         processes = {i: start(i) for i in range(server.workers)}
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
         binds = [
             f"http://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets.insecure_sockets
         ]

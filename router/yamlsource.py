@@ -37,6 +37,8 @@ class Loaded:
     problems: list[ConfigProblem] = field(default_factory=list)
     #: Paths whose value could not be interpolated.
     failed_paths: set[Path_] = field(default_factory=set)
+    #: Paths whose value keeps an unset ``${VAR}`` as written (``placeholders=True``).
+    placeholders: set[Path_] = field(default_factory=set)
 
     def line(self, path: Path_) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -47,8 +49,14 @@ class Loaded:
         return self.lines.get(())
 
 
-def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> Loaded:
-    """Parse ``text``; syntax errors and undefined variables become ``problems``."""
+def load_yaml(
+    text: str, file: str, env: Mapping[str, str] | None = None, *, placeholders: bool = False
+) -> Loaded:
+    """Parse ``text``; syntax errors and undefined variables become ``problems``.
+
+    With ``placeholders``, an undefined variable is no problem: it stays
+    ``${NAME}`` in the value, whose path goes in ``Loaded.placeholders``.
+    """
     env = os.environ if env is None else env
     loaded = Loaded(file=file, data=None)
     loader = yaml.SafeLoader(text)
@@ -58,7 +66,7 @@ def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> Loa
             loaded.data = {}
             return loaded
         loaded.lines[()] = node.start_mark.line + 1
-        loaded.data = _Walker(loader, loaded, env).walk(node, ())
+        loaded.data = _Walker(loader, loaded, env, placeholders).walk(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loaded.problems.append(
@@ -72,10 +80,13 @@ def load_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> Loa
 
 
 class _Walker:
-    def __init__(self, loader: yaml.SafeLoader, loaded: Loaded, env: Mapping[str, str]):
+    def __init__(
+        self, loader: yaml.SafeLoader, loaded: Loaded, env: Mapping[str, str], placeholders: bool
+    ):
         self.loader = loader
         self.loaded = loaded
         self.env = env
+        self.placeholders = placeholders
 
     def walk(self, node: yaml.Node, path: Path_) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -117,6 +128,9 @@ class _Walker:
             name, default = match.group(1), match.group(2)
             value = self.env.get(name)
             if value is None or (value == "" and default is not None):
+                if default is None and self.placeholders:
+                    self.loaded.placeholders.add(path)
+                    return match.group(0)
                 if default is None:
                     self.problem(path, line, f"environment variable ${{{name}}} is not set")
                     self.loaded.failed_paths.add(path)

@@ -14,10 +14,16 @@ import trio
 import yaml
 
 from router.config import RouterConfig, load_config
-from router.daemon import Daemon, lock_data_dir
+from router.daemon import Daemon
+from router.delivery import SinkRunner
 from router.errors import ConfigError
+from router.ingest import SourceRuntime
+from router.loader import config_reader
 from router.pluginmanager import make_plugin_manager
+from router.queue import SinkQueue
 from router.registry import Registry, build_registry
+from router.storage import lock_data_dir
+from router.topology import Topology
 from router.yamlsource import load_yaml
 
 __all__ = ["RunningDaemon", "build_config", "running_daemon"]
@@ -50,6 +56,21 @@ class RunningDaemon:
     def metrics(self):
         return self.daemon.metrics
 
+    @property
+    def topology(self) -> Topology:
+        """What the daemon serves now."""
+        assert self.daemon.topology is not None, "the daemon is running"
+        return self.daemon.topology
+
+    def queue(self, sink: str) -> SinkQueue:
+        return self.topology.sinks[sink].queue
+
+    def runner(self, sink: str) -> SinkRunner:
+        return self.topology.sinks[sink].runner
+
+    def source(self, source: str) -> SourceRuntime:
+        return self.topology.sources[source]
+
     def metric(self, name: str, **labels: str) -> float:
         return self.daemon.metrics.value(name, **labels)
 
@@ -61,7 +82,8 @@ class RunningDaemon:
         over the sum of every daemon's counters (see docs/scaling.md).
         """
         m = self.metric
-        queue = self.daemon.queues[sink]
+        # Through the resources: a sink a reload removed keeps its queue there.
+        queue = self.daemon.resources.queues[sink]
         totals = {
             "recovered": m("router_sink_events_recovered_total", sink=sink),
             "accepted": m("router_sink_events_accepted_total", sink=sink),
@@ -100,7 +122,7 @@ class RunningDaemon:
 
 @asynccontextmanager
 async def running_daemon(
-    config: Mapping[str, Any] | str | RouterConfig,
+    config: Mapping[str, Any] | str | RouterConfig | Path,
     *,
     data_dir: Path,
     plugins: Iterable[tuple[str, Any]] = (),
@@ -108,16 +130,26 @@ async def running_daemon(
     env: Mapping[str, str] | None = None,
     registry: Registry | None = None,
 ) -> AsyncIterator[RunningDaemon]:
-    """Start a daemon bound to ``127.0.0.1:0``; stop it gracefully on exit."""
+    """Start a daemon bound to ``127.0.0.1:0``; stop it gracefully on exit.
+
+    ``config`` is a dict, YAML text, a prebuilt RouterConfig (with its
+    ``registry``) or the Path of a config file, which ``daemon.reload()``
+    then reads again.
+    """
+    read_config = None
+    overrides = {"bind": "127.0.0.1:0", "data_dir": Path(data_dir)}
     if isinstance(config, RouterConfig):
         assert registry is not None, "pass the registry with a prebuilt config"
+    elif isinstance(config, Path):
+        path = config
+        config, registry = build_config(
+            path.read_text(), plugins=plugins, autoload=autoload, env=env, file=str(path)
+        )
+        read_config = config_reader(str(path), overrides)
     else:
         config, registry = build_config(config, plugins=plugins, autoload=autoload, env=env)
-    config = dataclasses.replace(
-        config,
-        server=dataclasses.replace(config.server, bind="127.0.0.1:0", data_dir=Path(data_dir)),
-    )
-    daemon = Daemon(config, registry)
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
+    daemon = Daemon(config, registry, read_config=read_config)
     with lock_data_dir(daemon.data_dir):
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(daemon.run)

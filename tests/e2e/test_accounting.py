@@ -116,7 +116,7 @@ async def test_a_failed_write_moves_no_sink_counter(tmp_path, sample):
     async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
         r = await rd.client.post("/sample/events", json=events(["first"]))
         assert r.status_code == 202  # the spool of "full" is full from now on
-        rd.daemon.spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
+        rd.daemon.resources.spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
         big = [{"kind": "view", "user": "x" * 5000}, {"kind": "odd", "user": "y" * 5000}]
         r = await rd.client.post("/sample/events", json={"events": big})
         assert r.status_code == 503
@@ -124,7 +124,7 @@ async def test_a_failed_write_moves_no_sink_counter(tmp_path, sample):
             accounts = rd.reconcile(sink)
             assert accounts["accepted"] == 1 and accounts["dead_lettered"] == 0, accounts
             assert accounts["dropped"] == 0 and accounts["balance"] == 0, accounts
-        rd.daemon.spool._db.execute("PRAGMA max_page_count = 1073741823")
+        rd.daemon.resources.spool._db.execute("PRAGMA max_page_count = 1073741823")
         r = await rd.client.post("/sample/events", json={"events": big})
         assert r.status_code == 202
         for sink, dropped in (("up", 0), ("full", 1)):

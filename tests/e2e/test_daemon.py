@@ -105,7 +105,7 @@ async def test_a_plugin_raising_on_one_event_does_not_take_the_daemon_down(
         # The codec bug quarantines its event; the others are accepted.
         assert r.status_code == 202
         assert r.json() == {"accepted": 2, "failed": 1}
-        total, failed = await rd.daemon.quarantine.list("in")
+        total, failed = await rd.daemon.resources.quarantine.list("in")
         assert total == 1
         assert failed[0].event == {"kind": "explode", "user": "b"}
         assert "sample codec could not decode" in failed[0].errors[0]

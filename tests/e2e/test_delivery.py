@@ -97,7 +97,7 @@ async def test_refused_connections_for_30_seconds_lose_nothing(tmp_path, sample)
                     sent += await post(rd.client, [f"r{i}-{j}" for j in range(3)])
                     i += 1
                     await trio.sleep(0.5)
-            assert rd.daemon.runners["up"].failing_for() > 25
+            assert rd.runner("up").failing_for() > 25
             ready = (await rd.client.get("/readyz")).json()
             assert ready["sinks"]["up"]["pending"] == len(sent)
             await upstream.accept()
@@ -176,7 +176,7 @@ async def test_memory_buffer_flushes_to_disk_on_shutdown(tmp_path, sample):
     config = relay("http://127.0.0.1:9", buffer="memory")
     async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
         sent = await post(rd.client, [f"m{i}" for i in range(30)])
-        assert rd.daemon.queues["up"].pending_events == 30
+        assert rd.queue("up").pending_events == 30
     async with FakeUpstream.running() as upstream:
         async with running_daemon(
             relay(upstream.url, buffer="memory"), data_dir=tmp_path / "d", plugins=sample
@@ -202,7 +202,7 @@ async def test_a_down_sink_does_not_slow_ingest_or_other_sinks(tmp_path, sample)
                 sent += await post(rd.client, [f"i{i}"])
             await settle(rd, "up")
             assert set(users(healthy)) == set(sent)
-            assert rd.daemon.queues["slow"].pending_events == 30
+            assert rd.queue("slow").pending_events == 30
 
 
 async def test_dedup_window_skips_a_repeated_event_id(tmp_path, sample, monkeypatch):
@@ -311,7 +311,7 @@ async def test_spool_full_with_block_answers_503_then_delivers_everything(tmp_pa
                     assert r.headers["retry-after"] == "5"
                     assert "spool of sink 'up' is full" in r.json()["sample_error"]
             assert statuses[202] == 13 and statuses[503] == 17
-            assert rd.daemon.queues["up"].pending_events == 39
+            assert rd.queue("up").pending_events == 39
             await upstream.accept()
             accounts = await settle(rd, within=30)
         assert set(users(upstream)) == set(accepted)
@@ -334,13 +334,14 @@ async def test_a_failing_disk_answers_503_and_acknowledges_nothing(tmp_path, sam
         async with running_daemon(
             relay(upstream.url), data_dir=tmp_path / "d", plugins=sample
         ) as rd:
-            rd.daemon.spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
+            spool = rd.daemon.resources.spool
+            spool._db.execute("PRAGMA max_page_count = 1")  # SQLite's "disk full"
             big = [{"kind": "view", "user": f"x{i}" * 500} for i in range(20)]
             r = await rd.client.post("/sample/events", json={"events": big})
             assert r.status_code == 503
             assert r.headers["retry-after"] == "5"
             assert r.json() == {"sample_error": "could not store the events; retry later"}
-            rd.daemon.spool._db.execute("PRAGMA max_page_count = 1073741823")
+            spool._db.execute("PRAGMA max_page_count = 1073741823")
             sent = await post(rd.client, ["after"])
             accounts = await settle(rd)
         assert set(users(upstream)) == set(sent)
@@ -355,7 +356,7 @@ async def test_readyz_reports_a_sink_failing_longer_than_its_threshold(tmp_path,
         ) as rd:
             await post(rd.client, ["r1"])
             with trio.fail_after(10):
-                while rd.daemon.runners["up"].failing_for() <= 0.3:  # noqa: ASYNC110
+                while rd.runner("up").failing_for() <= 0.3:  # noqa: ASYNC110
                     await trio.sleep(0.02)
             r = await rd.client.get("/readyz")
             body = r.json()
@@ -373,7 +374,7 @@ async def test_503_halves_concurrency_which_then_grows_back(tmp_path, sample):
         upstream.script(Reply(503, headers={"retry-after": "0.1"}))
         config = relay(upstream.url, max_concurrency=8, batch={"max_events": 1, "max_wait": 0})
         async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
-            runner = rd.daemon.runners["up"]
+            runner = rd.runner("up")
             await post(rd.client, ["first"])
             with trio.fail_after(5):
                 while runner.concurrency.total_tokens == 8:  # noqa: ASYNC110

@@ -39,7 +39,7 @@ async def test_a_sinks_concurrent_batches_hold_at_most_max_inflight_bytes(tmp_pa
             for i in range(10):
                 r = await rd.client.post("/sample/events", json={"events": [big(f"u{i}")]})
                 assert r.status_code == 202, r.text
-            runner = rd.daemon.runners["up"]
+            runner = rd.runner("up")
             with trio.fail_after(10):
                 # Two sends held by the upstream and six workers waiting for room,
                 # or (unbounded) a third send: either way the outcome is settled.

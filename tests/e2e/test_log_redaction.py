@@ -272,7 +272,7 @@ async def test_readyz_shows_a_sinks_last_error_without_its_key(tmp_path):
         r = await rd.client.post("/leaky/events", json=leaky("raise"))
         assert r.status_code == 202
         with trio.fail_after(10):
-            while not rd.daemon.runners["up"].last_error:  # noqa: ASYNC110
+            while not rd.runner("up").last_error:  # noqa: ASYNC110
                 await trio.sleep(0.01)
         last_error = (await rd.client.get("/readyz")).json()["sinks"]["up"]["last_error"]
     assert last_error == "leaky sink refused to send with [redacted]"

@@ -67,7 +67,7 @@ async def test_redis_buffer_delivers_reconciles_and_dead_letters(tmp_path, sampl
             await post(rd.client, ["bad1", "bad2"])
             accounts = await settle(rd)
             assert accounts["delivered"] == len(sent) and accounts["dead_lettered"] == 2
-            letters = await RedisDeadLetters(rd.daemon.redis, "up").list()
+            letters = await RedisDeadLetters(rd.daemon.resources.redis_link(), "up").list()
             assert sorted(orjson.loads(d.payload)["user"] for d in letters) == ["bad1", "bad2"]
             assert [(d.reason, d.status, d.response) for d in letters] == [
                 ("rejected", 400, "no")

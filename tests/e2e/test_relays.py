@@ -159,8 +159,8 @@ async def test_relay(tmp_path, source, destination):
         async with running_daemon(config, registry=registry, data_dir=tmp_path / "d") as rd:
             await post_all(rd.client, source, sent)
             with trio.fail_after(20):
-                while rd.daemon.queues[destination].pending_events or (  # noqa: ASYNC110
-                    rd.daemon.queues["witness"].pending_events
+                while rd.queue(destination).pending_events or (  # noqa: ASYNC110
+                    rd.queue("witness").pending_events
                 ):
                     await trio.sleep(0.02)
             accounts = rd.reconcile(destination)
@@ -240,5 +240,5 @@ async def test_same_vendor_relay_queues_events_as_received(tmp_path, monkeypatch
         async with running_daemon(config, registry=registry, data_dir=tmp_path / "e") as rd:
             r = await rd.client.post("/collect/event", json={"messageBody": sent[:2]})
             assert r.status_code == 201
-            total, _ = await rd.daemon.quarantine.list("in")
+            total, _ = await rd.daemon.resources.quarantine.list("in")
             assert total == 2

@@ -10,7 +10,7 @@ import orjson
 import structlog
 import trio
 
-import router.daemon
+import router.resources
 import router.spool
 from router.spool import connect
 from router.testing.daemon import running_daemon
@@ -51,7 +51,7 @@ async def test_a_disk_that_fills_while_serving_answers_503_and_loses_nothing(
     tmp_path, sample, monkeypatch
 ):
     monkeypatch.setattr(router.spool, "PROBE_INTERVAL", 0.05)
-    monkeypatch.setattr(router.daemon, "PROBE_INTERVAL", 0.05)
+    monkeypatch.setattr(router.resources, "PROBE_INTERVAL", 0.05)
     release = trio.Event()
     with tmpfs(tmp_path / "fs", "2m") as fs:
         spool_path = fs / "data" / "spool.db"

@@ -46,7 +46,7 @@ async def post(client, names, kind="view"):
 async def settle(rd, sink="up", within=30):
     """Wait until the sink has nothing pending; return its reconciled counters."""
     with trio.fail_after(within):
-        while rd.daemon.queues[sink].pending_events:  # noqa: ASYNC110
+        while rd.queue(sink).pending_events:  # noqa: ASYNC110
             await trio.sleep(0.02)
     accounts = rd.reconcile(sink)
     assert accounts["balance"] == 0, str(accounts)

@@ -155,7 +155,7 @@ async def test_an_unhandled_error_on_a_sources_path_is_a_500_in_the_vendors_shap
     tmp_path, sample, sample_config
 ):
     async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
-        runtime = rd.daemon.sources["in"]
+        runtime = rd.source("in")
         request = ingest_request(scope(path="/sample/events"))
         with capture_logs() as logs:
             reply = unhandled(RuntimeError("boom"), request, runtime)

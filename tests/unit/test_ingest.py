@@ -26,7 +26,7 @@ async def test_an_error_a_plugin_raises_again_gets_each_requests_own_rate_limit_
     def accepted(request, result):
         raise refused
 
-    limited.daemon.sources["in"].source.accepted = accepted
+    limited.source("in").source.accepted = accepted
     first = await limited.client.post("/sample/events", json=BODY)
     second = await limited.client.post(
         "/sample/events", json=BODY, headers={"X-Request-Id": "second"}
@@ -49,7 +49,7 @@ async def test_a_plugin_failure_is_in_the_error_tree_and_logged_with_its_hook_an
     def accepted(request, result):
         raise ValueError("plugin bug")
 
-    limited.daemon.sources["in"].source.accepted = accepted
+    limited.source("in").source.accepted = accepted
     with capture_logs() as logs:
         r = await limited.client.post("/sample/events", json=BODY, headers={"X-Request-Id": "r7"})
     assert r.status_code == 500

@@ -228,3 +228,19 @@ def test_router_check_never_prints_a_secret_quoted_in_a_problem(tmp_path, monkey
     assert main(["check", "-c", str(path)], stderr=stderr) == 2
     assert f"unknown key '{REDACTED}'" in stderr.getvalue()
     assert "sk-live-0123456789" not in stderr.getvalue()
+
+
+def test_a_reloaded_configs_secrets_are_learned_by_every_redactor():
+    from router.log import learn_secrets
+
+    stream = io.StringIO()
+    configure_logging("info", "json", secrets=["first-secret"], stream=stream, cache=False)
+    redactor = Redactor([])  # e.g. the one /readyz uses
+    structlog.get_logger().info("before", value="second-secret-1")
+    learn_secrets(["second-secret-1"])
+    structlog.get_logger().info("after", value="second-secret-1 and first-secret")
+    logging.getLogger("hypercorn.error").warning("stdlib says second-secret-1")
+    lines = stream.getvalue().splitlines()
+    assert "second-secret-1" in lines[0]  # not a secret yet
+    assert all("second-secret-1" not in line and "first-secret" not in line for line in lines[1:])
+    assert redactor.redact("x second-secret-1") == f"x {REDACTED}"

@@ -58,7 +58,7 @@ async def test_the_daemons_queues_implement_sink_queue(tmp_path, sample, redis_p
         "routes": [{"from": "in", "to": ["disk", "memory", "redis"]}],
     }
     async with running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd:
-        queues = rd.daemon.queues
+        queues = rd.topology.queues
         assert type(queues["disk"]) is type(queues["memory"]) is spool.SqliteQueue
         assert type(queues["redis"]) is RedisQueue
         for q in queues.values():

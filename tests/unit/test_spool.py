@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 from router import spool as spool_module
 from router.deadletters import DeadLetters
@@ -297,3 +298,34 @@ async def test_rows_are_cut_at_chunk_bytes_and_a_larger_event_is_a_row_alone(ope
         ("d", spool_module.CHUNK_BYTES + 1),
         ("e", 300_000),
     ]
+
+
+async def test_add_opens_a_queue_for_a_new_sink_while_running_and_keeps_the_others(opened):
+    spool = await opened()
+    first = spool.queues["a"]
+    await first.put([("e1", b"{}")], 0.0)
+    await spool.add([("a", options()), ("b", options())])
+    assert spool.queues["a"] is first and first.pending_events == 1
+    await spool.queues["b"].put([("f1", b"{}"), ("f2", b"{}")], 0.0)
+    assert [e.event_id for e in await take_all(spool.queues["b"], 2)] == ["f1", "f2"]
+    assert [e.event_id for e in await take_all(first, 1)] == ["e1"]
+
+
+async def test_a_released_batch_wakes_a_worker_waiting_for_events(opened):
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("e1", b"{}")], 0.0)
+    taken = await queue.get_batch(10, 1 << 20, 0)
+    got = []
+
+    async def waiter():
+        got.extend(await queue.get_batch(10, 1 << 20, 0))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        queue.release(taken)  # a parked runner gives its batch back
+        with trio.fail_after(5):
+            while not got:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+    assert [e.event_id for e in got] == ["e1"]

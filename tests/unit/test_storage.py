@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 
 import pytest
 import trio
 
 from router import spool as spool_module
-from router.daemon import lock_data_dir
-from router.errors import StorageError, StorageUnusable
+from router.errors import DataDirLocked, StorageError, StorageUnusable
 from router.spool import Spool
-from router.storage import describe
+from router.storage import describe, lock_data_dir
 from tests.helpers.storage_faults import fill, tmpfs
 
 SINKS = [("a", {"durable": True})]
@@ -97,3 +97,15 @@ def test_a_truncated_spool_is_refused_before_sqlite_reads_a_missing_page(tmp_pat
         f.truncate(size // 2)
     with pytest.raises(StorageUnusable, match=rf"is truncated \({size // 2} of {size} bytes\)"):
         spool_module.connect(path)
+
+
+def test_a_second_lock_on_a_data_dir_names_the_holder(tmp_path):
+    holder = rf"in use by another router \(pid {os.getpid()}\)"
+    with (
+        lock_data_dir(tmp_path / "data"),
+        pytest.raises(DataDirLocked, match=holder),
+        lock_data_dir(tmp_path / "data"),
+    ):
+        pass
+    with lock_data_dir(tmp_path / "data"):  # released on exit
+        pass
