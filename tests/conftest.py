@@ -6,6 +6,10 @@ import pytest
 
 from tests.helpers import sample_plugin
 
+#: ``hook_marker``: ``@pytest.mark.hook(name)`` fails a test that never calls that hook;
+#: ``pytester``: tests/test_meta.py runs small suites to show the meta checks can fail.
+pytest_plugins = ["tests.helpers.hook_marker", "pytester"]
+
 
 @pytest.fixture
 def sample():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -44,10 +45,85 @@ def test_every_hook_is_documented_under_its_exact_signature(hook):
     assert getattr(hookspecs, hook).__doc__.strip()
 
 
+def marked_hook_tests() -> dict[str, list[str]]:
+    """hook name -> the tests decorated ``@pytest.mark.hook(name, ...)``, as ``path::name``."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == (
+                    "pytest.mark.hook"
+                ):
+                    for arg in decorator.args:
+                        test = f"{path.relative_to(ROOT)}::{node.name}"
+                        found.setdefault(ast.literal_eval(arg), []).append(test)
+    return found
+
+
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_has_a_test(hook):
-    pattern = re.compile(rf"def test_hook_{hook}\w*\(")
-    assert any(pattern.search(path.read_text()) for path in (ROOT / "tests").rglob("test_*.py"))
+def test_every_hook_is_called_by_a_test(hook):
+    """A test marked ``@pytest.mark.hook(hook)`` exists; the marker fails it if it never calls it.
+
+    The check that the marked test really calls the hook through a plugin
+    manager is made while it runs (tests/helpers/hook_marker.py).
+    """
+    assert marked_hook_tests().get(hook), f"no test is marked @pytest.mark.hook({hook!r})"
+
+
+def test_the_hook_marker_names_only_hooks_that_exist():
+    assert set(marked_hook_tests()) <= set(HOOKS)
+
+
+HOOK_MARKER_SUITE = """
+import pytest
+from router.pluginmanager import make_plugin_manager
+from router.registry import build_registry
+
+@pytest.mark.hook("router_sinks")
+def test_calls_it_by_name():
+    make_plugin_manager(autoload=False).hook.router_sinks()
+
+@pytest.mark.hook("router_codecs")
+def test_calls_it_through_the_registry():
+    build_registry(make_plugin_manager(autoload=False))
+
+@pytest.mark.hook("router_sources")
+def test_only_builds_a_manager():
+    make_plugin_manager(autoload=False)
+
+@pytest.mark.hook("router_startup")
+def test_calls_another_hook():
+    make_plugin_manager(autoload=False).hook.router_sinks()
+"""
+
+
+def test_the_hook_marker_fails_a_test_that_does_not_call_its_hook(pytester):
+    pytester.makepyfile(test_marked=HOOK_MARKER_SUITE)
+    result = pytester.runpytest_inprocess(
+        "-p", "tests.helpers.hook_marker", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_only_builds_a_manager _*",
+            "*never called router_sources through a plugin manager*",
+            "*_ test_calls_another_hook _*",
+            "*never called router_startup through a plugin manager*",
+        ]
+    )
+
+
+def test_the_hook_marker_refuses_a_name_that_is_no_hook(pytester):
+    pytester.makepyfile(
+        test_typo="import pytest\n\n@pytest.mark.hook('router_sink')\ndef test_x():\n    pass\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "tests.helpers.hook_marker", "-p", "no:cacheprovider"
+    )
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*no such hook*'router_sink'*the hooks are*"])
 
 
 def test_ci_runs_the_readme_test_command():
@@ -117,3 +193,35 @@ def test_every_core_module_has_a_layer():
     modules = {p.stem for p in (ROOT / "router").glob("*.py") if p.name != "__init__.py"}
     modules |= {p.parent.name for p in (ROOT / "router").glob("*/__init__.py")}
     assert sorted(placed) == sorted(modules)
+
+
+def core_modules() -> list[str]:
+    """Every module of router as ``mod`` or ``pkg_mod``, but ``__init__`` and ``__main__``."""
+    found = []
+    for path in sorted((ROOT / "router").rglob("*.py")):
+        parts = path.relative_to(ROOT / "router").with_suffix("").parts
+        if parts[-1] in ("__init__", "__main__"):
+            continue
+        found.append("_".join(parts))
+    return found
+
+
+def test_every_core_module_has_its_unit_test_file():
+    """router/<mod>.py: tests/unit/test_<mod>.py; router/<pkg>/<mod>.py: test_<pkg>_<mod>.py."""
+    unit = ROOT / "tests" / "unit"
+    missing = [f"test_{mod}.py" for mod in core_modules() if not (unit / f"test_{mod}.py").exists()]
+    assert missing == [], f"tests/unit/ has no {missing}"
+
+
+def test_every_unit_test_file_is_named_after_a_core_module():
+    """test_<mod>.py, test_<mod>_<aspect>.py for one side of a module, or test_<pkg>.py."""
+    packages = [p.parent.name for p in (ROOT / "router").glob("*/__init__.py")]
+    modules = [*core_modules(), *packages]
+    stray = [
+        path.name
+        for path in sorted((ROOT / "tests" / "unit").glob("test_*.py"))
+        if not any(
+            path.stem == f"test_{mod}" or path.stem.startswith(f"test_{mod}_") for mod in modules
+        )
+    ]
+    assert stray == [], f"tests/unit/{stray} tests no module of router by name"

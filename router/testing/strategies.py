@@ -19,7 +19,7 @@ schema with dotted or ``^`` dependencies gets a whole-document check.
 
 Values are JSON-realistic: an ``integer`` field gets ints (never the
 ``bool`` cerberus would also accept), floats are finite, strings have no
-surrogates. ``tests/unit/test_strategies.py`` checks every strategy against
+surrogates. ``tests/unit/test_testing_strategies.py`` checks every strategy against
 cerberus itself.
 """
 

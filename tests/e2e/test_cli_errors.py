@@ -6,12 +6,8 @@ Every test runs the real command line as a subprocess.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import httpx
@@ -20,43 +16,15 @@ import trio
 
 from router.quarantine import Quarantine
 from router.testing.process import DaemonProcess
+from tests.helpers.cli import one_line, run_router, write_config
 from tests.helpers.conscent_traffic import ping
 
 ROOT = Path(__file__).parents[2]
 BUSY = "address already in use (another router or program is using it; pick another with --bind)"
 
 
-def router(*args: str, cwd: Path | None = None, env: dict | None = None):
-    """``python -m router ARGS``: ``(exit code, stdout, stderr lines)``."""
-    result = subprocess.run(
-        [sys.executable, "-m", "router", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={
-            **os.environ,
-            "ROUTER_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "ROUTER_DEBUG": "",
-            **(env or {}),
-        },
-        timeout=60,
-    )
-    return result.returncode, result.stdout, result.stderr.splitlines()
-
-
-def one_line(stderr: list[str]) -> str:
-    assert len(stderr) == 1, stderr
-    assert "Traceback" not in stderr[0] and "ExceptionGroup" not in stderr[0]
-    return stderr[0]
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
 def test_check_reports_wrong_typed_values_at_their_lines(tmp_path):
-    config = write(
+    config = write_config(
         tmp_path / "router.yaml",
         """\
         server:
@@ -78,7 +46,7 @@ def test_check_reports_wrong_typed_values_at_their_lines(tmp_path):
           - {from: a, to: 5, filter: nonsense}
         """,
     )
-    code, _, err = router("check", "-c", str(config))
+    code, _, err = run_router("check", "-c", str(config))
     assert code == 2
     assert err == [
         f"{config}:2: server.bind: port '99999' of '127.0.0.1:99999' is not a number "
@@ -101,18 +69,20 @@ def test_check_reports_wrong_typed_values_at_their_lines(tmp_path):
     ],
 )
 def test_run_with_a_bad_bind_is_one_usage_line(bind, message):
-    code, _, err = router("run", "--bind", bind)
+    code, _, err = run_router("run", "--bind", bind)
     assert code == 2
     assert one_line(err) == f"router run: error: argument --bind: {message} (see router run --help)"
 
 
 def test_run_on_a_busy_port_is_one_line(tmp_path):
-    config = write(tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n")
+    config = write_config(
+        tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n"
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = router(
+        code, _, err = run_router(
             "run", "-c", str(config), "--bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)
         )
     assert code == 2
@@ -120,7 +90,7 @@ def test_run_on_a_busy_port_is_one_line(tmp_path):
 
 
 def test_workers_zero_is_refused_as_the_config_refuses_it(tmp_path):
-    code, _, err = router("run", "--workers", "0", cwd=tmp_path)
+    code, _, err = run_router("run", "--workers", "0", cwd=tmp_path)
     assert code == 2
     assert one_line(err) == (
         "router run: error: argument --workers: '0' is not a number from 1 to 64 "
@@ -134,12 +104,12 @@ def test_workers_zero_is_refused_as_the_config_refuses_it(tmp_path):
     [["validate", "--vendor", "conscent"], ["translate", "--from", "conscent", "--to", "endu"]],
 )
 def test_validate_and_translate_name_an_unreadable_file(tmp_path, command):
-    code, out, err = router(*command, str(tmp_path / "missing.ndjson"))
+    code, out, err = run_router(*command, str(tmp_path / "missing.ndjson"))
     assert code == 2 and out == ""
     assert one_line(err) == f"router: error: cannot read {tmp_path}/missing.ndjson: " + (
         "No such file or directory"
     )
-    code, out, err = router(*command, str(tmp_path))
+    code, out, err = run_router(*command, str(tmp_path))
     assert code == 2 and out == ""
     assert one_line(err) == f"router: error: cannot read {tmp_path}: it is a directory; " + (
         "give an NDJSON file"
@@ -150,16 +120,16 @@ def test_translate_refuses_unknown_and_wrong_options(tmp_path):
     events = tmp_path / "in.ndjson"
     events.write_text(json.dumps(ping("u1")) + "\n")
     args = ["translate", "--from", "conscent", "--to", "moloco", str(events)]
-    code, out, err = router(*args, "-o", "platfrom=web")
+    code, out, err = run_router(*args, "-o", "platfrom=web")
     assert code == 2 and out == ""
     line = one_line(err)
     assert line.startswith(
         "router: error: moloco has no option 'platfrom' (did you mean 'platform'?"
     )
-    code, out, err = router(*args, "-o", "platform=web", "-o", "channel_type=TV")
+    code, out, err = run_router(*args, "-o", "platform=web", "-o", "channel_type=TV")
     assert code == 2 and out == ""
     assert one_line(err) == "router: error: option channel_type: unallowed value TV"
-    code, out, err = router(*args, "-o", "platform")
+    code, out, err = run_router(*args, "-o", "platform")
     assert code == 2
     assert one_line(err) == "router: error: --option expects KEY=VALUE, got 'platform'"
 
@@ -170,23 +140,25 @@ def test_quarantine_purge_needs_a_source_or_all(tmp_path):
     trio.run(store.add, "b", 1, [({"x": 2}, ["bad"])])
     store.close()
     data = ["--data-dir", str(tmp_path)]
-    code, _, err = router("quarantine", "purge", *data)
+    code, _, err = run_router("quarantine", "purge", *data)
     assert code == 2
     assert one_line(err) == "router: error: purge needs a SOURCE or --all (every source's events)"
-    code, _, err = router("quarantine", "purge", "a", "--all", *data)
+    code, _, err = run_router("quarantine", "purge", "a", "--all", *data)
     assert code == 2
     assert one_line(err) == "router: error: purge needs a SOURCE or --all, not both"
-    code, _, err = router("quarantine", "list", *data)
+    code, _, err = run_router("quarantine", "list", *data)
     assert code == 0 and err == ["2 quarantined events"]
-    code, _, err = router("quarantine", "purge", "a", *data)
+    code, _, err = run_router("quarantine", "purge", "a", *data)
     assert code == 0 and err == ["purged 1 quarantined events"]
-    code, _, err = router("quarantine", "purge", "--all", *data)
+    code, _, err = run_router("quarantine", "purge", "--all", *data)
     assert code == 0 and err == ["purged 1 quarantined events"]
 
 
 def test_every_user_mistake_exits_2(tmp_path):
     """The same convention in every command: 2 for what the user must fix."""
-    config = write(tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n")
+    config = write_config(
+        tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n"
+    )
     events = tmp_path / "in.ndjson"
     events.write_text(json.dumps(ping("u1")) + "\n")
     mistakes = {
@@ -204,13 +176,13 @@ def test_every_user_mistake_exits_2(tmp_path):
         ],
     }  # fmt: skip
     for mistake, args in mistakes.items():
-        code, _, err = router(*args)
+        code, _, err = run_router(*args)
         assert (code, len(err)) == (2, 1), (mistake, err)
         assert err[0].startswith("router: error: "), (mistake, err)
 
 
 async def test_file_sink_path_is_under_the_data_dir(tmp_path):
-    config = write(
+    config = write_config(
         tmp_path / "router.yaml",
         """\
         logging: {format: json}
@@ -239,7 +211,7 @@ async def test_file_sink_path_is_under_the_data_dir(tmp_path):
 
 @pytest.mark.slow
 async def test_each_worker_writes_its_own_file(tmp_path):
-    config = write(
+    config = write_config(
         tmp_path / "router.yaml",
         """\
         logging: {format: json}

@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from router.testing.process import DaemonProcess
+from tests.helpers.cli import write_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -45,15 +46,9 @@ def example_plugin(tmp_path_factory) -> Path:
     return target
 
 
-def write_config(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "router.yaml"
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
 async def test_sigterm_drains_and_exits_zero(tmp_path):
     config = write_config(
-        tmp_path,
+        tmp_path / "router.yaml",
         f"""\
         logging: {{level: info, format: json}}
         sources:
@@ -87,7 +82,7 @@ async def test_sigterm_drains_and_exits_zero(tmp_path):
 
 async def test_second_daemon_on_the_same_data_dir_refuses_to_start(tmp_path):
     config = write_config(
-        tmp_path,
+        tmp_path / "router.yaml",
         f"""\
         logging: {{format: json}}
         sinks:
@@ -165,7 +160,7 @@ async def test_third_party_plugin_is_discovered_and_serves_its_route(tmp_path, e
     assert plugins["example"]["sinks"] == ["webhook"]
 
     config = write_config(
-        tmp_path,
+        tmp_path / "router.yaml",
         f"""\
         logging: {{format: json}}
         sources:

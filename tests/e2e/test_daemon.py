@@ -10,18 +10,7 @@ import trio
 
 from router.log import REDACTED, configure_logging
 from router.testing.daemon import running_daemon
-
-
-def lines(path):
-    return [orjson.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-async def wait_lines(path, n):
-    # The file is the only signal here; poll it, bounded by a deadline.
-    with trio.fail_after(10):
-        while len(lines(path)) < n:  # noqa: ASYNC110
-            await trio.sleep(0.01)
-    return lines(path)
+from tests.helpers.ndjson import read_lines, wait_for_lines
 
 
 async def test_accepts_and_delivers_canonical_events(tmp_path, sample, sample_config):
@@ -34,7 +23,7 @@ async def test_accepts_and_delivers_canonical_events(tmp_path, sample, sample_co
         )
         assert r.status_code == 202
         assert r.json() == {"accepted": 2, "failed": 0}
-        out = await wait_lines(tmp_path / "out.ndjson", 2)
+        out = await wait_for_lines(tmp_path / "out.ndjson", 2)
     assert [(e["type"], e["identity"]["user_id"]) for e in out] == [
         ("page_view", "u1"),
         ("purchase", "u2"),
@@ -120,7 +109,7 @@ async def test_a_plugin_raising_on_one_event_does_not_take_the_daemon_down(
         assert total == 1
         assert failed[0].event == {"kind": "explode", "user": "b"}
         assert "sample codec could not decode" in failed[0].errors[0]
-        out = await wait_lines(tmp_path / "out.ndjson", 2)
+        out = await wait_for_lines(tmp_path / "out.ndjson", 2)
         assert {e["identity"]["user_id"] for e in out} == {"a", "c"}
         r = await rd.client.get("/healthz")
         assert r.status_code == 200
@@ -194,7 +183,7 @@ async def test_graceful_shutdown_finishes_requests_in_flight(tmp_path, sample, s
             release.set()
     assert results == [202] * 5
     assert new == "refused"
-    out = lines(tmp_path / "out.ndjson")
+    out = read_lines(tmp_path / "out.ndjson")
     assert len(out) == 100
 
 
@@ -215,7 +204,7 @@ async def test_metrics_counters_move(tmp_path, sample, sample_config):
         assert 'router_events_accepted_total{source="in"}' not in before
         await rd.client.post("/sample/events", json={"events": [{"kind": "view", "user": "u"}] * 3})
         await rd.client.post("/sample/events", content=b"nope")
-        await wait_lines(tmp_path / "out.ndjson", 3)
+        await wait_for_lines(tmp_path / "out.ndjson", 3)
         text = (await rd.client.get("/metrics")).text
     assert 'router_events_accepted_total{source="in"} 3.0' in text
     assert 'router_requests_total{source="in",status="202"} 1.0' in text
@@ -278,5 +267,5 @@ async def test_events_matching_no_route_are_counted_not_silently_lost(
         assert r.status_code == 202
         assert rd.metric("router_events_unrouted_total", source="in") == 1
         assert rd.metric("router_sink_events_accepted_total", sink="out") == 1
-        out = await wait_lines(tmp_path / "out.ndjson", 1)
+        out = await wait_for_lines(tmp_path / "out.ndjson", 1)
     assert [e["identity"]["user_id"] for e in out] == ["b"]

@@ -7,34 +7,11 @@ answered with a 5xx (tests/e2e/test_openapi_fuzz.py finds such requests).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import orjson
-import pytest
-import trio
 from router_plugins.segmento.codec import SegmentoCodec
 
-from router.testing.daemon import running_daemon
-
-ROOT = Path(__file__).parents[2]
-DEFAULT = (ROOT / "config" / "router.yaml").read_text()
-PAYLOADS = ROOT / "tests" / "data" / "payloads"
-
-
-@pytest.fixture
-async def daemon(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the default config writes ./data/events.ndjson
-    async with running_daemon(DEFAULT, data_dir=tmp_path / "data") as rd:
-        yield rd
-
-
-async def events_written(tmp_path: Path, n: int) -> list[dict]:
-    path = tmp_path / "data" / "events.ndjson"
-    with trio.fail_after(10):
-        while not path.exists() or len(path.read_text().splitlines()) < n:  # noqa: ASYNC110
-            await trio.sleep(0.02)
-    return [orjson.loads(line) for line in path.read_text().splitlines()]
-
+from tests.helpers.default_config import PAYLOADS, events_written
 
 #: Segmento's product ``quantity`` and ``position`` are strings: any string.
 HUGE = "9" * 30

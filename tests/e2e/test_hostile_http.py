@@ -9,26 +9,17 @@ asserts how long anything took.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import pytest
 import trio
-import yaml
 
 from plugins.moloco.ingest import GRPC_CODES, GRPC_UNKNOWN
 from router.testing.daemon import running_daemon
-
-ROOT = Path(__file__).parents[2]
-PAYLOADS = ROOT / "tests" / "data" / "payloads"
-DEFAULT = yaml.safe_load((ROOT / "config" / "router.yaml").read_text())
+from tests.helpers.default_config import DEFAULT, payload, running_default
 
 #: Bounds that only stop a hung test; no assertion depends on them.
 HANG = 20
-
-
-def _payload(vendor: str, name: str) -> dict:
-    return orjson.loads((PAYLOADS / vendor / name).read_bytes())
 
 
 @dataclass(frozen=True)
@@ -68,25 +59,25 @@ VENDORS = [
     Vendor(
         "conscent",
         "/collect/event",
-        _payload("conscent", "request.json")["messageBody"][0],
+        payload("conscent", "request.json")["messageBody"][0],
         "messageBody",
         201,
     ),
     Vendor(
         "segmento",
         "/api/v5/segmento/user-events",
-        _payload("segmento", "minimal.json")["data"][0],
+        payload("segmento", "minimal.json")["data"][0],
         "data",
         200,
     ),
     Vendor(
         "moloco",
         "/rmp/event/v1/platforms/test/userevents",
-        _payload("moloco", "home.json"),
+        payload("moloco", "home.json"),
         None,
         200,
     ),
-    Vendor("endu", "/api/events/record", _payload("endu", "blockchain.json"), None, 200),
+    Vendor("endu", "/api/events/record", payload("endu", "blockchain.json"), None, 200),
 ]
 vendors = pytest.mark.parametrize("vendor", VENDORS, ids=[v.name for v in VENDORS])
 
@@ -170,17 +161,10 @@ def request(
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n"
 
 
-def config(**server) -> dict:
-    doc = {**DEFAULT, "server": {**DEFAULT["server"], **server}}
-    return doc
-
-
 @pytest.fixture
 async def daemon(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default config writes ./data/events.ndjson
-    async with running_daemon(
-        config(body_timeout="1s", keepalive_timeout="1s"), data_dir=tmp_path / "data"
-    ) as rd:
+    async with running_default(tmp_path, body_timeout="1s", keepalive_timeout="1s") as rd:
         yield rd
 
 
@@ -220,7 +204,7 @@ async def test_deep_nesting_is_a_400_in_the_vendors_shape(daemon, vendor):
 @vendors
 async def test_the_deepest_allowed_bound_never_gives_a_5xx(tmp_path, monkeypatch, vendor):
     monkeypatch.chdir(tmp_path)
-    async with running_daemon(config(max_json_depth=128), data_dir=tmp_path / "data") as rd:
+    async with running_default(tmp_path, max_json_depth=128) as rd:
         # The event's own field takes the body to exactly 128 levels.
         levels = 128 - (3 if vendor.envelope else 1)
         r = await one(rd.url, request("POST", vendor.path, with_field(vendor, nested(levels))))
@@ -274,7 +258,7 @@ async def test_undecodable_bodies_are_a_400(daemon, vendor):
 async def test_a_codec_that_makes_a_huge_integer_dead_letters_instead_of_a_500(daemon):
     # Segmento's quantity is a string of digits the codec turns into an int,
     # beyond 64 bits here: the canonical event cannot be written by orjson.
-    event = _payload("segmento", "add-to-cart.json")["data"][0]
+    event = payload("segmento", "add-to-cart.json")["data"][0]
     event["event_properties"]["quantity"] = "99999999999999999999"
     r = await one(
         daemon.url,
@@ -485,9 +469,7 @@ async def test_a_head_beyond_max_header_bytes_gets_431_and_a_close(daemon, vendo
 
 async def test_connections_beyond_the_cap_wait_until_one_closes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    async with running_daemon(
-        config(max_connections=2, keepalive_timeout="30s"), data_dir=tmp_path / "data"
-    ) as rd:
+    async with running_default(tmp_path, max_connections=2, keepalive_timeout="30s") as rd:
         held = [await Raw.open(rd.url) for _ in range(2)]
         for conn in held:  # answered, so both are accepted and kept open
             await conn.send(HEALTHZ)
@@ -527,7 +509,7 @@ async def test_malformed_http_gets_400_and_a_close(daemon, raw):
 
 async def test_the_connection_answers_the_next_request_after_a_401_or_403(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    doc = config()
+    doc = {**DEFAULT}
     doc["sources"] = {**doc["sources"], "moloco": {"plugin": "moloco", "auth": {"keys": ["k1"]}}}
     vendor = VENDORS[2]
     async with running_daemon(doc, data_dir=tmp_path / "data") as rd:

@@ -8,52 +8,34 @@ read-only, a data directory that is a file.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from router.spool import connect, sink_ids
+from tests.helpers.cli import Ran, run_router, user_error, write_config
 from tests.helpers.storage_faults import fill, remount, sqlite_file, tmpfs
 
 
-def router(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "router.yaml"
-    path.write_text(
-        textwrap.dedent(f"""\
+def conscent_to_file(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path / "router.yaml",
+        f"""\
         logging: {{level: info, format: json}}
         sources:
           conscent: {{plugin: conscent, auth: none}}
         sinks:
           out: {{plugin: file, path: {tmp_path}/out.ndjson}}
         routes: [{{from: conscent, to: out}}]
-    """)
+        """,
     )
-    return path
 
 
-def run(tmp_path: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    config = write_config(tmp_path)
-    return router(
+def run(tmp_path: Path, data_dir: Path, *extra: str) -> Ran:
+    config = conscent_to_file(tmp_path)
+    return run_router(
         "run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(data_dir), *extra
     )
-
-
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The only line on stderr of a command that exited 2 without a traceback."""
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    return lines[0]
 
 
 def garbage_spool(data: Path) -> Path:
@@ -108,7 +90,7 @@ def data_dir_is_a_file(data: Path) -> Path:
 def test_unusable_data_files_get_one_line_naming_the_file_and_exit_2(tmp_path, make, says):
     data = tmp_path / "data"
     culprit = make(data)
-    line = one_line(run(tmp_path, data))
+    line = user_error(run(tmp_path, data))
     assert line.startswith("router: error: ")
     assert str(culprit) in line and says in line
     if culprit.name.endswith(".db") and culprit.is_file():
@@ -117,7 +99,7 @@ def test_unusable_data_files_get_one_line_naming_the_file_and_exit_2(tmp_path, m
 
 def test_a_data_dir_below_a_file_cannot_be_created(tmp_path):
     (tmp_path / "plain").write_text("x")
-    line = one_line(run(tmp_path, tmp_path / "plain" / "data"))
+    line = user_error(run(tmp_path, tmp_path / "plain" / "data"))
     assert f"cannot create data directory {tmp_path}/plain/data" in line
     assert f"{tmp_path}/plain is a file" in line
 
@@ -130,7 +112,7 @@ def test_a_full_disk_at_startup(tmp_path):
         connect(existing / "spool.db").close()
         fill(fs)
         for data in (fs / "new", existing):
-            line = one_line(run(tmp_path, data))
+            line = user_error(run(tmp_path, data))
             assert "no space left to write" in line and str(data) in line, line
             assert "free space on its disk, or point server.data_dir (--data-dir)" in line
 
@@ -142,10 +124,10 @@ def test_a_read_only_data_dir_at_startup(tmp_path):
         existing.mkdir()
         connect(existing / "spool.db").close()
         remount(fs, "ro")
-        line = one_line(run(tmp_path, existing))
+        line = user_error(run(tmp_path, existing))
         assert f"{existing}/" in line and "is on a read-only file system" in line
         assert "remount it read-write" in line
-        line = one_line(run(tmp_path, fs / "new"))
+        line = user_error(run(tmp_path, fs / "new"))
         assert f"cannot create data directory {fs}/new" in line
         assert "read-only file system" in line
 
@@ -153,12 +135,12 @@ def test_a_read_only_data_dir_at_startup(tmp_path):
 def test_a_file_sink_on_a_read_only_path(tmp_path):
     with tmpfs(tmp_path / "fs", "1m") as fs:
         remount(fs, "ro")
-        config = write_config(tmp_path)
+        config = conscent_to_file(tmp_path)
         config.write_text(config.read_text().replace(f"{tmp_path}/out.ndjson", f"{fs}/out.ndjson"))
-        result = router(
+        result = run_router(
             "run", "-c", str(config), "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")
         )
-    line = one_line(result)
+    line = user_error(result)
     assert line == (
         f"router: error: {fs}/out.ndjson is on a read-only file system (Read-only file system): "
         "remount it read-write, or set sinks.out.path to a writable file"
@@ -169,25 +151,25 @@ def test_a_file_sink_on_a_read_only_path(tmp_path):
 def test_workers_report_a_damaged_spool_once_and_are_not_restarted(tmp_path):
     data = tmp_path / "data"
     garbage_spool(data / "worker-1")
-    line = one_line(run(tmp_path, data, "--workers", "2"))
+    line = user_error(run(tmp_path, data, "--workers", "2"))
     assert f"router: error: {data}/worker-1/spool.db is not a SQLite database" in line
 
 
 def test_workers_on_a_full_disk(tmp_path):
     with tmpfs(tmp_path / "fs", "1m") as fs:
         fill(fs)
-        line = one_line(run(tmp_path, fs / "data", "--workers", "2"))
+        line = user_error(run(tmp_path, fs / "data", "--workers", "2"))
     assert f"no space left to write {fs}/data/" in line
 
 
 def test_dlq_and_quarantine_commands_on_damaged_files(tmp_path):
     data = tmp_path / "data"
     spool = garbage_spool(data)
-    line = one_line(router("dlq", "list", "out", "--data-dir", str(data)))
+    line = user_error(run_router("dlq", "list", "out", "--data-dir", str(data)))
     assert line.startswith(f"router: error: {spool} is not a SQLite database")
     quarantine = data / "quarantine.db"
     quarantine.write_bytes(os.urandom(10_000))
-    line = one_line(router("quarantine", "list", "--data-dir", str(data)))
+    line = user_error(run_router("quarantine", "list", "--data-dir", str(data)))
     assert line.startswith(f"router: error: {quarantine} is not a SQLite database")
 
 
@@ -206,7 +188,7 @@ def test_dlq_replay_on_a_full_disk(tmp_path):
         db.execute("COMMIT")
         db.close()
         filler = fill(fs)
-        line = one_line(router("dlq", "replay", "out", "--data-dir", str(data)))
+        line = user_error(run_router("dlq", "replay", "out", "--data-dir", str(data)))
         assert line.startswith(f"router: error: no space left to write {data}/spool.db")
         filler.unlink()
         db = connect(data / "spool.db")

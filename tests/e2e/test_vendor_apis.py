@@ -6,36 +6,9 @@ the failing field; Segmento's failed-events listing; rate-limit headers.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
-import pytest
-import trio
 
-from router.testing.daemon import running_daemon
-
-ROOT = Path(__file__).parents[2]
-PAYLOADS = ROOT / "tests" / "data" / "payloads"
-DEFAULT = (ROOT / "config" / "router.yaml").read_text()
-
-
-def payload(vendor: str, name: str) -> dict:
-    return orjson.loads((PAYLOADS / vendor / name).read_bytes())
-
-
-@pytest.fixture
-async def daemon(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the default config writes ./data/events.ndjson
-    async with running_daemon(DEFAULT, data_dir=tmp_path / "data") as rd:
-        yield rd
-
-
-async def events_written(tmp_path, n):
-    path = tmp_path / "data" / "events.ndjson"
-    with trio.fail_after(10):
-        while not path.exists() or len(path.read_text().splitlines()) < n:  # noqa: ASYNC110
-            await trio.sleep(0.02)
-    return [orjson.loads(line) for line in path.read_text().splitlines()]
+from tests.helpers.default_config import events_written, payload
 
 
 async def test_conscent(daemon, tmp_path):

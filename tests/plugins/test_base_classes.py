@@ -1,123 +1,25 @@
-"""What the Sink, Codec and Source base classes do for every plugin, third-party ones included."""
+"""What the base classes give every plugin, built-in or third-party, in a config or a daemon.
+
+``type_map`` as a core sink option, the cap on ``batch.max_events``, one URL
+check for every sink. The base classes' own methods are tested in
+tests/unit/test_codec.py, test_sink.py and test_source.py.
+"""
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import trio
-from router_plugins.conscent.ingest import ConscentSource
 from router_plugins.conscent.sink import ConscentSink
-from router_plugins.segmento.ingest import SegmentoSource
 
-from router import (
-    Codec,
-    Event,
-    IngestRequest,
-    Sink,
-    SinkRejected,
-    SinkRequest,
-    SinkUnavailable,
-    hookimpl,
-)
-from router.codec import resolve_type
+from router import Sink, SinkRequest
 from router.errors import ConfigError
 from router.testing.daemon import running_daemon
-from router.testing.upstream import FakeUpstream, Reply
-from router.translate import Translator
-
-
-class ThirdCodec(Codec):
-    """A third-party codec that leaves type_map to the base class."""
-
-    vendor = "third"
-    default_types = {"page_view": "VIEW", "purchase": "BUY"}
-
-    def event_type(self, raw: Any) -> str | None:
-        return raw.get("t") if isinstance(raw, dict) else None
-
-    def decode(self, raw, *, id, received_at, meta) -> Event:
-        return Event(id=id, type="page_view", timestamp=received_at, received_at=received_at,
-                     vendor="third")  # fmt: skip
-
-    def encode(self, event: Event, options: Mapping[str, Any]) -> dict[str, Any]:
-        return {"t": self.resolve_type(event.type, options, custom=event.custom) or "?"}
-
-
-class ThirdSink(Sink):
-    """A third-party HTTP sink that writes only build_request."""
-
-    kind = "third"
-    vendor = "third"
-    options_schema = {"url": {"type": "string", "required": True}}
-
-    def build_request(self, batch: Sequence[bytes]) -> SinkRequest:
-        body = b"[" + b",".join(batch) + b"]"
-        return SinkRequest(self.options["url"] + "/in", body, {"content-type": "application/json"})
-
-
-class SingleSink(ThirdSink):
-    """The same API taking one event per request."""
-
-    kind = "single"
-    max_batch_events = 1
-
-
-class NoRequestSink(Sink):
-    """A sink that forgot both build_request and send."""
-
-    kind = "forgetful"
-
-
-@hookimpl
-def router_codecs():
-    return [ThirdCodec()]
-
-
-@hookimpl
-def router_sinks():
-    return [ThirdSink, SingleSink]
-
-
-THIRD = [("third", types.SimpleNamespace(router_codecs=router_codecs, router_sinks=router_sinks))]
-
-
-def event(type_: str = "page_view", *, custom: bool = False) -> Event:
-    return Event(id="e1", type=type_, timestamp=1, received_at=1, vendor="x", custom=custom)
-
-
-# -- Codec.resolve_type ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("type_map", "type_", "custom", "expected"),
-    [
-        (None, "page_view", False, "VIEW"),
-        ({"page_view": "CLICK"}, "page_view", False, "CLICK"),
-        (None, "search", False, None),
-        ({"*": "OTHER"}, "search", False, "OTHER"),
-        ({"*": "OTHER"}, "page_view", False, "VIEW"),
-        # Another vendor's custom type never takes a canonical default.
-        (None, "purchase", True, None),
-        ({"*": "OTHER"}, "purchase", True, "OTHER"),
-        ({"purchase": "BUY2", "*": "OTHER"}, "purchase", True, "BUY2"),
-    ],
-)
-def test_resolve_type_entry_then_default_then_catch_all(type_map, type_, custom, expected):
-    options = {"type_map": type_map} if type_map is not None else {}
-    assert ThirdCodec().resolve_type(type_, options, custom=custom) == expected
-
-
-def test_resolve_type_prefers_a_codecs_own_default_to_the_table():
-    codec = ThirdCodec()
-    assert codec.resolve_type("page_view", {}, default="PAGE") == "PAGE"
-    assert codec.resolve_type("page_view", {"type_map": {"page_view": "X"}}, default="P") == "X"
-    assert resolve_type({"*": ""}, "a") is None
-
+from router.testing.upstream import FakeUpstream
+from tests.helpers.ndjson import wait_for_lines
+from tests.helpers.third_plugin import THIRD
 
 # -- type_map is a core sink option --------------------------------------------------
 
@@ -167,10 +69,7 @@ async def test_the_file_sink_renames_types_with_type_map(tmp_path):
         body = {"messageBody": [conscent("CLICK"), conscent("EXIT"), conscent("PING")]}
         r = await rd.client.post("/collect/event", json=body)
         assert r.status_code == 201, r.text
-        with trio.fail_after(10):
-            while len(out.read_text().splitlines() if out.exists() else []) < 3:  # noqa: ASYNC110
-                await trio.sleep(0.01)
-    written = [orjson.loads(line) for line in out.read_text().splitlines()]
+        written = await wait_for_lines(out, 3)
     assert [(e["type"], e.get("custom", False)) for e in written] == [
         ("tap", True),
         ("heartbeat", False),
@@ -204,62 +103,7 @@ def conscent(event_type: str) -> dict[str, Any]:
     return raw
 
 
-# -- the default send ------------------------------------------------------------
-
-
-def make(cls: type[Sink], client: httpx.AsyncClient, url: str = "http://up") -> Sink:
-    return cls("out", {"url": url}, client=client)
-
-
-async def test_the_default_send_posts_build_request_through_the_client():
-    async with FakeUpstream.running() as upstream, httpx.AsyncClient() as client:
-        await make(ThirdSink, client, upstream.url).send([b'{"a":1}', b'{"b":2}'])
-    (req,) = upstream.accepted
-    assert (req.method, req.path, req.body) == ("POST", "/in", b'[{"a":1},{"b":2}]')
-    assert req.headers["content-type"] == "application/json"
-
-
-@pytest.mark.parametrize(
-    ("reply", "error", "retry_after"),
-    [
-        (Reply(429, headers={"retry-after": "7"}), SinkUnavailable, 7.0),
-        (Reply(429, headers={"x-ratelimit-reset": "3"}), SinkUnavailable, 3.0),
-        (Reply(503), SinkUnavailable, None),
-        (Reply(408), SinkUnavailable, None),
-        (Reply(400, body="bad"), SinkRejected, None),
-        (Reply(404), SinkRejected, None),
-    ],
-)
-async def test_the_default_send_maps_answers_like_every_sink(reply, error, retry_after):
-    async with FakeUpstream.running(default=reply) as upstream, httpx.AsyncClient() as client:
-        with pytest.raises(error) as caught:
-            await make(ThirdSink, client, upstream.url).send([b"{}"])
-    assert caught.value.status == reply.status
-    if error is SinkUnavailable:
-        assert caught.value.retry_after == retry_after
-
-
-async def test_the_default_send_maps_a_refused_connection_to_unavailable():
-    async with FakeUpstream.running() as upstream:
-        url = upstream.url
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(SinkUnavailable, match="connection failed"):
-            await make(ThirdSink, client, url).send([b"{}"])
-
-
-@pytest.mark.parametrize("size", [0, 2])
-async def test_max_batch_events_is_enforced_by_the_base_send(size):
-    async with FakeUpstream.running() as upstream, httpx.AsyncClient() as client:
-        with pytest.raises(ValueError, match="takes one event per request, got"):
-            await make(SingleSink, client, upstream.url).send([b"{}"] * size)
-        await make(ThirdSink, client, upstream.url).send([b"{}"] * 2)
-    assert len(upstream.accepted) == 1
-
-
-async def test_a_sink_with_neither_build_request_nor_send_says_which_to_write():
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(NotImplementedError, match="NoRequestSink must implement build_request"):
-            await make(NoRequestSink, client).send([b"{}"])
+# -- what every built-in sink shares
 
 
 def test_the_config_caps_batch_max_events_at_max_batch_events():
@@ -282,28 +126,6 @@ def test_every_built_in_sink_still_builds_its_request_as_a_tuple():
     url, body, _ = sink.build_request([b"{}"])
     assert (url, body) == ("http://h/collect/event", b'{"messageBody":[{}]}')
     assert isinstance(sink.build_request([b"{}"]), SinkRequest)
-
-
-# -- sources without storage ---------------------------------------------------------
-
-
-def test_a_source_needs_no_quarantine_to_split():
-    """On main, Source() requires ``quarantine``: translate built a SQLite one to split."""
-    source = ConscentSource("cli", {})
-    assert source.quarantine is None
-    body = {"messageBody": [conscent("EXIT")], "extra": 1}
-    envelope = source.split(IngestRequest("POST", "", {}, b""), body)
-    assert envelope.events == [conscent("EXIT")]
-    assert SegmentoSource("cli", {}).quarantine is None
-
-
-def test_translate_gives_its_source_no_storage():
-    from router.pluginmanager import make_plugin_manager
-    from router.registry import build_registry
-
-    registry = build_registry(make_plugin_manager(autoload=True))
-    translator = Translator(registry, "conscent", "moloco")
-    assert translator._source is not None and translator._source.quarantine is None
 
 
 # -- one URL check -------------------------------------------------------------------

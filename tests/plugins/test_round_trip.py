@@ -27,7 +27,7 @@ SPECS = [
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[f"{s.vendor}.{s.event_type}" for s in SPECS])
-def test_hook_router_codecs_round_trip_of_generated_events(spec):
+def test_round_trip_of_generated_events(spec):
     codec = REGISTRY.codecs[spec.vendor]
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,7 +70,7 @@ PASSTHROUGH_OPTIONS = {
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[f"{s.vendor}.{s.event_type}" for s in SPECS])
-def test_hook_router_codecs_passthrough_claims_hold(spec):
+def test_passthrough_claims_hold(spec):
     """When a codec says its own events pass through a sink unchanged, they do."""
     codec = REGISTRY.codecs[spec.vendor]
     options = PASSTHROUGH_OPTIONS[spec.vendor]

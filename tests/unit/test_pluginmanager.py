@@ -120,7 +120,8 @@ def test_hookimpls_with_unknown_arguments_or_names_are_refused():
         )
 
 
-def test_hook_router_config_schema_adds_a_plugins_section(sample):
+@pytest.mark.hook("router_config_schema")
+def test_router_config_schema_adds_a_plugins_section(sample):
     from router.testing.daemon import build_config
 
     schema_plugin = plugin(router_config_schema=lambda: {"greeting": {"type": "string"}})
@@ -134,9 +135,8 @@ def test_hook_router_config_schema_adds_a_plugins_section(sample):
         build_config({"plugins": {"hello": {"greting": "hi"}}}, plugins=[("hello", schema_plugin)])
 
 
-async def test_hook_router_startup_and_router_shutdown_are_called_once(
-    tmp_path, sample, sample_config
-):
+@pytest.mark.hook("router_startup", "router_shutdown")
+async def test_router_startup_and_router_shutdown_are_called_once(tmp_path, sample, sample_config):
     from router.testing.daemon import running_daemon
 
     calls = []
@@ -151,9 +151,8 @@ async def test_hook_router_startup_and_router_shutdown_are_called_once(
     assert calls == [("startup", 6), ("shutdown", "<test>")]
 
 
-async def test_hook_router_shutdown_failure_does_not_stop_the_others(
-    tmp_path, sample, sample_config
-):
+@pytest.mark.hook("router_shutdown")
+async def test_router_shutdown_failure_does_not_stop_the_others(tmp_path, sample, sample_config):
     from router.testing.daemon import running_daemon
 
     calls = []

@@ -1,4 +1,4 @@
-"""Storage failures of the spool and the quarantine on real files and a real full tmpfs."""
+"""Storage failures on real files and a real full tmpfs (the quarantine's: test_quarantine.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import trio
 
 from router import spool as spool_module
 from router.errors import DataDirLocked, StorageError, StorageUnusable
-from router.quarantine import Quarantine
 from router.spool import Spool
 from router.storage import describe, lock_data_dir
 from tests.helpers.storage_faults import fill, tmpfs
@@ -44,13 +43,6 @@ async def test_a_spool_that_is_not_sqlite_is_refused_at_open(tmp_path):
         f"{path} is not a SQLite database (file is not a database): move it aside to start "
         "with an empty spool, or restore it from a backup"
     )
-
-
-def test_a_quarantine_that_is_not_sqlite_is_refused(tmp_path):
-    path = tmp_path / "quarantine.db"
-    path.write_text("not sqlite\n" * 1000)
-    with pytest.raises(StorageUnusable, match="empty quarantine, or restore it from a backup"):
-        Quarantine(path)
 
 
 def test_the_data_dir_lock_names_a_data_dir_that_is_a_file(tmp_path):
@@ -91,27 +83,6 @@ async def test_acks_wait_out_a_full_disk_and_land_once_it_has_room(tmp_path, mon
         (rows,) = spool._db.execute("SELECT count(*) FROM q_1").fetchone()
         spool.close_db()
     assert rows == 0 and queue.pending_events == 0
-
-
-async def test_the_quarantine_reports_a_full_disk_and_its_recovery(tmp_path):
-    with tmpfs(tmp_path / "fs", "1m") as fs:
-        store = Quarantine(fs / "quarantine.db")
-        try:
-            filler = fill(fs)
-            big = [({"x": "y" * 20_000}, ["bad"])] * 4
-            with pytest.raises(StorageError) as caught:
-                await store.add("src", 0, big)
-            assert str(caught.value).startswith(f"no space left to write {fs}/quarantine.db ")
-            assert store.health.error == str(caught.value)
-            await store.probe()
-            assert store.health.error is not None
-            filler.unlink()
-            await store.probe()
-            assert store.health.error is None
-            await store.add("src", 0, big)
-            assert (await store.list("src"))[0] == 4
-        finally:
-            store.close()
 
 
 def test_a_truncated_spool_is_refused_before_sqlite_reads_a_missing_page(tmp_path):

@@ -71,7 +71,7 @@ EDGE_CASES = [
 
 
 @pytest.mark.parametrize("raw", [*(load(n) for n in EXAMPLES), *EDGE_CASES])
-def test_hook_router_codecs_round_trip_is_exact(raw):
+def test_round_trip_is_exact(raw):
     assert valid(raw)
     snapshot = copy.deepcopy(raw)
     out = codec.encode(decode(raw), {})
@@ -81,13 +81,13 @@ def test_hook_router_codecs_round_trip_is_exact(raw):
 
 
 @pytest.mark.parametrize("raw", [load(n) for n in EXAMPLES])
-def test_hook_router_codecs_round_trip_ignores_sink_options(raw):
+def test_round_trip_ignores_sink_options(raw):
     options = {"client_id": "other", "default_event_location": "POPUP", "type_map": {}}
     assert codec.encode(decode(raw), options) == raw
 
 
 @pytest.mark.parametrize("name", ["request.json", "request-messageheader.json"])
-def test_hook_router_codecs_round_trip_of_request_bodies(name):
+def test_round_trip_of_request_bodies(name):
     body = load(name)
     meta = {k: v for k, v in body.items() if k != "messageBody"}
     events = [decode(raw, meta) for raw in body["messageBody"]]
@@ -95,13 +95,13 @@ def test_hook_router_codecs_round_trip_of_request_bodies(name):
 
 
 @pytest.mark.parametrize("raw", [*(load(n) for n in EXAMPLES), *EDGE_CASES])
-def test_hook_router_codecs_round_trip_through_to_dict(raw):
+def test_round_trip_through_to_dict(raw):
     """The spool stores ``to_dict()``; decoding that again changes nothing."""
     event = Event.from_dict(json.loads(json.dumps(decode(raw).to_dict())))
     assert codec.encode(event, {}) == raw
 
 
-def test_hook_router_codecs_event_type():
+def test_event_type_is_read_from_the_raw_event_or_none():
     assert codec.event_type(load("ping.json")) == "PING"
     assert codec.event_type({"eventType": "FOO"}) == "FOO"
     assert codec.event_type({"eventType": 3}) is None
@@ -109,7 +109,7 @@ def test_hook_router_codecs_event_type():
     assert codec.event_type(["PING"]) is None
 
 
-def test_hook_router_codecs_decode_ping():
+def test_decode_ping():
     event = decode(load("ping.json"))
     assert (event.id, event.type, event.custom, event.vendor) == (
         "evt-1",
@@ -136,13 +136,13 @@ def test_hook_router_codecs_decode_ping():
         ("validation.json", "validation"),
     ],
 )
-def test_hook_router_codecs_decode_types(name, canonical):
+def test_decode_types(name, canonical):
     event = decode(load(name))
     assert event.type == canonical
     assert not event.custom
 
 
-def test_hook_router_codecs_decode_click_purchase_transaction():
+def test_decode_click_purchase_transaction():
     click = decode(load("click.json"))
     assert click.properties == {"click_action": "BUY_NOW"}
     assert click.identity.user_id is None
@@ -154,7 +154,7 @@ def test_hook_router_codecs_decode_click_purchase_transaction():
     assert (transaction.transaction_id, transaction.order_id) == ("txn-5521", None)
 
 
-def test_hook_router_codecs_decode_keeps_the_unknown_and_the_request_headers():
+def test_decode_keeps_the_unknown_and_the_request_headers():
     raw = base(eventType="EXIT", userId="", purchaseId="p", note={"a": 1})
     meta = {"messageheader": {"source": "web"}}
     event = decode(raw, meta)
@@ -186,7 +186,7 @@ def foreign(type_="purchase", **kwargs):
     return Event(**{**defaults, **kwargs})
 
 
-def test_hook_router_codecs_encode_foreign_purchase():
+def test_encode_foreign_purchase():
     event = foreign(
         order_id="order-1",
         items=[Item(id="sku-1", price=Money(Decimal("12.50"), "USD"), quantity=1)],
@@ -218,7 +218,7 @@ def test_hook_router_codecs_encode_foreign_purchase():
         ("validation", "VALIDATION"),
     ],
 )
-def test_hook_router_codecs_encode_default_types(canonical, conscent):
+def test_encode_default_types(canonical, conscent):
     out = codec.encode(foreign(canonical), OPTIONS)
     assert out["eventType"] == conscent
     assert valid(out)
@@ -239,7 +239,7 @@ def test_hook_router_codecs_encode_default_types(canonical, conscent):
         "unknown",
     ],
 )
-def test_hook_router_codecs_encode_unmapped_type_is_untranslatable(canonical):
+def test_encode_unmapped_type_is_untranslatable(canonical):
     with pytest.raises(Untranslatable) as info:
         codec.encode(foreign(canonical), OPTIONS)
     assert info.value.vendor == "conscent"
@@ -248,7 +248,7 @@ def test_hook_router_codecs_encode_unmapped_type_is_untranslatable(canonical):
     assert repr(canonical) in info.value.reason
 
 
-def test_hook_router_codecs_encode_type_map():
+def test_encode_type_map():
     options = {**OPTIONS, "type_map": {"page_view": "PING", "purchase": "TRANSACTION"}}
     ping = codec.encode(foreign("page_view"), options)
     assert ping["eventType"] == "PING"
@@ -258,7 +258,7 @@ def test_hook_router_codecs_encode_type_map():
     assert "purchaseId" not in transaction
 
 
-def test_hook_router_codecs_encode_custom_types_need_type_map():
+def test_encode_custom_types_need_type_map():
     event = foreign("ITEM_PURCHASED", custom=True, vendor="endu")
     with pytest.raises(Untranslatable, match="endu custom type 'ITEM_PURCHASED'"):
         codec.encode(event, OPTIONS)
@@ -270,14 +270,14 @@ def test_hook_router_codecs_encode_custom_types_need_type_map():
     assert out["purchaseId"] == event.id
 
 
-def test_hook_router_codecs_encode_needs_a_client_id():
+def test_encode_needs_a_client_id():
     with pytest.raises(Untranslatable) as info:
         codec.encode(foreign(), {})
     assert info.value.field == "clientId"
     assert "client_id" in info.value.reason
 
 
-def test_hook_router_codecs_encode_keeps_a_conscent_events_own_client_id():
+def test_encode_keeps_a_conscent_events_own_client_id():
     assert codec.encode(decode(load("exit.json")), OPTIONS)["clientId"] == (
         "6335a6e6b8a4f2f3c1e8d9a0"
     )
@@ -294,7 +294,7 @@ def test_hook_router_codecs_encode_keeps_a_conscent_events_own_client_id():
         ("SSO_LOGIN", {"default_event_location": "SRP"}, "SSO_LOGIN"),
     ],
 )
-def test_hook_router_codecs_encode_event_location(location, options, expected):
+def test_encode_event_location(location, options, expected):
     event = foreign("exit", context=Context(location=location, page_url="https://x/y"))
     assert codec.encode(event, {**OPTIONS, **options})["eventLocation"] == expected
 
@@ -324,13 +324,13 @@ def test_hook_router_codecs_encode_event_location(location, options, expected):
         ),
     ],
 )
-def test_hook_router_codecs_encode_anon_id(identity, expected):
+def test_encode_anon_id(identity, expected):
     out = codec.encode(foreign("click", identity=identity), OPTIONS)
     assert out["anonId"] == expected
     assert valid(out)
 
 
-def test_hook_router_codecs_derived_ids_are_documented_uuid5s():
+def test_derived_ids_are_documented_uuid5s():
     assert uuid.uuid5(uuid.NAMESPACE_URL, "urn:event-router:conscent") == ANON_ID_NAMESPACE
     assert derive_uuid("user_id", "u") == str(uuid.uuid5(ANON_ID_NAMESPACE, "user_id:u"))
     assert derive_uuid("user_id", "u") != derive_uuid("custom_id", "u")
@@ -338,14 +338,14 @@ def test_hook_router_codecs_derived_ids_are_documented_uuid5s():
 
 
 @pytest.mark.parametrize("identity", [Identity(), Identity(session_id="s-1")])
-def test_hook_router_codecs_encode_without_user_identifier_is_untranslatable(identity):
+def test_encode_without_user_identifier_is_untranslatable(identity):
     with pytest.raises(Untranslatable) as info:
         codec.encode(foreign("click", identity=identity), OPTIONS)
     assert info.value.field == "anonId"
 
 
 @pytest.mark.parametrize("type_", ["purchase", "transaction", "registration", "validation"])
-def test_hook_router_codecs_encode_user_id_required(type_):
+def test_encode_user_id_required(type_):
     event = foreign(type_, identity=Identity(persistent_id="d"))
     with pytest.raises(Untranslatable) as info:
         codec.encode(event, OPTIONS)
@@ -353,7 +353,7 @@ def test_hook_router_codecs_encode_user_id_required(type_):
 
 
 @pytest.mark.parametrize("type_", ["heartbeat", "click", "exit"])
-def test_hook_router_codecs_encode_user_id_optional(type_):
+def test_encode_user_id_optional(type_):
     out = codec.encode(foreign(type_, identity=Identity(persistent_id="d")), OPTIONS)
     assert "userId" not in out
     assert valid(out)
@@ -367,7 +367,7 @@ def test_hook_router_codecs_encode_user_id_optional(type_):
         ({}, "0190b3c4-0000-7000-8000-000000000001"),
     ],
 )
-def test_hook_router_codecs_encode_purchase_id(kwargs, expected):
+def test_encode_purchase_id(kwargs, expected):
     assert codec.encode(foreign("purchase", **kwargs), OPTIONS)["purchaseId"] == expected
 
 
@@ -379,7 +379,7 @@ def test_hook_router_codecs_encode_purchase_id(kwargs, expected):
         ({}, "0190b3c4-0000-7000-8000-000000000001"),
     ],
 )
-def test_hook_router_codecs_encode_transaction_id(kwargs, expected):
+def test_encode_transaction_id(kwargs, expected):
     assert codec.encode(foreign("transaction", **kwargs), OPTIONS)["transactionId"] == expected
 
 
@@ -390,14 +390,14 @@ def test_hook_router_codecs_encode_transaction_id(kwargs, expected):
         ("sess-42", derive_uuid("session_id", "sess-42")),
     ],
 )
-def test_hook_router_codecs_encode_ping_id_from_session(session_id, expected):
+def test_encode_ping_id_from_session(session_id, expected):
     event = foreign("heartbeat", identity=Identity(user_id="u", session_id=session_id))
     out = codec.encode(event, OPTIONS)
     assert out["pingId"] == expected
     assert valid(out)
 
 
-def test_hook_router_codecs_encode_ping_id_without_session_is_per_user_and_day():
+def test_encode_ping_id_without_session_is_per_user_and_day():
     day = 1_700_000_000_000 // 86_400_000
     event = foreign("heartbeat", identity=Identity(anonymous_id=ANON))
     assert codec.encode(event, OPTIONS)["pingId"] == derive_uuid("day", f"{ANON}:{day}")
@@ -421,14 +421,14 @@ def test_hook_router_codecs_encode_ping_id_without_session_is_per_user_and_day()
         ({"active": False}, 0),
     ],
 )
-def test_hook_router_codecs_encode_active(properties, expected):
+def test_encode_active(properties, expected):
     out = codec.encode(foreign("heartbeat", properties=properties), OPTIONS)
     assert out["active"] == expected
     assert type(out["active"]) is int
 
 
 @pytest.mark.parametrize("bad", [2, "1", 1.0, None])
-def test_hook_router_codecs_encode_bad_active_is_untranslatable(bad):
+def test_encode_bad_active_is_untranslatable(bad):
     with pytest.raises(Untranslatable) as info:
         codec.encode(foreign("heartbeat", properties={"active": bad}), OPTIONS)
     assert info.value.field == "active"
@@ -438,13 +438,13 @@ def test_hook_router_codecs_encode_bad_active_is_untranslatable(bad):
     ("action", "expected"),
     [("BUY_NOW", "BUY_NOW"), ("buy_now", None), ("share", None), (None, None)],
 )
-def test_hook_router_codecs_encode_click_action(action, expected):
+def test_encode_click_action(action, expected):
     out = codec.encode(foreign("click", properties={"click_action": action}), OPTIONS)
     assert out.get("clickAction") == expected
     assert valid(out)
 
 
-def test_hook_router_codecs_encode_ignores_other_vendors_extras_and_properties():
+def test_encode_ignores_other_vendors_extras_and_properties():
     event = foreign(
         "exit",
         properties={"cart_id": "c", "click_action": "SUBS", "active": 0},
@@ -460,7 +460,7 @@ def test_hook_router_codecs_encode_ignores_other_vendors_extras_and_properties()
     }
 
 
-def test_hook_router_codecs_encode_does_not_mutate():
+def test_encode_does_not_mutate():
     events = [decode(load(n), {"messageHeaders": {"a": "b"}}) for n in EXAMPLES]
     events.append(foreign("heartbeat", properties={"active": True}))
     options = {**OPTIONS, "type_map": {"heartbeat": "PING"}}
@@ -470,7 +470,7 @@ def test_hook_router_codecs_encode_does_not_mutate():
         assert event == snapshot
 
 
-def test_hook_router_codecs_encode_then_decode_keeps_canonical_fields():
+def test_encode_then_decode_keeps_canonical_fields():
     event = foreign(
         "purchase",
         identity=Identity(user_id="u", anonymous_id=ANON),

@@ -23,20 +23,23 @@ def pm():
     return pm
 
 
-def test_hook_router_codecs_registers_the_conscent_codec(pm):
+@pytest.mark.hook("router_codecs")
+def test_router_codecs_registers_the_conscent_codec(pm):
     codecs = [c for result in pm.hook.router_codecs() for c in result]
     assert [type(c) for c in codecs] == [ConscentCodec]
     assert codecs[0].vendor == "conscent"
 
 
-def test_hook_router_validators_one_spec_per_type_and_a_fallback(pm):
+@pytest.mark.hook("router_validators")
+def test_router_validators_one_spec_per_type_and_a_fallback(pm):
     specs = [s for result in pm.hook.router_validators() for s in result]
     assert {s.vendor for s in specs} == {"conscent"}
     assert sorted(s.event_type for s in specs) == sorted([*EVENT_TYPES, "*"])
     assert Validators(specs).event_types("conscent") == sorted(EVENT_TYPES)
 
 
-def test_hook_router_sources_registers_the_collect_event_api(pm):
+@pytest.mark.hook("router_sources")
+def test_router_sources_registers_the_collect_event_api(pm):
     sources = [s for result in pm.hook.router_sources() for s in result]
     assert sources == [ConscentSource]
     source = sources[0]
@@ -50,7 +53,8 @@ def test_hook_router_sources_registers_the_collect_event_api(pm):
     assert source.rate_limit_keys == ("client_id",)
 
 
-def test_hook_router_sinks_registers_the_conscent_sink(pm):
+@pytest.mark.hook("router_sinks")
+def test_router_sinks_registers_the_conscent_sink(pm):
     sinks = [s for result in pm.hook.router_sinks() for s in result]
     assert sinks == [ConscentSink]
     assert sinks[0].kind == sinks[0].vendor == "conscent"

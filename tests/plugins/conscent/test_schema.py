@@ -53,12 +53,12 @@ REQUIRED = {
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_hook_router_validators_accepts_every_documented_type(validators, event_type):
+def test_accepts_every_documented_type(validators, event_type):
     assert check(validators, load(EXAMPLES[event_type])) == []
 
 
 @pytest.mark.parametrize("name", ["request.json", "request-messageheader.json"])
-def test_hook_router_validators_accepts_the_request_examples(validators, name):
+def test_accepts_the_request_examples(validators, name):
     for event in load(name)["messageBody"]:
         assert check(validators, event) == []
 
@@ -67,7 +67,7 @@ def test_hook_router_validators_accepts_the_request_examples(validators, name):
     ("event_type", "field"),
     [(t, f) for t, required in REQUIRED.items() for f in required if f != "eventType"],
 )
-def test_hook_router_validators_required_field_missing(validators, event_type, field):
+def test_required_field_missing(validators, event_type, field):
     doc = load(EXAMPLES[event_type])
     del doc[field]
     errors = check(validators, doc)
@@ -75,9 +75,7 @@ def test_hook_router_validators_required_field_missing(validators, event_type, f
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_hook_router_validators_every_type_lists_exactly_the_documented_required_fields(
-    validators, event_type
-):
+def test_every_type_lists_exactly_the_documented_required_fields(validators, event_type):
     """Only the required fields of the doc: the rest of an example can go."""
     doc = {f: v for f, v in load(EXAMPLES[event_type]).items() if f in REQUIRED[event_type]}
     assert check(validators, doc) == []
@@ -86,40 +84,40 @@ def test_hook_router_validators_every_type_lists_exactly_the_documented_required
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 @pytest.mark.parametrize("bad", ["FOO", "page", "", None])
-def test_hook_router_validators_event_location_enum(validators, event_type, bad):
+def test_event_location_enum(validators, event_type, bad):
     doc = {**load(EXAMPLES[event_type]), "eventLocation": bad}
     assert fields(check(validators, doc)) == {"eventLocation"}
 
 
 @pytest.mark.parametrize("location", EVENT_LOCATIONS)
-def test_hook_router_validators_every_event_location_allowed(validators, location):
+def test_every_event_location_allowed(validators, location):
     assert check(validators, {**load("exit.json"), "eventLocation": location}) == []
 
 
 @pytest.mark.parametrize("action", CLICK_ACTIONS)
-def test_hook_router_validators_every_click_action_allowed(validators, action):
+def test_every_click_action_allowed(validators, action):
     assert check(validators, {**load("click.json"), "clickAction": action}) == []
 
 
 @pytest.mark.parametrize("bad", ["FOO", "buy_now", "", None, 3])
-def test_hook_router_validators_click_action_enum(validators, bad):
+def test_click_action_enum(validators, bad):
     errors = check(validators, {**load("click.json"), "clickAction": bad})
     assert fields(errors) == {"clickAction"}
 
 
-def test_hook_router_validators_unknown_value_message(validators):
+def test_unknown_value_message(validators):
     errors = check(validators, {**load("click.json"), "eventLocation": "FOO"})
     assert [str(e) for e in errors] == ["eventLocation: unallowed value FOO"]
 
 
 # JSON booleans are not integers (router.validation.SchemaValidator), even if true == 1.
 @pytest.mark.parametrize("bad", [2, -1, "1", 1.0, None, True, False])
-def test_hook_router_validators_active_is_0_or_1(validators, bad):
+def test_active_is_0_or_1(validators, bad):
     assert fields(check(validators, {**load("ping.json"), "active": bad})) == {"active"}
 
 
 @pytest.mark.parametrize("value", [0, 1])
-def test_hook_router_validators_active_values(validators, value):
+def test_active_values(validators, value):
     assert check(validators, {**load("ping.json"), "active": value}) == []
 
 
@@ -140,13 +138,13 @@ def test_hook_router_validators_active_values(validators, value):
         42,
     ],
 )
-def test_hook_router_validators_uuid_fields(validators, event_type, field, bad):
+def test_uuid_fields(validators, event_type, field, bad):
     doc = {**load(EXAMPLES[event_type]), field: bad}
     assert fields(check(validators, doc)) == {field}
 
 
 @pytest.mark.parametrize("good", [UUID.upper(), "00000000-0000-0000-0000-000000000000"])
-def test_hook_router_validators_uuid_any_case_and_version(validators, good):
+def test_uuid_any_case_and_version(validators, good):
     assert check(validators, {**load("ping.json"), "anonId": good, "pingId": good}) == []
 
 
@@ -168,7 +166,7 @@ WRONG_TYPES = {
     ("event_type", "field"),
     [(t, f) for t in EVENT_TYPES for f in schema_for(t) if f != "eventType"],
 )
-def test_hook_router_validators_wrong_type(validators, event_type, field):
+def test_a_wrongly_typed_field_is_named(validators, event_type, field):
     doc = {**load(EXAMPLES[event_type]), field: WRONG_TYPES[field]}
     assert fields(check(validators, doc)) == {field}
 
@@ -183,23 +181,23 @@ def test_hook_router_validators_wrong_type(validators, event_type, field):
     ],
 )
 @pytest.mark.parametrize("bad", ["", None])
-def test_hook_router_validators_ids_are_non_empty_strings(validators, event_type, field, bad):
+def test_ids_are_non_empty_strings(validators, event_type, field, bad):
     doc = {**load(EXAMPLES[event_type]), field: bad}
     assert fields(check(validators, doc)) == {field}
 
 
 @pytest.mark.parametrize("event_type", ["PING", "CLICK", "EXIT"])
 @pytest.mark.parametrize("user_id", ["", None, "u-1"])
-def test_hook_router_validators_optional_user_id_may_be_empty(validators, event_type, user_id):
+def test_optional_user_id_may_be_empty(validators, event_type, user_id):
     assert check(validators, {**load(EXAMPLES[event_type]), "userId": user_id}) == []
 
 
-def test_hook_router_validators_unknown_fields_allowed(validators):
+def test_unknown_fields_allowed(validators):
     doc = {**load("purchase.json"), "amount": "12.50", "meta": {"plan": "annual"}}
     assert check(validators, doc) == []
 
 
-def test_hook_router_validators_type_spec_rejects_another_type(validators):
+def test_type_spec_rejects_another_type(validators):
     errors = validators.check("conscent", "PING", {**load("ping.json"), "eventType": "CLICK"})
     assert [str(e) for e in errors] == ["eventType: unallowed value CLICK"]
 
@@ -214,9 +212,9 @@ def test_hook_router_validators_type_spec_rejects_another_type(validators):
         ({"eventType": None}, "eventType: null value not allowed"),
     ],
 )
-def test_hook_router_validators_fallback_reports_missing_or_unknown_type(validators, doc, message):
+def test_fallback_reports_missing_or_unknown_type(validators, doc, message):
     assert [str(e) for e in check(validators, doc)] == [message]
 
 
-def test_hook_router_validators_non_object_event(validators):
+def test_non_object_event(validators):
     assert [str(e) for e in check(validators, ["PING"])] == ["must be a JSON object"]

@@ -38,7 +38,7 @@ def encoded(*names):
     return [orjson.dumps(load(name)) for name in names]
 
 
-def test_hook_router_sinks_build_request():
+def test_build_request():
     batch = encoded("ping.json", "click.json", "purchase.json")
     url, body, headers = make_sink().build_request(batch)
     assert url == "https://sandbox-collection.conscent.in/collect/event"
@@ -55,20 +55,20 @@ def test_hook_router_sinks_build_request():
         "https://collections.conscent.in",
     ],
 )
-def test_hook_router_sinks_url_joins_the_path(url):
+def test_url_joins_the_path(url):
     assert make_sink(url=url).build_request(encoded("exit.json"))[0] == (
         "https://collections.conscent.in/collect/event"
     )
 
 
-def test_hook_router_sinks_url_keeps_a_path_prefix():
+def test_url_keeps_a_path_prefix():
     sink = make_sink(url="http://127.0.0.1:8080/conscent/")
     assert sink.build_request(encoded("exit.json"))[0] == (
         "http://127.0.0.1:8080/conscent/collect/event"
     )
 
 
-def test_hook_router_sinks_api_key_header():
+def test_api_key_header():
     _, _, headers = make_sink(api_key="s3cret").build_request(encoded("exit.json"))
     assert headers["x-api-key"] == "s3cret"
     sink = make_sink(api_key="s3cret", api_key_header="Authorization")
@@ -76,13 +76,13 @@ def test_hook_router_sinks_api_key_header():
     assert headers == {"content-type": "application/json", "authorization": "s3cret"}
 
 
-def test_hook_router_sinks_build_request_does_not_share_headers():
+def test_build_request_does_not_share_headers():
     sink = make_sink(api_key="s3cret")
     sink.build_request(encoded("exit.json"))[2]["x-api-key"] = "changed"
     assert sink.build_request(encoded("exit.json"))[2]["x-api-key"] == "s3cret"
 
 
-def test_hook_router_sinks_encode_uses_the_sink_options():
+def test_encode_uses_the_sink_options():
     event = ConscentCodec().decode(
         load("exit.json"), id="e1", received_at=1_700_000_000_000, meta={}
     )
@@ -90,7 +90,7 @@ def test_hook_router_sinks_encode_uses_the_sink_options():
     assert make_sink().encode(event)["clientId"] == "client-a"
 
 
-async def test_hook_router_sinks_send_posts_the_built_request():
+async def test_send_posts_the_built_request():
     seen = []
 
     def handler(request):
@@ -110,7 +110,7 @@ async def test_hook_router_sinks_send_posts_the_built_request():
 
 
 @pytest.mark.parametrize(("status", "error"), [(503, SinkUnavailable), (400, SinkRejected)])
-async def test_hook_router_sinks_send_maps_upstream_errors(status, error):
+async def test_send_maps_upstream_errors(status, error):
     sink = make_sink(lambda request: httpx.Response(status, json={"statusCode": status}))
     with pytest.raises(error):
         await sink.send(encoded("exit.json"))
@@ -141,5 +141,5 @@ async def test_hook_router_sinks_send_maps_upstream_errors(status, error):
         ({"url": "https://collections.conscent.in", "clientId": "c"}, False),
     ],
 )
-def test_hook_router_sinks_options_schema(options, valid):
+def test_options_schema(options, valid):
     assert cerberus.Validator(ConscentSink.options_schema).validate(options) is valid

@@ -43,7 +43,7 @@ def request(body: bytes = b"") -> IngestRequest:
 
 
 @pytest.mark.parametrize("name", ["request.json", "request-messageheader.json"])
-def test_hook_router_sources_split_keeps_events_and_headers_as_sent(name):
+def test_split_keeps_events_and_headers_as_sent(name):
     body = load(name)
     envelope = make_source().split(request(), body)
     assert list(envelope.events) == body["messageBody"]
@@ -51,20 +51,20 @@ def test_hook_router_sources_split_keeps_events_and_headers_as_sent(name):
     assert {"messageBody": list(envelope.events), **envelope.meta} == body
 
 
-def test_hook_router_sources_split_meta_spelling():
+def test_split_meta_spelling():
     assert make_source().split(request(), load("request-messageheader.json")).meta == {
         "messageheader": {"source": "web", "appVersion": "2.4.1"}
     }
     assert make_source().split(request(), load("request.json")).meta == {"messageHeaders": {}}
 
 
-def test_hook_router_sources_split_without_headers():
+def test_split_without_headers():
     envelope = make_source().split(request(), {"messageBody": [{"eventType": "PING"}]})
     assert envelope.meta == {}
     assert list(envelope.events) == [{"eventType": "PING"}]
 
 
-def test_hook_router_sources_split_keeps_invalid_events_for_validation():
+def test_split_keeps_invalid_events_for_validation():
     envelope = make_source().split(request(), {"messageBody": [1, "x", None]})
     assert list(envelope.events) == [1, "x", None]
 
@@ -85,14 +85,14 @@ def test_hook_router_sources_split_keeps_invalid_events_for_validation():
         ({"messageBody": [{}], "messageheader": "x"}, "messageheader must be an object"),
     ],
 )
-def test_hook_router_sources_split_malformed(body, message):
+def test_split_malformed(body, message):
     with pytest.raises(BadRequest) as info:
         make_source().split(request(), body)
     assert info.value.message == message
     assert info.value.status == 400
 
 
-def test_hook_router_sources_max_events():
+def test_split_refuses_more_than_max_events():
     source = make_source(max_events=2)
     assert len(source.split(request(), {"messageBody": [{}, {}]}).events) == 2
     with pytest.raises(PayloadTooLarge) as info:
@@ -100,7 +100,7 @@ def test_hook_router_sources_max_events():
     assert info.value.message == "messageBody holds 3 events; at most 2 per request"
 
 
-def test_hook_router_sources_no_credential_header():
+def test_no_credential_header():
     assert make_source().credential(request()) is None
 
 
@@ -109,12 +109,12 @@ def events_of(*client_ids):
 
 
 @pytest.mark.parametrize("auth", [None, {"keys": ["k"], "header": "x-key"}])
-def test_hook_router_sources_authorize_without_allow_list_accepts_any_client(auth):
+def test_authorize_without_allow_list_accepts_any_client(auth):
     make_source(auth=auth).authorize(request(), events_of("anyone", "else"))
     make_source().authorize(request(), Envelope([{}, 5]))
 
 
-def test_hook_router_sources_authorize_allow_list():
+def test_authorize_allow_list():
     source = make_source(auth={"client_ids": ["client-a", "client-b"]})
     source.authorize(request(), events_of("client-a", "client-b", "client-a"))
     with pytest.raises(Forbidden) as info:
@@ -124,21 +124,21 @@ def test_hook_router_sources_authorize_allow_list():
 
 
 @pytest.mark.parametrize("sent", ["client-", "client-aa", "CLIENT-A", "clïent-a"])
-def test_hook_router_sources_authorize_exact_match(sent):
+def test_authorize_exact_match(sent):
     source = make_source(auth={"client_ids": ["client-a"]})
     with pytest.raises(Forbidden, match=r"messageBody\[0\]\.clientId"):
         source.authorize(request(), events_of(sent))
 
 
 @pytest.mark.parametrize("event", [{}, {"clientId": ""}, {"clientId": 5}, "PING", None])
-def test_hook_router_sources_authorize_missing_client_id(event):
+def test_authorize_missing_client_id(event):
     source = make_source(auth={"client_ids": ["client-a"]})
     with pytest.raises(Unauthorized) as info:
         source.authorize(request(), Envelope([{"clientId": "client-a"}, event]))
     assert info.value.message == "messageBody[1].clientId: a client id is required"
 
 
-def test_hook_router_sources_rate_limit_key_is_the_client_id():
+def test_rate_limit_key_is_the_client_id():
     source = make_source()
     envelope = Envelope([{}, {"clientId": ""}, {"clientId": "client-b"}, {"clientId": "x"}])
     assert source.rate_limit_key("client_id", request(), envelope) == "client-b"
@@ -146,7 +146,7 @@ def test_hook_router_sources_rate_limit_key_is_the_client_id():
     assert source.rate_limit_key("remote_addr", request(), envelope) is None
 
 
-def test_hook_router_sources_accepted_matches_the_documented_response():
+def test_accepted_matches_the_documented_response():
     body = load("request.json")
     envelope = make_source().split(request(), body)
     reply = make_source().accepted(request(), IngestResult(envelope, ["id-0", "id-1"]))
@@ -163,7 +163,7 @@ def test_hook_router_sources_accepted_matches_the_documented_response():
     assert orjson.loads(orjson.dumps(reply.body)) == reply.body
 
 
-def test_hook_router_sources_accepted_tells_which_events_were_quarantined():
+def test_accepted_tells_which_events_were_quarantined():
     events = [load("ping.json"), {**load("click.json"), "eventLocation": "FOO"}, {"x": 1}, 7]
     result = IngestResult(
         Envelope(events),
@@ -211,19 +211,19 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("error", "status", "title"), ERRORS)
-def test_hook_router_sources_error_body(error, status, title):
+def test_error_body_has_the_documented_shape(error, status, title):
     reply = make_source().error(request(), error)
     assert reply.status == status
     assert reply.body == {"error": title, "message": error.message, "statusCode": status}
     assert reply.body.keys() == load("error-400.json").keys()
 
 
-def test_hook_router_sources_error_example_from_the_doc():
+def test_error_example_from_the_doc():
     reply = make_source().error(request(), BadRequest("invalid event type"))
     assert reply.body == load("error-400.json")
 
 
-def test_hook_router_sources_error_passes_rate_limit_headers_through():
+def test_error_passes_rate_limit_headers_through():
     headers = {
         "X-RateLimit-Limit": "1000",
         "X-RateLimit-Remaining": "0",
@@ -235,7 +235,7 @@ def test_hook_router_sources_error_passes_rate_limit_headers_through():
     assert reply.headers == headers
 
 
-def test_hook_router_sources_error_passes_retry_after_through():
+def test_error_passes_retry_after_through():
     reply = make_source().error(request(), Overloaded("spool full", headers={"Retry-After": "1"}))
     assert (reply.status, reply.headers) == (503, {"Retry-After": "1"})
 
@@ -251,7 +251,7 @@ def test_hook_router_sources_error_passes_retry_after_through():
         ({"max_event": 10}, False),
     ],
 )
-def test_hook_router_sources_options_schema(options, valid):
+def test_options_schema(options, valid):
     assert cerberus.Validator(ConscentSource.options_schema).validate(options) is valid
 
 
@@ -265,5 +265,5 @@ def test_hook_router_sources_options_schema(options, valid):
         ({"client_ids": [1]}, False),
     ],
 )
-def test_hook_router_sources_auth_schema(auth, valid):
+def test_auth_schema(auth, valid):
     assert cerberus.Validator(ConscentSource.auth_schema).validate(auth) is valid

@@ -61,7 +61,7 @@ def foreign(**fields) -> Event:
 # --------------------------------------------------------------------------
 
 
-def test_hook_router_codecs_event_type():
+def test_event_type_is_read_from_the_raw_event_or_none():
     assert CODEC.event_type(BASE) == "ITEM_PURCHASED"
     assert CODEC.event_type({**BASE, "event_type": ""}) is None
     assert CODEC.event_type({**BASE, "event_type": 5}) is None
@@ -69,7 +69,7 @@ def test_hook_router_codecs_event_type():
     assert CODEC.event_type([BASE]) is None
 
 
-def test_hook_router_codecs_decode_platform_identity():
+def test_decode_platform_identity():
     event = decode(load("platform_identity.json"))
     assert event.id == "evt-1"
     assert event.vendor == "endu"
@@ -89,24 +89,24 @@ def test_hook_router_codecs_decode_platform_identity():
     }
 
 
-def test_hook_router_codecs_decode_unique_identity():
+def test_decode_unique_identity():
     event = decode(load("unique_identity.json"))
     assert event.identity == Identity(user_id="59078598125872925")
 
 
-def test_hook_router_codecs_decode_blockchain():
+def test_decode_blockchain():
     event = decode(load("blockchain.json"))
     assert event.identity == Identity(wallet=Wallet(chain="solana", account="0x0"))
     assert "blockchain" not in event.extras["endu"]
 
 
-def test_hook_router_codecs_decode_fingerprint_page_view():
+def test_decode_fingerprint_page_view():
     event = decode(load("fingerprint.json"))
     assert (event.type, event.custom) == ("page_view", False)
     assert event.identity == Identity(fingerprint="xuauwiaufjwaj")
 
 
-def test_hook_router_codecs_decode_combined_identities():
+def test_decode_combined_identities():
     event = decode(load("combined_platform_blockchain.json"))
     assert event.identity == Identity(
         platform_ids={"discord": "702877938567086080"},
@@ -114,7 +114,7 @@ def test_hook_router_codecs_decode_combined_identities():
     )
 
 
-def test_hook_router_codecs_decode_telegram():
+def test_decode_telegram():
     event = decode({**BASE, "p_user_id": "42", "platform_type": "Telegram"})
     assert event.identity.platform_ids == {"telegram": "42"}
 
@@ -133,18 +133,18 @@ def test_hook_router_codecs_decode_telegram():
         ("Item_Purchased", "purchase"),
     ],
 )
-def test_hook_router_codecs_decode_alias_types(endu_type, canonical):
+def test_decode_alias_types(endu_type, canonical):
     event = decode({**BASE, "event_type": endu_type})
     assert (event.type, event.custom) == (canonical, False)
 
 
 @pytest.mark.parametrize("endu_type", ["LEVEL_UP", "Wallet Connected", "ITEM_PURCHASED_2", "ß"])
-def test_hook_router_codecs_decode_custom_type_keeps_exact_name(endu_type):
+def test_decode_custom_type_keeps_exact_name(endu_type):
     event = decode({**BASE, "event_type": endu_type})
     assert (event.type, event.custom) == (endu_type, True)
 
 
-def test_hook_router_codecs_alias_table_covers_every_canonical_type():
+def test_alias_table_covers_every_canonical_type():
     assert set(ENDU_TYPES) == set(EVENT_TYPES)
     for canonical, endu in ENDU_TYPES.items():
         assert CANONICAL_TYPES[endu] == canonical
@@ -154,11 +154,11 @@ def test_hook_router_codecs_alias_table_covers_every_canonical_type():
     ("timestamp", "ms"),
     [("1672536219", 1672536219000), (1672536219, 1672536219000), ("0", 0), ("0000000007", 7000)],
 )
-def test_hook_router_codecs_decode_timestamp_seconds_to_ms(timestamp, ms):
+def test_decode_timestamp_seconds_to_ms(timestamp, ms):
     assert decode({**BASE, "timestamp": timestamp}).timestamp == ms
 
 
-def test_hook_router_codecs_decode_keeps_unknown_fields_in_extras():
+def test_decode_keeps_unknown_fields_in_extras():
     raw = {
         **BASE,
         "session": {"id": "s1"},
@@ -169,7 +169,7 @@ def test_hook_router_codecs_decode_keeps_unknown_fields_in_extras():
     assert own["blockchain"] == {"network": "mainnet"}
 
 
-def test_hook_router_codecs_decode_lifts_the_event_data_scheme():
+def test_decode_lifts_the_event_data_scheme():
     data = {
         "items": [
             {
@@ -234,7 +234,7 @@ def test_hook_router_codecs_decode_lifts_the_event_data_scheme():
         {"context": "web"},
     ],
 )
-def test_hook_router_codecs_decode_leaves_other_shapes_in_properties(data):
+def test_decode_leaves_other_shapes_in_properties(data):
     event = decode({**BASE, "event_data": data})
     assert event.properties == data
     assert event.items == []
@@ -242,7 +242,7 @@ def test_hook_router_codecs_decode_leaves_other_shapes_in_properties(data):
     assert event.context == Context()
 
 
-def test_hook_router_codecs_decode_items_win_over_item_id():
+def test_decode_items_win_over_item_id():
     event = decode({**BASE, "event_data": {"item_id": "a", "items": [{"id": "b"}]}})
     assert [i.id for i in event.items] == ["b"]
 
@@ -303,13 +303,13 @@ EDGE_CASES = {
 
 
 @pytest.mark.parametrize("name", VALID_EXAMPLES)
-def test_hook_router_codecs_round_trip_documented_examples(name):
+def test_round_trip_documented_examples(name):
     raw = load(name)
     assert CODEC.encode(decode(raw), {}) == raw
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-def test_hook_router_codecs_round_trip_edge_cases(name):
+def test_round_trip_edge_cases(name):
     raw = EDGE_CASES[name]
     encoded = CODEC.encode(decode(copy.deepcopy(raw)), {})
     assert encoded == raw
@@ -317,7 +317,7 @@ def test_hook_router_codecs_round_trip_edge_cases(name):
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-def test_hook_router_codecs_round_trip_through_event_dict(name):
+def test_round_trip_through_event_dict(name):
     # The canonical event survives its own serialization (spool, translate).
     raw = EDGE_CASES[name]
     event = Event.from_dict(decode(copy.deepcopy(raw)).to_dict())
@@ -325,7 +325,7 @@ def test_hook_router_codecs_round_trip_through_event_dict(name):
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-def test_hook_router_codecs_encode_does_not_mutate(name):
+def test_encode_does_not_mutate(name):
     event = decode(copy.deepcopy(EDGE_CASES[name]))
     before = copy.deepcopy(event)
     CODEC.encode(event, OPTIONS)
@@ -338,7 +338,7 @@ def test_hook_router_codecs_encode_does_not_mutate(name):
 # --------------------------------------------------------------------------
 
 
-def test_hook_router_codecs_encode_keeps_own_ids_by_default():
+def test_encode_keeps_own_ids_by_default():
     out = CODEC.encode(decode(BASE), OPTIONS)
     assert (out["property_id"], out["organization_id"]) == (
         BASE["property_id"],
@@ -346,34 +346,34 @@ def test_hook_router_codecs_encode_keeps_own_ids_by_default():
     )
 
 
-def test_hook_router_codecs_encode_override_ids():
+def test_encode_override_ids():
     out = CODEC.encode(decode(BASE), {**OPTIONS, "override_ids": True})
     assert (out["property_id"], out["organization_id"]) == ("D#router", "org-router")
 
 
-def test_hook_router_codecs_encode_override_ids_only_what_is_configured():
+def test_encode_override_ids_only_what_is_configured():
     out = CODEC.encode(decode(BASE), {"property_id": "D#router", "override_ids": True})
     assert (out["property_id"], out["organization_id"]) == ("D#router", BASE["organization_id"])
 
 
-def test_hook_router_codecs_encode_type_map_wins_over_original_name():
+def test_encode_type_map_wins_over_original_name():
     out = CODEC.encode(decode(BASE), {"type_map": {"purchase": "ORDER_COMPLETED"}})
     assert out["event_type"] == "ORDER_COMPLETED"
 
 
-def test_hook_router_codecs_encode_changed_type_drops_original_name():
+def test_encode_changed_type_drops_original_name():
     event = decode(BASE)
     event.type = "add_to_cart"
     assert CODEC.encode(event, {})["event_type"] == "ADD_TO_CART"
 
 
-def test_hook_router_codecs_encode_changed_timestamp_drops_original_form():
+def test_encode_changed_timestamp_drops_original_form():
     event = decode({**BASE, "timestamp": 1672536219})
     event.timestamp = 1672536300500
     assert CODEC.encode(event, {})["timestamp"] == "1672536300"
 
 
-def test_hook_router_codecs_encode_endu_event_ignores_identity_fallbacks():
+def test_encode_endu_event_ignores_identity_fallbacks():
     # An Endu event keeps its own identity: fallbacks are for other vendors.
     raw = {**BASE, "event_data": {"identity": {"anonymous_id": "a"}}}
     options = {"fingerprint_from": ["anonymous_id"], "user_id_is_c_user_id": False}
@@ -386,13 +386,13 @@ def test_hook_router_codecs_encode_endu_event_ignores_identity_fallbacks():
 
 
 @pytest.mark.parametrize("canonical", sorted(EVENT_TYPES))
-def test_hook_router_codecs_encode_every_canonical_type(canonical):
+def test_encode_every_canonical_type(canonical):
     out = CODEC.encode(foreign(type=canonical), OPTIONS)
     assert out["event_type"] == ENDU_TYPES[canonical]
     assert errors(out) == []
 
 
-def test_hook_router_codecs_encode_purchase_is_item_purchased():
+def test_encode_purchase_is_item_purchased():
     assert CODEC.encode(foreign(type="purchase"), OPTIONS)["event_type"] == "ITEM_PURCHASED"
 
 
@@ -407,12 +407,12 @@ def test_hook_router_codecs_encode_purchase_is_item_purchased():
         ("!!!", "!!!"),
     ],
 )
-def test_hook_router_codecs_encode_custom_type_as_upper_snake(custom, expected):
+def test_encode_custom_type_as_upper_snake(custom, expected):
     assert endu_type_name(custom) == expected
     assert CODEC.encode(foreign(type=custom, custom=True), OPTIONS)["event_type"] == expected
 
 
-def test_hook_router_codecs_encode_type_map():
+def test_encode_type_map():
     options = {**OPTIONS, "type_map": {"page_view": "SCREEN", "PING": "HEARTBEAT"}}
     assert CODEC.encode(foreign(type="page_view"), options)["event_type"] == "SCREEN"
     assert CODEC.encode(foreign(type="PING", custom=True), options)["event_type"] == "HEARTBEAT"
@@ -420,14 +420,14 @@ def test_hook_router_codecs_encode_type_map():
 
 
 @pytest.mark.parametrize(("ms", "seconds"), [(1672536219999, "1672536219"), (999, "0"), (0, "0")])
-def test_hook_router_codecs_encode_timestamp_seconds_string(ms, seconds):
+def test_encode_timestamp_seconds_string(ms, seconds):
     event = foreign()
     event.timestamp = ms
     assert CODEC.encode(event, OPTIONS)["timestamp"] == seconds
 
 
 @pytest.mark.parametrize("missing", ["property_id", "organization_id"])
-def test_hook_router_codecs_encode_needs_ids_from_options(missing):
+def test_encode_needs_ids_from_options(missing):
     options = {k: v for k, v in OPTIONS.items() if k != missing}
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(), options)
@@ -435,7 +435,7 @@ def test_hook_router_codecs_encode_needs_ids_from_options(missing):
     assert f"set the sink option {missing}" in info.value.reason
 
 
-def test_hook_router_codecs_encode_direct_identities():
+def test_encode_direct_identities():
     identity = Identity(
         fingerprint="fp",
         platform_ids={"telegram": "42"},
@@ -450,14 +450,14 @@ def test_hook_router_codecs_encode_direct_identities():
     assert errors(out) == []
 
 
-def test_hook_router_codecs_encode_prefers_discord_and_keeps_other_platform_ids():
+def test_encode_prefers_discord_and_keeps_other_platform_ids():
     identity = Identity(platform_ids={"telegram": "42", "discord": "7", "slack": "U1"})
     out = CODEC.encode(foreign(identity=identity), OPTIONS)
     assert (out["p_user_id"], out["platform_type"]) == ("7", "Discord")
     assert out["event_data"]["identity"] == {"platform_ids": {"telegram": "42", "slack": "U1"}}
 
 
-def test_hook_router_codecs_encode_user_id_is_not_a_c_user_id_by_default():
+def test_encode_user_id_is_not_a_c_user_id_by_default():
     identity = Identity(user_id="u-1", anonymous_id="anon-1", session_id="s-1")
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(identity=identity), OPTIONS)
@@ -467,12 +467,12 @@ def test_hook_router_codecs_encode_user_id_is_not_a_c_user_id_by_default():
     assert "fingerprint_from" in info.value.reason
 
 
-def test_hook_router_codecs_encode_no_identifier_at_all():
+def test_encode_no_identifier_at_all():
     with pytest.raises(Untranslatable, match="no identifier at all"):
         CODEC.encode(foreign(identity=Identity(platform_ids={})), OPTIONS)
 
 
-def test_hook_router_codecs_encode_user_id_as_c_user_id_when_configured():
+def test_encode_user_id_as_c_user_id_when_configured():
     identity = Identity(user_id="u-1", anonymous_id="anon-1")
     out = CODEC.encode(foreign(identity=identity), {**OPTIONS, "user_id_is_c_user_id": True})
     assert out["c_user_id"] == "u-1"
@@ -488,7 +488,7 @@ def test_hook_router_codecs_encode_user_id_as_c_user_id_when_configured():
         (["custom_id", "anonymous_id"], "anon-1"),
     ],
 )
-def test_hook_router_codecs_encode_fingerprint_from(order, expected):
+def test_encode_fingerprint_from(order, expected):
     identity = Identity(user_id="u-1", anonymous_id="anon-1", persistent_id="dev-1")
     out = CODEC.encode(foreign(identity=identity), {**OPTIONS, "fingerprint_from": order})
     assert out["fingerprint"] == expected
@@ -498,7 +498,7 @@ def test_hook_router_codecs_encode_fingerprint_from(order, expected):
     assert errors(out) == []
 
 
-def test_hook_router_codecs_encode_own_fingerprint_wins_over_fallback():
+def test_encode_own_fingerprint_wins_over_fallback():
     identity = Identity(fingerprint="fp", anonymous_id="anon-1")
     out = CODEC.encode(
         foreign(identity=identity), {**OPTIONS, "fingerprint_from": ["anonymous_id"]}
@@ -507,7 +507,7 @@ def test_hook_router_codecs_encode_own_fingerprint_wins_over_fallback():
     assert out["event_data"]["identity"] == {"anonymous_id": "anon-1"}
 
 
-def test_hook_router_codecs_encode_event_data_scheme():
+def test_encode_event_data_scheme():
     event = foreign(
         type="purchase",
         properties={"coupon": "SPRING", "items": "overwritten"},
@@ -567,14 +567,14 @@ def test_hook_router_codecs_encode_event_data_scheme():
     assert errors(out) == []
 
 
-def test_hook_router_codecs_encode_ignores_other_vendors_extras():
+def test_encode_ignores_other_vendors_extras():
     event = foreign(extras={"conscent": {"clientId": "c-1", "eventLocation": "PAGE"}})
     out = CODEC.encode(event, OPTIONS)
     assert out["event_data"] == {}
     assert (out["property_id"], out["organization_id"]) == ("D#router", "org-router")
 
 
-def test_hook_router_codecs_encode_then_decode_recovers_canonical_fields():
+def test_encode_then_decode_recovers_canonical_fields():
     # A Moloco-like purchase relayed through Endu and read back by an Endu source.
     event = foreign(
         type="purchase",

@@ -23,31 +23,36 @@ def pm() -> pluggy.PluginManager:
     return pm
 
 
-def test_hook_router_codecs_registers_the_endu_codec(pm):
+@pytest.mark.hook("router_codecs")
+def test_router_codecs_registers_the_endu_codec(pm):
     [codecs] = pm.hook.router_codecs()
     assert [type(c) for c in codecs] == [EnduCodec]
     assert codecs[0].vendor == "endu"
 
 
-def test_hook_router_validators_cover_documented_types_and_fallback(pm):
+@pytest.mark.hook("router_validators")
+def test_router_validators_cover_documented_types_and_fallback(pm):
     [specs] = pm.hook.router_validators()
     assert {s.vendor for s in specs} == {"endu"}
     assert sorted(s.event_type for s in specs) == sorted([*DOCUMENTED_TYPES, "*"])
     assert all(s.require_any for s in specs)
 
 
-def test_hook_router_sources_registers_the_endu_source(pm):
+@pytest.mark.hook("router_sources")
+def test_router_sources_registers_the_endu_source(pm):
     [sources] = pm.hook.router_sources()
     assert sources == [EnduSource]
     assert EnduSource.vendor == "endu"
 
 
-def test_hook_router_sinks_registers_the_endu_sink(pm):
+@pytest.mark.hook("router_sinks")
+def test_router_sinks_registers_the_endu_sink(pm):
     [sinks] = pm.hook.router_sinks()
     assert sinks == [EnduSink]
     assert (EnduSink.kind, EnduSink.vendor) == ("endu", "endu")
 
 
-def test_hook_router_config_schema_not_implemented(pm):
+@pytest.mark.hook("router_config_schema")
+def test_router_config_schema_not_implemented(pm):
     # The plugin has no plugin-wide options: everything is per source/sink.
     assert pm.hook.router_config_schema() == []

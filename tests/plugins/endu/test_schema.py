@@ -33,11 +33,11 @@ def fields(errors: list[FieldError]) -> set[str]:
 
 
 @pytest.mark.parametrize("name", VALID_EXAMPLES)
-def test_hook_router_validators_accept_documented_example(name):
+def test_accept_documented_example(name):
     assert check(load(name)) == []
 
 
-def test_hook_router_validators_base_request_alone_is_insufficient():
+def test_base_request_alone_is_insufficient():
     # The doc: "This base event is insufficient to send as it is".
     errors = check(load("base_insufficient.json"))
     assert fields(errors) == {""}  # the event as a whole, not one field
@@ -48,7 +48,7 @@ TYPES = [*DOCUMENTED_TYPES, "LEVEL_UP", "add_to_cart", "Wallet Connected", "ß"]
 
 
 @pytest.mark.parametrize("event_type", TYPES)
-def test_hook_router_validators_accept_every_event_type(event_type):
+def test_accept_every_event_type(event_type):
     assert check(event(event_type)) == []
 
 
@@ -69,7 +69,7 @@ def test_hook_router_validators_accept_every_event_type(event_type):
         },
     ],
 )
-def test_hook_router_validators_accept_each_identity_variation(identity):
+def test_accept_each_identity_variation(identity):
     assert check(event(**{"c_user_id": DROP, **identity})) == []
 
 
@@ -78,13 +78,13 @@ REQUIRED = ["property_id", "organization_id", "timestamp", "event_type", "event_
 
 @pytest.mark.parametrize("event_type", TYPES)
 @pytest.mark.parametrize("name", REQUIRED)
-def test_hook_router_validators_require_base_field(event_type, name):
+def test_require_base_field(event_type, name):
     errors = check(event(event_type, **{name: DROP}))
     assert name in fields(errors)
 
 
 @pytest.mark.parametrize("event_type", TYPES)
-def test_hook_router_validators_require_an_identity(event_type):
+def test_require_an_identity(event_type):
     errors = check(event(event_type, c_user_id=DROP))
     assert fields(errors) == {""}
 
@@ -108,7 +108,7 @@ WRONG_TYPES = [
 
 @pytest.mark.parametrize("event_type", DOCUMENTED_TYPES)
 @pytest.mark.parametrize(("name", "value"), WRONG_TYPES)
-def test_hook_router_validators_reject_wrong_type(event_type, name, value):
+def test_reject_wrong_type(event_type, name, value):
     doc = event(event_type, **{name: value})
     errors = VALIDATORS_.check("endu", event_type, doc)
     assert name in fields(errors)
@@ -126,24 +126,24 @@ def test_hook_router_validators_reject_wrong_type(event_type, name, value):
         ),
     ],
 )
-def test_hook_router_validators_reject_wrong_identity_type(changes, field):
+def test_reject_wrong_identity_type(changes, field):
     assert field in fields(check(event(**changes)))
 
 
 @pytest.mark.parametrize(
     "name", ["property_id", "organization_id", "event_type", "c_user_id", "fingerprint"]
 )
-def test_hook_router_validators_reject_empty_string(name):
+def test_reject_empty_string(name):
     assert name in fields(check(event(**{"fingerprint": "f", name: ""})))
 
 
 @pytest.mark.parametrize("platform", ["discord", "TELEGRAM", "Slack", ""])
-def test_hook_router_validators_reject_unknown_platform_type(platform):
+def test_reject_unknown_platform_type(platform):
     errors = check(event(p_user_id="7", platform_type=platform))
     assert "platform_type" in fields(errors)
 
 
-def test_hook_router_validators_documented_type_spec_pins_event_type():
+def test_documented_type_spec_pins_event_type():
     errors = VALIDATORS_.check("endu", "ITEM_PURCHASED", event("PAGE_VIEW"))
     assert fields(errors) == {"event_type"}
 
@@ -157,12 +157,12 @@ def test_hook_router_validators_documented_type_spec_pins_event_type():
         ({"blockchain": {"chain_account": "0x0"}}, "blockchain.chain_type"),
     ],
 )
-def test_hook_router_validators_identity_parts_come_together(changes, field):
+def test_identity_parts_come_together(changes, field):
     assert field in fields(check(event(**{"c_user_id": DROP, **changes})))
 
 
 @pytest.mark.parametrize("timestamp", ["0", "1672536219", "9999999999", 0, 1672536219, 9999999999])
-def test_hook_router_validators_accept_unix_seconds(timestamp):
+def test_accept_unix_seconds(timestamp):
     assert check(event(timestamp=timestamp)) == []
 
 
@@ -170,17 +170,17 @@ def test_hook_router_validators_accept_unix_seconds(timestamp):
     "timestamp",
     ["1672536219000", 1672536219000, "-1", -1, "1672536219.5", " 1672536219", "", "2023-01-01"],
 )
-def test_hook_router_validators_reject_bad_timestamp(timestamp):
+def test_reject_bad_timestamp(timestamp):
     # Milliseconds (13 digits) are refused rather than read as the year 54,000.
     assert fields(check(event(timestamp=timestamp))) == {"timestamp"}
 
 
-def test_hook_router_validators_allow_undocumented_fields():
+def test_allow_undocumented_fields():
     doc = event(session="abc", blockchain={"chain_type": "solana", "chain_account": "0x0", "x": 1})
     assert check(doc) == []
 
 
-def test_hook_router_validators_event_without_type_uses_fallback():
+def test_event_without_type_uses_fallback():
     doc = event(event_type=DROP)
     assert CODEC.event_type(doc) is None
     assert fields(check(doc)) == {"event_type"}

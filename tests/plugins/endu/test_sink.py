@@ -41,7 +41,7 @@ def options_errors(options: dict) -> dict:
     return validator.errors
 
 
-def test_hook_router_sinks_declares_single_event_delivery():
+def test_declares_single_event_delivery():
     assert EnduSink.max_batch_events == 1
     assert EnduSink.delivery_defaults["max_concurrency"] > 1
     assert EnduSink.delivery_defaults["batch"]["max_events"] == 1
@@ -63,7 +63,7 @@ def test_hook_router_sinks_declares_single_event_delivery():
         },
     ],
 )
-def test_hook_router_sinks_options_schema_accepts(options):
+def test_options_schema_accepts(options):
     assert options_errors(options) == {}
 
 
@@ -83,11 +83,11 @@ def test_hook_router_sinks_options_schema_accepts(options):
         ({**SINK_OPTIONS, "user_id_is_c_user_id": 1}, "user_id_is_c_user_id"),
     ],
 )
-def test_hook_router_sinks_options_schema_rejects(options, field):
+def test_options_schema_rejects(options, field):
     assert field in options_errors(options)
 
 
-def test_hook_router_sinks_build_request_default_path_and_bearer_key():
+def test_build_request_default_path_and_bearer_key():
     body = orjson.dumps(event())
     url, content, headers = make_sink().build_request([body])
     assert url == "https://sux.chatsight.ai/api/events/record"
@@ -95,7 +95,7 @@ def test_hook_router_sinks_build_request_default_path_and_bearer_key():
     assert headers == {"content-type": "application/json", "authorization": "Bearer k-123"}
 
 
-def test_hook_router_sinks_build_request_custom_path_and_header():
+def test_build_request_custom_path_and_header():
     sink = make_sink(
         url="http://127.0.0.1:8081/base/", path="/v2/submit", api_key_header="X-Chatsight-Api-Auth"
     )
@@ -107,13 +107,13 @@ def test_hook_router_sinks_build_request_custom_path_and_header():
 
 
 @pytest.mark.parametrize("batch", [[], [b"{}", b"{}"]])
-async def test_hook_router_sinks_send_takes_exactly_one_event(batch):
+async def test_send_takes_exactly_one_event(batch):
     # The guard is the core's (Sink.send), from max_batch_events = 1.
     with pytest.raises(ValueError, match="one event per request"):
         await make_sink().send(batch)
 
 
-def test_hook_router_sinks_encode_uses_sink_options():
+def test_encode_uses_sink_options():
     from router import Event, Identity
 
     foreign = Event(
@@ -131,7 +131,7 @@ def test_hook_router_sinks_encode_uses_sink_options():
     assert check(payload) == []
 
 
-async def test_hook_router_sinks_send_posts_the_event():
+async def test_send_posts_the_event():
     seen = []
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -147,7 +147,7 @@ async def test_hook_router_sinks_send_posts_the_event():
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, SinkRejected), (503, SinkUnavailable)])
-async def test_hook_router_sinks_send_maps_upstream_errors(status, error):
+async def test_send_maps_upstream_errors(status, error):
     def handler(req: httpx.Request) -> httpx.Response:
         return httpx.Response(status, text="nope")
 

@@ -44,7 +44,7 @@ def request(body: bytes = b"{}", **headers: str) -> IngestRequest:
     )
 
 
-def test_hook_router_sources_declares_one_post_route():
+def test_declares_one_post_route():
     assert [(r.method, r.path, r.name, r.handler) for r in EnduSource.routes] == [
         ("POST", "/api/events/record", "ingest", None)
     ]
@@ -54,20 +54,20 @@ def test_hook_router_sources_declares_one_post_route():
 
 
 @pytest.mark.parametrize("name", VALID_EXAMPLES)
-def test_hook_router_sources_split_one_event(source, name):
+def test_split_one_event(source, name):
     body = load(name)
     envelope = source.split(request(), body)
     assert list(envelope.events) == [body]
     assert envelope.meta == {}
 
 
-def test_hook_router_sources_split_refuses_an_array(source):
+def test_split_refuses_an_array(source):
     with pytest.raises(BadRequest, match="one event per request"):
         source.split(request(), [BASE, BASE])
 
 
 @pytest.mark.parametrize("body", ["event", 5, None, True])
-def test_hook_router_sources_split_refuses_non_object(source, body):
+def test_split_refuses_non_object(source, body):
     with pytest.raises(BadRequest, match="must be a JSON object"):
         source.split(request(), body)
 
@@ -82,11 +82,11 @@ def test_hook_router_sources_split_refuses_non_object(source, body):
         ({}, None),
     ],
 )
-def test_hook_router_sources_credential_from_authorization(source, headers, expected):
+def test_credential_from_authorization(source, headers, expected):
     assert source.credential(request(**headers)) == expected
 
 
-def test_hook_router_sources_credential_from_configured_header(source):
+def test_credential_from_configured_header(source):
     options = {"plugin": "endu", "auth": {"keys": ["k"], "header": "X-Chatsight-Api-Auth"}}
     source = EnduSource("endu-in", options, quarantine=source.quarantine)
     assert source.credential(request(x_chatsight_api_auth="s3cret")) == "s3cret"
@@ -97,7 +97,7 @@ def test_hook_router_sources_credential_from_configured_header(source):
     ("key", "expected"),
     [("property_id", "D#1007491775344160808"), ("organization_id", "848WN4oEUgisKrV9dY9Ni6")],
 )
-def test_hook_router_sources_rate_limit_keys(source, key, expected):
+def test_rate_limit_keys(source, key, expected):
     assert key in EnduSource.rate_limit_keys
     assert source.rate_limit_key(key, request(), Envelope([BASE])) == expected
 
@@ -106,23 +106,23 @@ def test_hook_router_sources_rate_limit_keys(source, key, expected):
     ("key", "body"),
     [("property_id", {**BASE, "property_id": 5}), ("property_id", {}), ("c_user_id", BASE)],
 )
-def test_hook_router_sources_rate_limit_key_unusable(source, key, body):
+def test_rate_limit_key_unusable(source, key, body):
     assert source.rate_limit_key(key, request(), Envelope([body])) is None
 
 
-def test_hook_router_sources_accepted_is_an_empty_200(source):
+def test_accepted_is_an_empty_200(source):
     reply = source.accepted(request(), IngestResult(Envelope([BASE]), ["0190-id"]))
     assert (reply.status, reply.body) == (200, b"")
     assert not reply.content_type.startswith("application/json")
 
 
-def test_hook_router_sources_accepted_quarantined_event_is_still_an_empty_200(source):
+def test_accepted_quarantined_event_is_still_an_empty_200(source):
     failed = {0: [FieldError(("timestamp",), "required field")]}
     reply = source.accepted(request(), IngestResult(Envelope([{}]), [None], failed))
     assert (reply.status, reply.body) == (200, b"")
 
 
-def test_hook_router_sources_error_validation_failed(source):
+def test_error_validation_failed(source):
     error = ValidationFailed(
         "timestamp: required field",
         errors=[
@@ -147,7 +147,7 @@ def test_hook_router_sources_error_validation_failed(source):
     assert orjson.loads(orjson.dumps(reply.body)) == reply.body
 
 
-def test_hook_router_sources_error_passes_headers_through(source):
+def test_error_passes_headers_through(source):
     error = RateLimited("slow down", headers={"Retry-After": "3", "X-RateLimit-Limit": "10"})
     reply = source.error(request(), error)
     assert reply.status == 429
@@ -158,7 +158,7 @@ def test_hook_router_sources_error_passes_headers_through(source):
     }
 
 
-def test_hook_router_sources_error_unauthorized(source):
+def test_error_unauthorized(source):
     reply = source.error(request(), Unauthorized("missing API key"))
     assert reply.status == 401
     assert reply.body["error"]["message"] == "missing API key"

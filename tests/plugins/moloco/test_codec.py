@@ -139,7 +139,7 @@ def test_validators_agree_with_the_official_spec_on_invalid_events(change):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_hook_router_codecs_round_trip_every_documented_example(path):
+def test_round_trip_every_documented_example(path):
     assert_round_trip(load(path))
 
 
@@ -241,16 +241,16 @@ EDGE_CASES = {
 
 
 @pytest.mark.parametrize("raw", EDGE_CASES.values(), ids=EDGE_CASES.keys())
-def test_hook_router_codecs_round_trip_edge_cases(raw):
+def test_round_trip_edge_cases(raw):
     assert_round_trip(raw)
 
 
 @pytest.mark.parametrize("raw", EDGE_CASES.values(), ids=EDGE_CASES.keys())
-def test_hook_router_codecs_round_trip_output_conforms_to_the_spec(raw):
+def test_round_trip_output_conforms_to_the_spec(raw):
     assert_valid_for_moloco(CODEC.encode(decode(raw), {}))
 
 
-def test_hook_router_codecs_round_trip_with_an_unrelated_sink_option():
+def test_round_trip_with_an_unrelated_sink_option():
     raw = load(DATA / "payloads" / "moloco" / "purchase.json")
     options = {"default_item_id": "x", "unsupported_currency": "unknown", "type_map": {"a": "HOME"}}
     assert as_json(CODEC.encode(decode(raw), options)) == as_json(raw)
@@ -259,7 +259,7 @@ def test_hook_router_codecs_round_trip_with_an_unrelated_sink_option():
 # ----------------------------------------------------------------- decode
 
 
-def test_hook_router_codecs_event_type():
+def test_event_type_is_read_from_the_raw_event_or_none():
     assert CODEC.event_type({"event_type": "SEARCH"}) == "SEARCH"
     assert CODEC.event_type({"event_type": "NOPE"}) == "NOPE"
     assert CODEC.event_type({}) is None
@@ -267,7 +267,7 @@ def test_hook_router_codecs_event_type():
     assert CODEC.event_type([{"event_type": "SEARCH"}]) is None
 
 
-def test_hook_router_codecs_type_tables_are_inverse_and_canonical():
+def test_type_tables_are_inverse_and_canonical():
     from router import EVENT_TYPES as CANONICAL
 
     assert set(TYPE_TO_CANONICAL) == set(EVENT_TYPES)
@@ -289,7 +289,7 @@ def test_hook_router_codecs_type_tables_are_inverse_and_canonical():
         ("UNKNOWN_EVENT_TYPE", "unknown"),
     ],
 )
-def test_hook_router_codecs_decode_type(moloco, canonical):
+def test_decode_type(moloco, canonical):
     raw = {
         **BASE,
         "event_type": moloco,
@@ -301,7 +301,7 @@ def test_hook_router_codecs_decode_type(moloco, canonical):
     assert (event.type, event.custom) == (canonical, False)
 
 
-def test_hook_router_codecs_decode_home_example():
+def test_decode_home_example():
     raw = load(DATA / "payloads" / "moloco" / "home.json")
     event = decode(raw, id="ignored", received_at=42, meta={"platform": "ACME"})
     assert event.id == raw["id"]
@@ -331,7 +331,7 @@ def test_hook_router_codecs_decode_home_example():
     }
 
 
-def test_hook_router_codecs_decode_purchase_example():
+def test_decode_purchase_example():
     raw = load(DATA / "payloads" / "moloco" / "purchase.json")
     event = decode(raw)
     assert event.type == "purchase"
@@ -357,7 +357,7 @@ def test_hook_router_codecs_decode_purchase_example():
     }
 
 
-def test_hook_router_codecs_decode_search_page_and_land():
+def test_decode_search_page_and_land():
     search = decode(load(DATA / "payloads" / "moloco" / "search.json"))
     assert (search.type, search.search_query) == ("search", "wireless headphones")
     assert search.context.page_id == "search"
@@ -372,7 +372,7 @@ def test_hook_router_codecs_decode_search_page_and_land():
     assert land.context.channel == "mobile_site"
 
 
-def test_hook_router_codecs_decode_unknown_type_and_channel():
+def test_decode_unknown_type_and_channel():
     raw = load(DATA / "payloads" / "moloco" / "unknown_event_type.json")
     event = decode(raw, id="router-id")
     assert (event.type, event.custom, event.id) == ("unknown", False, "router-id")
@@ -380,7 +380,7 @@ def test_hook_router_codecs_decode_unknown_type_and_channel():
     assert event.extras["moloco"]["wire"] == {"id": None, "channel_type": "UNKNOWN_CHANNEL_TYPE"}
 
 
-def test_hook_router_codecs_decode_keeps_non_canonical_forms_in_extras():
+def test_decode_keeps_non_canonical_forms_in_extras():
     raw = {
         **BASE,
         "id": "",
@@ -402,7 +402,7 @@ def test_hook_router_codecs_decode_keeps_non_canonical_forms_in_extras():
     }
 
 
-def test_hook_router_codecs_decode_without_meta_has_no_platform():
+def test_decode_without_meta_has_no_platform():
     event = CODEC.decode(BASE, id="r", received_at=0, meta={})
     assert "platform" not in event.extras["moloco"]
 
@@ -432,7 +432,7 @@ def encode(event: Event, **options) -> dict:
     return out
 
 
-def test_hook_router_codecs_encode_a_minimal_foreign_event():
+def test_encode_a_minimal_foreign_event():
     assert encode(foreign()) == {
         "id": "018f3c2e-7a4b-7c1d-9e2f-3a4b5c6d7e8f",
         "event_type": "HOME",
@@ -443,7 +443,7 @@ def test_hook_router_codecs_encode_a_minimal_foreign_event():
 
 
 @pytest.mark.parametrize(("canonical", "moloco"), sorted(CANONICAL_TO_TYPE.items()))
-def test_hook_router_codecs_encode_every_mapped_type(canonical, moloco):
+def test_encode_every_mapped_type(canonical, moloco):
     event = foreign(
         type=canonical,
         items=[Item(id="p-1")],
@@ -458,7 +458,7 @@ def test_hook_router_codecs_encode_every_mapped_type(canonical, moloco):
     ["heartbeat", "click", "exit", "product_clicked", "product_list_viewed", "remove_from_cart",
      "payment_info", "transaction", "order_refunded", "registration", "validation"],
 )  # fmt: skip
-def test_hook_router_codecs_encode_unmapped_type_is_untranslatable(canonical):
+def test_encode_unmapped_type_is_untranslatable(canonical):
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(type=canonical), {})
     assert info.value.vendor == "moloco"
@@ -467,7 +467,7 @@ def test_hook_router_codecs_encode_unmapped_type_is_untranslatable(canonical):
     assert "type_map" in info.value.reason
 
 
-def test_hook_router_codecs_encode_type_map_overrides_defaults_and_maps_custom_types():
+def test_encode_type_map_overrides_defaults_and_maps_custom_types():
     assert encode(foreign(type="home"), type_map={"home": "LAND"})["event_type"] == "LAND"
     assert encode(foreign(type="click"), type_map={"click": "HOME"})["event_type"] == "HOME"
     custom = foreign(type="ITEM_PURCHASED", custom=True, vendor="endu")
@@ -476,7 +476,7 @@ def test_hook_router_codecs_encode_type_map_overrides_defaults_and_maps_custom_t
     assert encode(custom, type_map={"ITEM_PURCHASED": "HOME"})["event_type"] == "HOME"
 
 
-def test_hook_router_codecs_encode_custom_type_named_like_a_canonical_one_needs_type_map():
+def test_encode_custom_type_named_like_a_canonical_one_needs_type_map():
     with pytest.raises(Untranslatable):
         CODEC.encode(foreign(type="search", custom=True, search_query="q"), {})
 
@@ -490,7 +490,7 @@ def test_hook_router_codecs_encode_custom_type_named_like_a_canonical_one_needs_
         ("mobile_site", "MOBILE_SITE"),
     ],
 )
-def test_hook_router_codecs_encode_channel(channel, expected):
+def test_encode_channel(channel, expected):
     assert encode(foreign(context=Context(channel=channel)))["channel_type"] == expected
     # The event's own channel wins over the sink's default.
     event = foreign(context=Context(channel=channel))
@@ -498,7 +498,7 @@ def test_hook_router_codecs_encode_channel(channel, expected):
 
 
 @pytest.mark.parametrize("channel", [None, "web", ""])
-def test_hook_router_codecs_encode_channel_from_the_sink_option(channel):
+def test_encode_channel_from_the_sink_option(channel):
     event = foreign(context=Context(channel=channel))
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(event, {})
@@ -507,20 +507,20 @@ def test_hook_router_codecs_encode_channel_from_the_sink_option(channel):
     assert encode(event, channel_type="MOBILE_SITE")["channel_type"] == "MOBILE_SITE"
 
 
-def test_hook_router_codecs_encode_sink_channel_fills_moloco_unknown_channel():
+def test_encode_sink_channel_fills_moloco_unknown_channel():
     event = decode(load(DATA / "payloads" / "moloco" / "unknown_event_type.json"))
     assert encode(event)["channel_type"] == "UNKNOWN_CHANNEL_TYPE"
     assert encode(event, channel_type="SITE")["channel_type"] == "SITE"
 
 
-def test_hook_router_codecs_encode_timestamp_and_id():
+def test_encode_timestamp_and_id():
     out = encode(foreign(timestamp=5))
     assert out["timestamp"] == "5"
     assert encode(foreign(id="x" * 128))["id"] == "x" * 128
     assert "id" not in encode(foreign(id="x" * 129))
 
 
-def test_hook_router_codecs_encode_identity_mapping():
+def test_encode_identity_mapping():
     event = foreign(
         identity=Identity(
             user_id="u",
@@ -551,13 +551,13 @@ def test_hook_router_codecs_encode_identity_mapping():
         (Identity(session_id="ping-1"), "ping-1"),
     ],
 )
-def test_hook_router_codecs_encode_custom_id_fallback(identity, custom_id):
+def test_encode_custom_id_fallback(identity, custom_id):
     out = encode(foreign(identity=identity))
     assert out["custom_id"] == custom_id
     assert "user_id" not in out
 
 
-def test_hook_router_codecs_encode_custom_id_fallback_only_without_moloco_ids():
+def test_encode_custom_id_fallback_only_without_moloco_ids():
     out = encode(foreign(identity=Identity(user_id="u", anonymous_id="anon")))
     assert "custom_id" not in out
 
@@ -571,14 +571,14 @@ def test_hook_router_codecs_encode_custom_id_fallback_only_without_moloco_ids():
         Identity(user_id="", custom_id="", anonymous_id=""),
     ],
 )
-def test_hook_router_codecs_encode_without_a_usable_id_is_untranslatable(identity):
+def test_encode_without_a_usable_id_is_untranslatable(identity):
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(identity=identity), {})
     assert info.value.field == "custom_id"
     assert "no user id" in info.value.reason
 
 
-def test_hook_router_codecs_encode_device_and_context():
+def test_encode_device_and_context():
     device = Device(os="android", os_version="13", model="Pixel 7", user_agent="UA", language="de",
                     advertising_id="ad")  # fmt: skip
     context = Context(channel="app", domain="d.example", referrer="https://ref.example/",
@@ -601,7 +601,7 @@ def test_hook_router_codecs_encode_device_and_context():
     )
 
 
-def test_hook_router_codecs_encode_empty_foreign_device_is_left_out():
+def test_encode_empty_foreign_device_is_left_out():
     out = encode(foreign(context=Context(channel="site", device=Device())))
     assert "device" not in out
 
@@ -615,24 +615,24 @@ def test_hook_router_codecs_encode_empty_foreign_device_is_left_out():
         (Context(location="PAYWALL"), "PAYWALL"),
     ],
 )  # fmt: skip
-def test_hook_router_codecs_encode_page_view_page_id(context, page_id):
+def test_encode_page_view_page_id(context, page_id):
     context.channel = "site"
     out = encode(foreign(type="page_view", context=context))
     assert (out["event_type"], out["page_id"]) == ("PAGE_VIEW", page_id)
 
 
-def test_hook_router_codecs_encode_page_view_without_any_page_is_untranslatable():
+def test_encode_page_view_without_any_page_is_untranslatable():
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(type="page_view", context=Context(channel="site", page_id="")), {})
     assert info.value.field == "page_id"
 
 
-def test_hook_router_codecs_encode_page_id_is_derived_only_for_page_view():
+def test_encode_page_id_is_derived_only_for_page_view():
     out = encode(foreign(type="home", context=Context(channel="site", page_url="https://u/")))
     assert "page_id" not in out
 
 
-def test_hook_router_codecs_encode_search():
+def test_encode_search():
     assert encode(foreign(type="search", search_query="red shirt"))["search_query"] == "red shirt"
     for query in (None, ""):
         with pytest.raises(Untranslatable) as info:
@@ -640,7 +640,7 @@ def test_hook_router_codecs_encode_search():
         assert info.value.field == "search_query"
 
 
-def test_hook_router_codecs_encode_segmento_like_add_to_cart():
+def test_encode_segmento_like_add_to_cart():
     event = foreign(
         type="add_to_cart",
         properties={"cart_id": "cart-9"},
@@ -659,7 +659,7 @@ def test_hook_router_codecs_encode_segmento_like_add_to_cart():
     assert out["items"][0]["price"] == {"currency": "INR", "amount": 12.5}
 
 
-def test_hook_router_codecs_encode_segmento_like_purchase_uses_total_without_revenue():
+def test_encode_segmento_like_purchase_uses_total_without_revenue():
     event = foreign(
         type="purchase",
         order_id="o-1",
@@ -676,7 +676,7 @@ def test_hook_router_codecs_encode_segmento_like_purchase_uses_total_without_rev
     assert encode(event)["revenue"] == {"currency": "EUR", "amount": 10.0}
 
 
-def test_hook_router_codecs_encode_unsupported_currency():
+def test_encode_unsupported_currency():
     event = foreign(revenue=Money(Decimal("99"), "NOK"))
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(event, {})
@@ -705,13 +705,13 @@ def test_hook_router_codecs_encode_unsupported_currency():
         (12.5, b"12.5"),
     ],
 )
-def test_hook_router_codecs_encode_amounts_as_json_numbers(amount, expected):
+def test_encode_amounts_as_json_numbers(amount, expected):
     out = encode(foreign(revenue=Money(amount, "USD")))
     assert orjson.dumps(out["revenue"]["amount"]) == expected
 
 
 @pytest.mark.parametrize("amount", [Decimal("NaN"), Decimal("Infinity"), Decimal("-1E+400")])
-def test_hook_router_codecs_encode_non_finite_amount_is_untranslatable(amount):
+def test_encode_non_finite_amount_is_untranslatable(amount):
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(foreign(shipping=Money(amount, "USD")), {})
     assert info.value.field == "shipping_charge.amount"
@@ -720,7 +720,7 @@ def test_hook_router_codecs_encode_non_finite_amount_is_untranslatable(amount):
 @pytest.mark.parametrize(
     "canonical", ["add_to_cart", "add_to_wishlist", "product_viewed", "purchase"]
 )
-def test_hook_router_codecs_encode_item_event_without_items(canonical):
+def test_encode_item_event_without_items(canonical):
     """A Conscent PURCHASE has a purchaseId but no items: Moloco cannot take it as is."""
     event = foreign(
         type=canonical,
@@ -739,14 +739,14 @@ def test_hook_router_codecs_encode_item_event_without_items(canonical):
     assert "purchase-1" not in orjson.dumps(out).decode()
 
 
-def test_hook_router_codecs_encode_item_without_id_is_untranslatable():
+def test_encode_item_without_id_is_untranslatable():
     event = foreign(items=[Item(id="a"), Item(sku="only-sku")])
     with pytest.raises(Untranslatable) as info:
         CODEC.encode(event, {})
     assert info.value.field == "items[1].id"
 
 
-def test_hook_router_codecs_encode_ignores_other_vendors_extras():
+def test_encode_ignores_other_vendors_extras():
     event = foreign(
         extras={
             "segmento": {"fields": {"leak": 1}, "wire": {"id": None}, "device": {"leak": 2}},
@@ -761,7 +761,7 @@ def test_hook_router_codecs_encode_ignores_other_vendors_extras():
     assert b"leak" not in orjson.dumps(out)
 
 
-def test_hook_router_codecs_encode_endu_like_event():
+def test_encode_endu_like_event():
     event = foreign(
         type="ITEM_PURCHASED",
         custom=True,
@@ -786,7 +786,7 @@ def test_hook_router_codecs_encode_endu_like_event():
     }
 
 
-def test_hook_router_codecs_encode_does_not_mutate_a_moloco_event():
+def test_encode_does_not_mutate_a_moloco_event():
     event = decode(load(DATA / "payloads" / "moloco" / "purchase.json"))
     before = copy.deepcopy(event)
     first = CODEC.encode(event, {})

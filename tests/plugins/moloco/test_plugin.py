@@ -23,13 +23,15 @@ def pm():
     return pm
 
 
-def test_hook_router_codecs_registers_the_moloco_codec(pm):
+@pytest.mark.hook("router_codecs")
+def test_router_codecs_registers_the_moloco_codec(pm):
     (codecs,) = pm.hook.router_codecs()
     assert [type(c) for c in codecs] == [MolocoCodec]
     assert codecs[0].vendor == "moloco"
 
 
-def test_hook_router_validators_cover_every_event_type_and_fallback(pm):
+@pytest.mark.hook("router_validators")
+def test_router_validators_cover_every_event_type_and_fallback(pm):
     (specs,) = pm.hook.router_validators()
     assert {s.vendor for s in specs} == {"moloco"}
     assert sorted(s.event_type for s in specs) == sorted([*EVENT_TYPES, "*"])
@@ -39,7 +41,8 @@ def test_hook_router_validators_cover_every_event_type_and_fallback(pm):
     Validators(specs)
 
 
-def test_hook_router_sources_registers_the_post_user_event_api(pm):
+@pytest.mark.hook("router_sources")
+def test_router_sources_registers_the_post_user_event_api(pm):
     (sources,) = pm.hook.router_sources()
     assert sources == [MolocoSource]
     (route,) = MolocoSource.routes
@@ -54,7 +57,8 @@ def test_hook_router_sources_registers_the_post_user_event_api(pm):
     assert MolocoSource.default_on_invalid == "reject"
 
 
-def test_hook_router_sinks_registers_the_moloco_sink(pm):
+@pytest.mark.hook("router_sinks")
+def test_router_sinks_registers_the_moloco_sink(pm):
     (sinks,) = pm.hook.router_sinks()
     assert sinks == [MolocoSink]
     assert (MolocoSink.kind, MolocoSink.vendor, MolocoSink.max_batch_events) == (

@@ -33,19 +33,19 @@ def fields(errors: list[FieldError]) -> set[str]:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_hook_router_validators_accept_every_documented_example(path):
+def test_accept_every_documented_example(path):
     assert check(load(path)) == []
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_hook_router_validators_accept_every_event_type(event_type):
+def test_accept_every_event_type(event_type):
     assert check(minimal(event_type)) == []
     assert check(full(event_type)) == []
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 @pytest.mark.parametrize("field", ["event_type", "timestamp", "channel_type"])
-def test_hook_router_validators_require_the_spec_required_fields(event_type, field):
+def test_require_the_spec_required_fields(event_type, field):
     errors = check(del_path(full(event_type), field))
     assert field in fields(errors)
 
@@ -58,7 +58,7 @@ def test_hook_router_validators_require_the_spec_required_fields(event_type, fie
         ("PAGE_VIEW", "page_id"),
     ],
 )
-def test_hook_router_validators_require_the_fields_of_each_type(event_type, field):
+def test_require_the_fields_of_each_type(event_type, field):
     assert fields(check(del_path(minimal(event_type), field))) == {field}
     empty = [] if field == "items" else ""
     assert fields(check(set_path(minimal(event_type), field, empty))) == {field}
@@ -73,7 +73,7 @@ def test_hook_router_validators_require_the_fields_of_each_type(event_type, fiel
         if f not in TYPE_FIELDS.get(t, {})
     ],
 )
-def test_hook_router_validators_do_not_require_other_types_fields(event_type, field):
+def test_do_not_require_other_types_fields(event_type, field):
     assert check(del_path(full(event_type), field)) == []
 
 
@@ -162,32 +162,32 @@ REMOVED = [
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 @pytest.mark.parametrize(("path", "value", "field"), BROKEN)
-def test_hook_router_validators_name_the_broken_field(event_type, path, value, field):
+def test_name_the_broken_field(event_type, path, value, field):
     errors = check(set_path(full(event_type), path, value))
     assert field in fields(errors), errors
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 @pytest.mark.parametrize(("path", "field"), REMOVED)
-def test_hook_router_validators_name_the_missing_nested_field(event_type, path, field):
+def test_name_the_missing_nested_field(event_type, path, field):
     errors = check(del_path(full(event_type), path))
     assert field in fields(errors), errors
 
 
 @pytest.mark.parametrize("value", ["PURCHASED", "purchase", "", 5, None])
-def test_hook_router_validators_report_an_unknown_event_type(value):
+def test_report_an_unknown_event_type(value):
     doc = set_path(full("PURCHASE"), "event_type", value)
     assert CODEC.event_type(doc) in (None, value)
     assert "event_type" in fields(check(doc))
 
 
-def test_hook_router_validators_fallback_reports_other_problems_too():
+def test_fallback_reports_other_problems_too():
     doc = {"event_type": "PURCHASED", "channel_type": "WEB", "custom_id": "c"}
     assert fields(check(doc)) == {"event_type", "timestamp", "channel_type"}
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_hook_router_validators_require_one_user_id(event_type):
+def test_require_one_user_id(event_type):
     doc = full(event_type)
     for path in ("user_id", "device.persistent_id", "custom_id"):
         del_path(doc, path)
@@ -203,7 +203,7 @@ def test_hook_router_validators_require_one_user_id(event_type):
 
 
 @pytest.mark.parametrize("path", ["user_id", "device.persistent_id", "custom_id"])
-def test_hook_router_validators_accept_any_one_user_id(path):
+def test_accept_any_one_user_id(path):
     doc = minimal("HOME")
     del doc["custom_id"]
     doc["device"] = {}
@@ -240,16 +240,16 @@ def test_hook_router_validators_accept_any_one_user_id(path):
         ("revenue.x_unknown", "y"),
     ],
 )
-def test_hook_router_validators_accept_unusual_but_valid_values(path, value):
+def test_accept_unusual_but_valid_values(path, value):
     assert check(set_path(full("PURCHASE"), path, value)) == []
 
 
 @pytest.mark.parametrize("body", [[], "event", 5, None, [FULL]])
-def test_hook_router_validators_reject_a_non_object(body):
+def test_reject_a_non_object(body):
     assert check(body) == [FieldError((), "must be a JSON object")]
 
 
-def test_hook_router_validators_schemas_are_independent():
+def test_schemas_are_independent():
     """Making a field required for one type must not leak into others."""
     by_type = {s.event_type: s.schema for s in VALIDATORS}
     assert by_type["PAGE_VIEW"]["page_id"].get("required") is True

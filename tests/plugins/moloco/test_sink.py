@@ -42,7 +42,7 @@ def make_sink(client=None, **options) -> MolocoSink:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_hook_router_sinks_build_request(path):
+def test_build_request(path):
     encoded = orjson.dumps(load(path))
     url, body, headers = make_sink().build_request([encoded])
     assert url == "https://sandbox-evt.mcm-api.moloco.com/rmp/event/v1/platforms/ACME/userevents"
@@ -66,24 +66,24 @@ def test_hook_router_sinks_build_request(path):
         ),
     ],
 )
-def test_hook_router_sinks_url(url, platform, expected):
+def test_url_takes_the_platform_after_the_base(url, platform, expected):
     assert make_sink(url=url, platform=platform).build_request([b"{}"])[0] == expected
 
 
 @pytest.mark.parametrize("size", [0, 2])
-async def test_hook_router_sinks_send_takes_one_event(size):
+async def test_send_takes_one_event(size):
     # The guard is the core's (Sink.send), from max_batch_events = 1.
     with pytest.raises(ValueError, match="one event per request"):
         await make_sink().send([b"{}"] * size)
 
 
-def test_hook_router_sinks_build_request_headers_are_a_copy():
+def test_build_request_headers_are_a_copy():
     sink = make_sink()
     sink.build_request([b"{}"])[2]["x-api-key"] = "changed"
     assert sink.build_request([b"{}"])[2]["x-api-key"] == "k-1"
 
 
-async def test_hook_router_sinks_send_posts_the_built_request():
+async def test_send_posts_the_built_request():
     seen = []
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -100,7 +100,7 @@ async def test_hook_router_sinks_send_posts_the_built_request():
     assert req.headers["content-type"] == "application/json"
 
 
-async def test_hook_router_sinks_send_maps_rejection():
+async def test_send_maps_rejection():
     def handler(req: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"code": 3, "message": "bad", "details": []})
 
@@ -110,13 +110,13 @@ async def test_hook_router_sinks_send_maps_rejection():
     assert info.value.status == 400
 
 
-def test_hook_router_sinks_encode_uses_the_codec_with_the_sink_options():
+def test_encode_uses_the_codec_with_the_sink_options():
     event = CODEC.decode(load(PAYLOADS / "land.json"), id="r", received_at=0, meta={})
     sink = make_sink(type_map={"land": "HOME"})
     assert sink.encode(event)["event_type"] == "HOME"
 
 
-def test_hook_router_sinks_options_schema_accepts_a_full_config():
+def test_options_schema_accepts_a_full_config():
     validator = cerberus.Validator(MolocoSink.options_schema)
     options = {
         **SINK_OPTIONS,
@@ -150,7 +150,7 @@ def test_hook_router_sinks_options_schema_accepts_a_full_config():
         ({"type_map": ["click"]}, "type_map"),
     ],
 )
-def test_hook_router_sinks_options_schema_rejects(change, field):
+def test_options_schema_rejects(change, field):
     options = {**SINK_OPTIONS, **change}
     options = {k: v for k, v in options.items() if v is not None}
     validator = cerberus.Validator(MolocoSink.options_schema)

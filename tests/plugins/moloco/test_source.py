@@ -74,14 +74,14 @@ def request(body: bytes = b"{}", *, platform: str = "ACME", headers=None) -> Ing
     )
 
 
-def test_hook_router_sources_credential_is_the_x_api_key_header(quarantine):
+def test_credential_is_the_x_api_key_header(quarantine):
     source = make_source(quarantine)
     assert source.credential(request()) == "secret"
     assert source.credential(request(headers={})) is None
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_hook_router_sources_split_one_event_with_the_platform(quarantine, path):
+def test_split_one_event_with_the_platform(quarantine, path):
     body = load(path)
     envelope = make_source(quarantine).split(request(path.read_bytes()), body)
     assert list(envelope.events) == [body]
@@ -99,26 +99,26 @@ def test_hook_router_sources_split_one_event_with_the_platform(quarantine, path)
         (True, "a boolean"),
     ],
 )
-def test_hook_router_sources_split_rejects_a_non_object(quarantine, body, kind):
+def test_split_rejects_a_non_object(quarantine, body, kind):
     with pytest.raises(BadRequest) as info:
         make_source(quarantine).split(request(orjson.dumps(body)), body)
     assert info.value.status == 400
     assert info.value.message == f"request body must be a JSON object (one v1Event), not {kind}"
 
 
-def test_hook_router_sources_authorize_any_platform_by_default(quarantine):
+def test_authorize_any_platform_by_default(quarantine):
     source = make_source(quarantine)
     source.authorize(request(), Envelope([FULL], {"platform": "ANY"}))
 
 
-def test_hook_router_sources_authorize_only_listed_platforms(quarantine):
+def test_authorize_only_listed_platforms(quarantine):
     source = make_source(quarantine, platforms=["ACME", "OTHER"])
     source.authorize(request(), Envelope([FULL], {"platform": "ACME"}))
     with pytest.raises(Forbidden, match="'EVIL' is not served here"):
         source.authorize(request(platform="EVIL"), Envelope([FULL], {"platform": "EVIL"}))
 
 
-def test_hook_router_sources_options_schema_is_valid_cerberus():
+def test_options_schema_is_valid_cerberus():
     validator = cerberus.Validator(MolocoSource.options_schema)
     assert validator.validate({})
     assert validator.validate({"platforms": ["ACME"]})
@@ -127,7 +127,7 @@ def test_hook_router_sources_options_schema_is_valid_cerberus():
     assert not validator.validate({"platforms": [""]})
 
 
-def test_hook_router_sources_rate_limit_keys(quarantine):
+def test_rate_limit_keys(quarantine):
     source = make_source(quarantine)
     assert set(source.rate_limit_keys) == {"platform", "user"}
     envelope = Envelope([FULL], {"platform": "ACME"})
@@ -143,7 +143,7 @@ def test_hook_router_sources_rate_limit_keys(quarantine):
     assert source.rate_limit_key("other", request(), envelope) is None
 
 
-def test_hook_router_sources_accepted_is_200_with_an_empty_object(quarantine):
+def test_accepted_is_200_with_an_empty_object(quarantine):
     envelope = Envelope([FULL], {"platform": "ACME"})
     result = IngestResult(envelope, ids=["evt-1"])
     reply = make_source(quarantine).accepted(request(), result)
@@ -151,7 +151,7 @@ def test_hook_router_sources_accepted_is_200_with_an_empty_object(quarantine):
     assert reply.content_type == "application/json"
 
 
-async def test_hook_router_sources_accepted_after_quarantine_is_still_200(quarantine):
+async def test_accepted_after_quarantine_is_still_200(quarantine):
     """on_invalid: quarantine -- the event is kept, Moloco's client still sees 200 {}."""
     bad = {"event_type": "SEARCH"}
     errors = [FieldError(("search_query",), "required field")]
@@ -179,7 +179,7 @@ async def test_hook_router_sources_accepted_after_quarantine_is_still_200(quaran
         (Overloaded("spool full", headers={"Retry-After": "1"}), 503, 14),
     ],
 )
-def test_hook_router_sources_error_is_an_rpc_status(quarantine, error, status, code):
+def test_error_is_an_rpc_status(quarantine, error, status, code):
     reply = make_source(quarantine).error(request(), error)
     assert reply.status == status
     assert reply.body == {"code": code, "message": error.message, "details": []}
@@ -187,14 +187,14 @@ def test_hook_router_sources_error_is_an_rpc_status(quarantine, error, status, c
     assert reply.content_type == "application/json"
 
 
-def test_hook_router_sources_error_headers_are_a_copy(quarantine):
+def test_error_headers_are_a_copy(quarantine):
     error = RateLimited("slow down", headers={"Retry-After": "3", "X-RateLimit-Remaining": "0"})
     reply = make_source(quarantine).error(request(), error)
     reply.headers["x"] = "y"
     assert error.headers == {"Retry-After": "3", "X-RateLimit-Remaining": "0"}
 
 
-def test_hook_router_sources_error_for_an_unlisted_status_is_unknown(quarantine):
+def test_error_for_an_unlisted_status_is_unknown(quarantine):
     class Teapot(BadRequest):
         status = 418
 
@@ -202,7 +202,7 @@ def test_hook_router_sources_error_for_an_unlisted_status_is_unknown(quarantine)
     assert (reply.status, reply.body["code"]) == (418, 2)
 
 
-def test_hook_router_sources_validation_error_names_every_field(quarantine):
+def test_validation_error_names_every_field(quarantine):
     doc = set_path(full("PURCHASE"), "items.0.id", 5)
     del doc["channel_type"]
     errors = check(doc)
@@ -216,12 +216,12 @@ def test_hook_router_sources_validation_error_names_every_field(quarantine):
     )
 
 
-def test_hook_router_sources_validation_error_without_fields_keeps_the_message(quarantine):
+def test_validation_error_without_fields_keeps_the_message(quarantine):
     reply = make_source(quarantine).error(request(), ValidationFailed("event is invalid"))
     assert reply.body == {"code": 3, "message": "event is invalid", "details": []}
 
 
-def test_hook_router_sources_replies_are_json_serializable(quarantine):
+def test_replies_are_json_serializable(quarantine):
     source = make_source(quarantine)
     replies: list[Reply] = [
         source.accepted(request(), IngestResult(Envelope([FULL]), ids=["a"])),

@@ -68,7 +68,7 @@ def other_vendor_event(type: str, **fields) -> Event:
 
 
 @pytest.mark.parametrize("path", sorted(PAYLOADS.glob("*.json")), ids=lambda p: p.stem)
-def test_hook_router_codecs_round_trip_every_payload_example(path):
+def test_round_trip_every_payload_example(path):
     for raw in json.loads(path.read_text())["data"]:
         round_trip(raw)
 
@@ -198,7 +198,7 @@ def test_round_trip_survives_event_to_dict_and_back(path):
 
 
 @pytest.mark.parametrize(("name", "canonical"), CANONICAL_TYPES.items())
-def test_hook_router_codecs_decode_default_event_type(name, canonical):
+def test_decode_default_event_type(name, canonical):
     event = decode(example(name))
     assert (event.type, event.custom) == (canonical, False)
     assert canonical in EVENT_TYPES
@@ -349,7 +349,7 @@ def test_decode_page_view_canonical_channel():
     assert "channel" not in event.properties
 
 
-def test_hook_router_codecs_decode_custom_event():
+def test_decode_custom_event():
     raw = example("custom-event")
     event = decode(raw)
     assert (event.type, event.custom) == ("newsletter-subscribed", True)
@@ -364,7 +364,7 @@ def test_hook_router_codecs_decode_custom_event():
     }
 
 
-def test_event_type():
+def test_event_type_is_read_from_the_raw_event_or_none():
     assert CODEC.event_type(example("page-view")) == "page-view"
     assert CODEC.event_type(example("custom-event")) == "newsletter-subscribed"
     for bad in ({}, {"event_name": ""}, {"event_name": 3}, ["event_name"], None):

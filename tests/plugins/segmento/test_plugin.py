@@ -32,7 +32,8 @@ def _flat(results):
     return [obj for result in results for obj in result]
 
 
-def test_hook_router_codecs_registers_one_segmento_codec(pm):
+@pytest.mark.hook("router_codecs")
+def test_router_codecs_registers_one_segmento_codec(pm):
     codecs = _flat(pm.hook.router_codecs())
     assert len(codecs) == 1
     assert isinstance(codecs[0], SegmentoCodec)
@@ -40,7 +41,8 @@ def test_hook_router_codecs_registers_one_segmento_codec(pm):
     assert codecs[0].vendor == "segmento"
 
 
-def test_hook_router_validators_registers_every_default_event_and_a_fallback(pm):
+@pytest.mark.hook("router_validators")
+def test_router_validators_registers_every_default_event_and_a_fallback(pm):
     specs = _flat(pm.hook.router_validators())
     assert all(isinstance(spec, router.ValidatorSpec) for spec in specs)
     assert {spec.vendor for spec in specs} == {"segmento"}
@@ -49,7 +51,8 @@ def test_hook_router_validators_registers_every_default_event_and_a_fallback(pm)
     assert Validators(specs).event_types("segmento") == sorted(DEFAULT_EVENTS)
 
 
-def test_hook_router_validators_accept_every_payload_example(pm):
+@pytest.mark.hook("router_validators")
+def test_router_validators_accept_every_payload_example(pm):
     validators = Validators(_flat(pm.hook.router_validators()))
     codec = SegmentoCodec()
     paths = sorted(PAYLOADS.glob("*.json"))
@@ -59,14 +62,16 @@ def test_hook_router_validators_accept_every_payload_example(pm):
             assert validators.check("segmento", codec.event_type(event), event) == [], path.name
 
 
-def test_hook_router_sources_registers_the_segmento_source(pm):
+@pytest.mark.hook("router_sources")
+def test_router_sources_registers_the_segmento_source(pm):
     sources = _flat(pm.hook.router_sources())
     assert sources == [SegmentoSource]
     assert issubclass(sources[0], router.Source)
     assert sources[0].vendor == "segmento"
 
 
-def test_hook_router_sinks_registers_the_segmento_sink(pm):
+@pytest.mark.hook("router_sinks")
+def test_router_sinks_registers_the_segmento_sink(pm):
     sinks = _flat(pm.hook.router_sinks())
     assert sinks == [SegmentoSink]
     assert issubclass(sinks[0], router.Sink)

@@ -37,12 +37,12 @@ def fields(errors: list) -> set[str]:
 
 
 @pytest.mark.parametrize("name", [*DEFAULT_EVENTS, "custom-event"])
-def test_hook_router_validators_accept_documented_example(name):
+def test_accept_documented_example(name):
     assert check(example(name)) == []
 
 
 @pytest.mark.parametrize("name", DEFAULT_EVENTS)
-def test_hook_router_validators_accept_only_required_fields(name):
+def test_accept_only_required_fields(name):
     doc = example(name)
     props = doc["event_properties"]
     keep = {key: props[key] for key in REQUIRED_PROPERTIES[name]}

@@ -26,7 +26,7 @@ def make_sink(options=OPTIONS, handler=None) -> SegmentoSink:
     )
 
 
-def test_hook_router_sinks_class_declares_the_api():
+def test_class_declares_the_api():
     assert (SegmentoSink.kind, SegmentoSink.vendor) == ("segmento", "segmento")
     assert SegmentoSink.max_batch_events == MAX_BATCH_EVENTS == 100
     assert SegmentoSink.delivery_defaults["batch"]["max_events"] <= SegmentoSink.max_batch_events

@@ -48,7 +48,7 @@ def source(quarantine) -> SegmentoSource:
     return SegmentoSource("shop", {}, quarantine=quarantine)
 
 
-def test_hook_router_sources_class_declares_the_api():
+def test_class_declares_the_api():
     assert SegmentoSource.vendor == "segmento"
     assert SegmentoSource.events_field == "data"
     assert SegmentoSource.credential_header == "authkey"

@@ -1,4 +1,4 @@
-"""`router translate`, `validate`, `plugins` and `quarantine` on real inputs."""
+"""The command line in-process: translate, validate, plugins, check, dlq, and one-line errors."""
 
 from __future__ import annotations
 
@@ -163,3 +163,42 @@ def test_translate_deterministic_gives_the_same_output_every_run(monkeypatch, ca
     assert code == 0
     assert [e["id"][-2:] for e in events] == ["01", "02"]
     assert {e["received_at"] for e in events} == {1_700_000_000_000}
+
+
+CONFIG = """\
+sources: {in: {plugin: conscent, auth: none}}
+sinks: {out: {plugin: file, path: o.ndjson}}
+routes: [{from: in, to: out}]
+"""
+
+
+def test_check_prints_one_ok_line_with_a_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ROUTER_DISABLE_PLUGIN_AUTOLOAD", "1")
+    path = tmp_path / "router.yaml"
+    path.write_text(CONFIG)
+    assert main(["check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{path}: ok: 1 sources, 1 sinks, 1 routes, 5 plugins\n"
+
+
+def test_dlq_on_a_data_dir_without_a_spool_says_so_in_one_line(tmp_path):
+    err = io.StringIO()
+    assert main(["dlq", "list", "out", "--data-dir", str(tmp_path / "none")], stderr=err) == 2
+    assert err.getvalue() == (
+        f"router: error: no spool at {tmp_path}/none/spool.db: "
+        "has a daemon run with this data dir?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--workers", "x"], "argument --workers: 'x' is not a number from 1 to 64"),
+        (["run", "--workers", "0"], "argument --workers: '0' is not a number from 1 to 64"),
+    ],
+)
+def test_a_bad_argument_is_one_line_pointing_at_help(argv, message, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == f"router run: error: {message} (see router run --help)\n"
