@@ -134,6 +134,13 @@ def _quart_app(host: AppHost, topology: Topology) -> QuartTrio:
             openapi_document.append(orjson.dumps(document))
         return Response(openapi_document[0], content_type="application/json")
 
+    _add_error_handlers(app, endpoints)
+    return app
+
+
+def _add_error_handlers(app: QuartTrio, endpoints: dict[str, SourceRuntime]) -> None:
+    """The core's 404, 405 and HTTP errors in one JSON shape; a 500 in its source's shape."""
+
     @app.errorhandler(NotFound)
     async def not_found(exc: NotFound) -> Any:
         message = f"no route for {request.method} {request.path}"
@@ -155,8 +162,6 @@ def _quart_app(host: AppHost, topology: Topology) -> QuartTrio:
         rule = request.url_rule
         runtime = endpoints.get(rule.endpoint) if rule is not None else None
         return to_response(unhandled(exc, ingest_request(request.scope), runtime))
-
-    return app
 
 
 def _query_view(runtime: SourceRuntime, handler: Any, route_name: str):

@@ -15,30 +15,27 @@ cannot drift from what the daemon does and its outputs can be diffed.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import cerberus
 import httpx
 import orjson
 import trio
 
 from router.config import RouterConfig, blocked_plugins, load_config
+from router.configcase import Case, CaseFileError, Outcome, case_files, load_cases
+from router.configcompare import compare
 from router.deadletters import DeadLetters
-from router.errors import UsageError
 from router.event import deterministic
 from router.pluginmanager import make_plugin_manager
 from router.quarantine import Quarantine
 from router.registry import Registry, build_registry
 from router.testing.upstream import FakeUpstream, Reply
-from router.validation import flatten_errors
-from router.yamlsource import Loaded, dotted, load_yaml
+from router.yamlsource import load_yaml
 
 __all__ = [
     "Case",
@@ -50,237 +47,12 @@ __all__ = [
     "run_case",
 ]
 
-#: How long a case waits, by default, for everything accepted to be delivered or dead-lettered.
-SETTLE_TIMEOUT = 10.0
 #: How often ``/readyz`` is read while waiting for the sinks' queues to empty.
 POLL_INTERVAL = 0.02
 #: The ``x-request-id`` a case's request carries unless its headers set one.
 REQUEST_ID = "router-test"
-
-_JSON = {"nullable": True}  # any JSON value
-
-_MATCHERS = {
-    "payloads": {"type": "list", "excludes": "match"},
-    "match": {"type": "list", "excludes": "payloads"},
-}
-_CASE_SCHEMA: dict[str, Any] = {
-    "name": {"type": "string", "required": True, "empty": False},
-    "source": {"type": "string", "required": True, "empty": False},
-    "env": {"type": "dict", "valuesrules": {"type": "string"}},
-    "timeout": {"type": "number", "min": 0.1},
-    "input": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "method": {"type": "string", "regex": "[A-Z]+"},
-            "path": {"type": "string", "regex": "/.*"},
-            "headers": {"type": "dict", "valuesrules": {"type": "string"}},
-            "body": {**_JSON, "excludes": "body_text"},
-            "body_text": {"type": "string", "excludes": "body"},
-        },
-    },
-    "upstream": {
-        "type": "dict",
-        "valuesrules": {
-            "type": "dict",
-            "schema": {
-                "status": {"type": "integer", "min": 200, "max": 499, "required": True},
-                "body": _JSON,
-            },
-        },
-    },
-    "expect": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "response": {
-                "type": "dict",
-                "schema": {
-                    "status": {"type": "integer", "min": 100, "max": 599},
-                    "body": {**_JSON, "excludes": "match"},
-                    "match": {"type": "dict", "excludes": "body"},
-                    "headers": {"type": "dict", "valuesrules": {"type": "string"}},
-                },
-            },
-            "sinks": {
-                "type": "dict",
-                "valuesrules": {
-                    "anyof": [
-                        {"type": "string", "allowed": ["nothing"]},
-                        {"type": "dict", "schema": _MATCHERS},
-                    ]
-                },
-            },
-            "dead_letters": {
-                "type": "dict",
-                "valuesrules": {
-                    "type": "list",
-                    "schema": {
-                        "type": "dict",
-                        "schema": {
-                            "reason": {"type": "string"},
-                            "payload": _JSON,
-                            "status": {"type": "integer", "nullable": True},
-                        },
-                    },
-                },
-            },
-            "quarantined": {
-                "type": "list",
-                "schema": {
-                    "type": "dict",
-                    "schema": {
-                        "errors": {"type": "list", "schema": {"type": "string"}},
-                        "event": _JSON,
-                    },
-                },
-            },
-        },
-    },
-}
-_FILE_SCHEMA: dict[str, Any] = {
-    "config": {"type": "string", "required": True, "empty": False},
-    "env": {"type": "dict", "valuesrules": {"type": "string"}},
-    "cases": {
-        "type": "list",
-        "required": True,
-        "empty": False,
-        "schema": {"type": "dict", "schema": _CASE_SCHEMA},
-    },
-}
-
 #: ``${NAME}`` with no ``:-default``: a case that does not set it gets a placeholder.
 _BARE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class CaseFileError(UsageError):
-    """A case file that cannot be read or does not follow the format; names file, line, key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One case of a case file, as written (JSON values decoded)."""
-
-    file: Path
-    line: int | None
-    name: str
-    config: Path
-    env: Mapping[str, str]
-    source: str
-    method: str
-    path: str | None
-    headers: Mapping[str, str]
-    body: bytes
-    upstream: Mapping[str, Mapping[str, Any]]
-    expect: Mapping[str, Any]
-    timeout: float = SETTLE_TIMEOUT
-
-    @property
-    def title(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else str(self.file)
-        return f"{where}: {self.name}"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What came of a case: the answer, what each sink got, dead letters, quarantine."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any
-    #: Sink name -> its events as the upstream received them, in arrival order.
-    payloads: dict[str, list[Any]] = field(default_factory=dict)
-    dead_letters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
-    #: Why the run itself went wrong (a sink never settled), if it did.
-    problems: list[str] = field(default_factory=list)
-
-
-# -- reading case files ------------------------------------------------------------
-
-
-def case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The case files named, directories expanded to their ``*.yaml``/``*.yml`` (sorted)."""
-    out: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
-            if not found:
-                raise CaseFileError(f"{path}: no case files (*.yaml) in this directory")
-            out.extend(found)
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise CaseFileError(f"{path}: no such file or directory")
-    return out
-
-
-def load_cases(path: Path) -> list[Case]:
-    """The cases of one file. :raises CaseFileError: naming the first problem and its line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFileError(
-            f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
-    # No interpolation in a case file: `$` is literal (an env: value is given as is).
-    loaded = load_yaml(text.replace("${", "$${"), str(path), {})
-    if loaded.problems:
-        raise CaseFileError(str(loaded.problems[0]))
-    doc = loaded.data
-    if not isinstance(doc, dict):
-        raise CaseFileError(f"{path}:1: a case file is a mapping with config: and cases:")
-    validator = cerberus.Validator(_FILE_SCHEMA)
-    if not validator.validate(doc):
-        problem = flatten_errors(validator.errors)[0]
-        raise CaseFileError(_located(loaded, problem.path, problem.message))
-    config = (path.parent / doc["config"]).resolve()
-    if not config.is_file():
-        raise CaseFileError(
-            _located(loaded, ("config",), f"no config at {config} (relative to the case file)")
-        )
-    cases = []
-    names: set[str] = set()
-    for i, raw in enumerate(doc["cases"]):
-        if raw["name"] in names:
-            raise CaseFileError(_located(loaded, ("cases", i, "name"), "duplicate case name"))
-        names.add(raw["name"])
-        for sink, expected in raw["expect"].get("sinks", {}).items():
-            if isinstance(expected, dict) and not expected:
-                where = ("cases", i, "expect", "sinks", sink)
-                raise CaseFileError(_located(loaded, where, "give payloads:, match: or nothing"))
-        given = raw["input"]
-        if "body_text" in given:
-            body = given["body_text"].encode()
-        elif "body" in given:
-            body = orjson.dumps(given["body"])
-        else:
-            body = b""
-        cases.append(
-            Case(
-                file=path,
-                line=loaded.lines.get(("cases", i)),
-                name=raw["name"],
-                config=config,
-                env={**doc.get("env", {}), **raw.get("env", {})},
-                source=raw["source"],
-                method=given.get("method", "POST"),
-                path=given.get("path"),
-                headers={k.lower(): v for k, v in given.get("headers", {}).items()},
-                body=body,
-                upstream=raw.get("upstream", {}),
-                expect=raw["expect"],
-                timeout=float(raw.get("timeout", SETTLE_TIMEOUT)),
-            )
-        )
-    return cases
-
-
-def _located(loaded: Loaded, path: Sequence[str | int], message: str) -> str:
-    line = loaded.line(tuple(path))
-    where = f"{loaded.file}:{line}" if line else loaded.file
-    return f"{where}: {dotted(tuple(path)) or '(top)'}: {message}"
 
 
 # -- the config under test -----------------------------------------------------------
@@ -505,162 +277,6 @@ def _json(payload: bytes) -> Any:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:
         return payload.decode("utf-8", "replace")
-
-
-# -- comparing -----------------------------------------------------------------------
-
-
-def compare(case: Case, outcome: Outcome) -> list[str]:
-    """Every way the outcome differs from what the case expects, each a readable block."""
-    expect = case.expect
-    failures = list(outcome.problems)
-    response = expect.get("response", {})
-    if "status" in response and response["status"] != outcome.status:
-        failures.append(
-            f"response status: expected {response['status']}, got {outcome.status}"
-            f"\n{_show(outcome.body)}"
-        )
-    if "body" in response and not _equal(response["body"], outcome.body):
-        failures.append("response body:\n" + _diff(response["body"], outcome.body))
-    if "match" in response and not matches(response["match"], outcome.body):
-        failures.append(
-            "response body (match):\n"
-            + _diff(response["match"], project(response["match"], outcome.body))
-        )
-    got_headers = {k.lower(): v for k, v in outcome.headers.items()}
-    for name, value in response.get("headers", {}).items():
-        if got_headers.get(name.lower()) != value:
-            failures.append(
-                f"response header {name}: expected {value!r}, got {got_headers.get(name.lower())!r}"
-            )
-    sinks = expect.get("sinks", {})
-    for name in sorted({*sinks, *outcome.payloads}):
-        failures += _compare_sink(name, sinks.get(name, "nothing"), outcome.payloads.get(name, []))
-    dead = expect.get("dead_letters", {})
-    for name in sorted({*dead, *outcome.dead_letters}):
-        failures += _compare_list(
-            f"dead letters of {name}",
-            dead.get(name, []),
-            outcome.dead_letters.get(name, []),
-            _dead_letter_matches,
-        )
-    failures += _compare_list(
-        "quarantined events",
-        expect.get("quarantined", []),
-        outcome.quarantined,
-        _quarantined_matches,
-    )
-    return failures
-
-
-def _compare_sink(name: str, expected: Any, got: list[Any]) -> list[str]:
-    if expected == "nothing" or expected.get("payloads") == []:
-        if got:
-            shown = _show(sorted(got, key=_key))
-            return [f"sink {name}: expected nothing, got {len(got)}:\n{shown}"]
-        return []
-    if "payloads" in expected:
-        want = sorted(expected["payloads"], key=_key)
-        have = sorted(got, key=_key)
-        if len(want) != len(have) or not all(map(_equal, want, have)):
-            return [f"sink {name} payloads:\n" + _diff(want, have)]
-        return []
-    return _compare_list(f"sink {name} payloads (match)", expected["match"], got, matches)
-
-
-def _compare_list(what: str, want: list[Any], got: list[Any], match: Any) -> list[str]:
-    """Each expected item must match a different actual one, and no actual one be left over."""
-    left = list(got)
-    paired: list[Any] = []
-    missing = False
-    for expected in want:
-        found = next((i for i, actual in enumerate(left) if match(expected, actual)), None)
-        if found is None:
-            missing = True
-            paired.append(project(expected, left.pop(0)) if left else None)
-        else:
-            paired.append(project(expected, left.pop(found)))
-    if not missing and not left:
-        return []
-    return [f"{what}:\n" + _diff(want, paired + left)]
-
-
-def _dead_letter_matches(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
-    if "reason" in expected and expected["reason"] not in actual["reason"]:
-        return False
-    if "status" in expected and expected["status"] != actual["status"]:
-        return False
-    return "payload" not in expected or matches(expected["payload"], actual["payload"])
-
-
-def _quarantined_matches(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
-    for part in expected.get("errors", []):
-        if not any(part in error for error in actual["errors"]):
-            return False
-    return "event" not in expected or matches(expected["event"], actual["event"])
-
-
-def matches(expected: Any, actual: Any) -> bool:
-    """Whether ``actual`` has everything ``expected`` has: a dict's keys may be more, a
-    list must be as long, with each item matching; a ``reason`` or an ``errors`` entry
-    of a dead letter or quarantined event is matched as a substring elsewhere."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            key in actual and matches(value, actual[key]) for key, value in expected.items()
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(expected) == len(actual)
-            and all(map(matches, expected, actual))
-        )
-    return _equal(expected, actual)
-
-
-def project(expected: Any, actual: Any) -> Any:
-    """``actual`` cut down to the keys ``expected`` names, so a diff shows only those."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return {k: project(expected[k], actual[k]) for k in expected if k in actual}
-    if isinstance(expected, list) and isinstance(actual, list):
-        return [project(e, a) for e, a in zip(expected, actual, strict=False)] + actual[
-            len(expected) :
-        ]
-    return actual
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: ``1`` equals ``1.0`` as JSON numbers do, but ``true`` is not ``1``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(_equal, a, b))
-    return a == b
-
-
-def _key(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _show(value: Any) -> str:
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    return "\n".join(f"    {line}" for line in text.splitlines())
-
-
-def _diff(expected: Any, actual: Any) -> str:
-    def lines(value: Any) -> list[str]:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-
-    diff = difflib.unified_diff(
-        lines(expected).splitlines(),
-        lines(actual).splitlines(),
-        "expected",
-        "actual",
-        lineterm="",
-        n=3,
-    )
-    return "\n".join(f"    {line}" for line in diff)
 
 
 # -- the command ---------------------------------------------------------------------

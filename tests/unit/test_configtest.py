@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.configtest import (
-    CaseFileError,
-    compare,
-    load_cases,
-    matches,
-    project,
-    run_case,
-)
+from router.configtest import compare, load_cases, run_case
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "config" / "examples"
@@ -76,28 +69,6 @@ def test_a_bad_case_file_is_one_line_and_exit_2(tmp_path, text, message):
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"router: error: {path}") and message in line
-
-
-def test_a_case_file_error_names_the_line_and_key(tmp_path):
-    (tmp_path / "c.yaml").write_text("sources: {}\n")
-    path = tmp_path / "case.yaml"
-    path.write_text(
-        "config: c.yaml\ncases:\n  - name: one\n    source: s\n    input: {}\n"
-        "    expect:\n      sinks:\n        out: everything\n"
-    )
-    with pytest.raises(CaseFileError) as info:
-        load_cases(path)
-    assert str(info.value).startswith(f"{path}:8: cases[0].expect.sinks.out:")
-
-
-def test_matches_is_a_subset_of_dicts_with_lists_item_by_item():
-    actual = {"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}, "f": True}
-    assert matches({"b": {"c": [1, {"d": 2}]}}, actual)
-    assert matches({"a": 1.0}, actual)  # JSON numbers
-    assert not matches({"f": 1}, actual)  # true is not 1
-    assert not matches({"b": {"c": [1]}}, actual)  # a list is as long
-    assert not matches({"g": None}, actual)
-    assert project({"b": {"c": [1, {"d": 0}]}}, actual) == {"b": {"c": [1, {"d": 2}]}}
 
 
 async def test_a_case_reports_what_is_not_listed(tmp_path):
