@@ -44,9 +44,9 @@ from router.config.settings import (
     SourceConfig,
     field_default,
 )
+from router.credentials import AUTH_STYLE_SCHEMA, credential_header, credential_problem
 from router.errors import ConfigError, ConfigProblem
 from router.log import Redactor
-from router.source import AUTH_STYLE_SCHEMA, credential_header, credential_problem
 from router.validation import flatten_errors
 from router.yamlsource import Loaded, dotted
 
