@@ -91,9 +91,17 @@ SMALL = {
 
 
 def found(strategy: st.SearchStrategy[Any], condition: Any) -> Any:
-    """An example satisfying ``condition``, without shrinking it (fast)."""
+    """An example satisfying ``condition``, without shrinking it (fast).
+
+    Derandomized, so whether a rare shape is reached does not change from one
+    run to the next (a random search of 500 missed ``tags[0]`` now and then).
+    """
     quick = settings(
-        max_examples=500, database=None, phases=[Phase.generate], suppress_health_check=SLOW_OK
+        max_examples=2000,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=SLOW_OK,
+        derandomize=True,
     )
     return find(strategy, condition, settings=quick)
 
