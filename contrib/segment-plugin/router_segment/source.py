@@ -20,7 +20,8 @@ class SegmentSource(Source):
     vendor = VENDOR
     routes = (
         *(IngestRoute("POST", f"/v1/{kind}", name=kind) for kind in TYPES),
-        IngestRoute("POST", "/v1/batch", name="batch"),
+        # Its events are under "batch": validation errors name batch[i].
+        IngestRoute("POST", "/v1/batch", name="batch", events_field="batch"),
     )
     # Segment's libraries send the write key as the Basic user name, empty password.
     credential_style = "basic"
@@ -42,7 +43,8 @@ class SegmentSource(Source):
     def split(self, request, body: Any) -> Envelope:
         if not isinstance(body, dict):
             raise BadRequest("send a JSON object")
-        kind = request.path.rstrip("/").rsplit("/", 1)[-1]
+        # The route's name, not its path: `paths:` in the config may move a route.
+        kind = request.route or request.path.rstrip("/").rsplit("/", 1)[-1]
         if kind == "batch":
             if len(request.body) > MAX_BATCH_BYTES:
                 raise PayloadTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes")

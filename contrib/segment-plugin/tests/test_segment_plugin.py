@@ -88,3 +88,23 @@ async def test_relay_with_the_write_key_as_basic_user(tmp_path):
         == "Basic " + base64.b64encode(b"wk-out:").decode()
     )
     assert sent.json() == {"batch": [{**call, "type": "track"}]}
+
+
+async def test_a_route_moved_by_paths_keeps_its_call_type_and_batch_errors_name_the_event(
+    tmp_path,
+):
+    config = {
+        "sources": {
+            "in": {"plugin": "segment", "auth": "none", "paths": {"track": "/t"}}
+        },
+        "sinks": {"out": {"plugin": "file", "path": str(tmp_path / "out.ndjson")}},
+        "routes": [{"from": "in", "to": "out"}],
+    }
+    async with running_daemon(config, data_dir=tmp_path / "d", plugins=PLUGIN) as rd:
+        r = await rd.client.post("/t", json={"userId": "u-1", "event": "Signed Up"})
+        assert (r.status_code, r.json()) == (200, {"success": True})
+        bad = {
+            "batch": [{"type": "track", "userId": "u", "event": "x"}, {"type": "track"}]
+        }
+        r = await rd.client.post("/v1/batch", json=bad)
+        assert r.status_code == 400 and r.json()["message"].startswith("batch[1].")
