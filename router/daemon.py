@@ -140,8 +140,7 @@ class Daemon:
             try:
                 new = self.read_config(self.registry)
             except RouterError as exc:
-                problems = [self._redactor.redact(line) for line in str(exc).splitlines()]
-                return self.reloads.record(trigger, "rejected", "-", problems=problems)
+                return self.reloads.record(trigger, "rejected", "-", problems=self._lines(exc))
             changes = compare(self.config, new)
             digest = config_hash(new)
             if changes.empty:
@@ -163,10 +162,13 @@ class Daemon:
                 await self.resources.start_redis()
                 await self.runtime.switch(topology)
             except RouterError as exc:
-                problems = [self._redactor.redact(line) for line in str(exc).splitlines()]
-                return self.reloads.record(trigger, "rejected", digest, problems=problems)
+                return self.reloads.record(trigger, "rejected", digest, problems=self._lines(exc))
             self.config = config
             return self.reloads.record(trigger, "applied", digest, changes=changes)
+
+    def _lines(self, exc: RouterError) -> list[str]:
+        """Why a reload was rejected, one redacted line per problem."""
+        return [self._redactor.redact(line) for line in str(exc).splitlines()]
 
     async def reload_shielded(self, trigger: str) -> Reload:
         """:meth:`reload`, not cancelled halfway by a shutdown that starts meanwhile."""

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from router.metrics import Metrics
     from router.sink import Sink
 
-__all__ = ["SinkRunner"]
+__all__ = ["SinkRunner", "open_sink"]
 
 log = structlog.get_logger()
 
@@ -89,16 +89,7 @@ class SinkRunner:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the sink, run the workers until :meth:`stop`, then close the sink."""
-        try:
-            await self.sink.open()
-        except StorageError:  # already names the file and the fix (the file sink)
-            raise
-        except Exception as exc:
-            raise PluginError(
-                self.config.plugin,
-                f"{type(self.sink).__name__}.open",
-                f"{type(exc).__name__}: {exc}",
-            ) from exc
+        await open_sink(self.config.plugin, self.sink)
         log.info(
             "sink.started",
             sink=self.name,
@@ -441,3 +432,18 @@ def _local_limiter(config: SinkConfig) -> OutboundLimiter | None:
     if limit is None:
         return None
     return OutboundLimiter(limit.requests_per_second, limit.events_per_second)
+
+
+async def open_sink(plugin: str, sink: Sink) -> None:
+    """``sink.open()``, a failure raised as the PluginError that names the plugin.
+
+    :raises StorageError: as is: it already names the file and the fix (the file sink).
+    """
+    try:
+        await sink.open()
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            plugin, f"{type(sink).__name__}.open", f"{type(exc).__name__}: {exc}"
+        ) from exc

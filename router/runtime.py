@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from router.app import AppHost, serve_topology
-from router.delivery import SinkRunner
-from router.errors import PluginError
+from router.delivery import SinkRunner, open_sink
 from router.fastpath import IngestDispatcher
 from router.resources import Resources
 from router.topology import Topology
@@ -57,7 +56,7 @@ class Runtime:
         finish on the old one, whose targets share the same queues); then the
         runners of sinks it no longer has are parked.
 
-        :raises PluginError: a new Sink's ``open`` failed; nothing was changed.
+        :raises PluginError, StorageError: a new Sink's ``open`` failed; nothing was changed.
         """
         old = self.topology
         assert old is not None and self._nursery is not None, "start() first"
@@ -99,16 +98,12 @@ class Runtime:
         for node in topology.sinks.values():
             if node.runner in self._running and node.runner.sink is not node.sink:
                 try:
-                    await node.sink.open()
-                except Exception as exc:
+                    await open_sink(node.config.plugin, node.sink)
+                except BaseException:
                     with trio.CancelScope(shield=True):
                         for sink in opened:
                             await sink.aclose()
-                    raise PluginError(
-                        node.config.plugin,
-                        f"{type(node.sink).__name__}.open",
-                        f"{type(exc).__name__}: {exc}",
-                    ) from exc
+                    raise
                 opened.append(node.sink)
 
     async def _deliver(
