@@ -110,6 +110,8 @@ def compare(old: RouterConfig, new: RouterConfig) -> Changes:
     for key in ("logging", "redis", "plugins"):
         if getattr(old, key) != getattr(new, key):
             restart.append(key)
+    if old.admin.bind != new.admin.bind:
+        restart.append("admin.bind")
     for name in sorted(set(old.sinks) & set(new.sinks)):
         restart += [
             f"sinks.{name}.{key}"
@@ -147,6 +149,8 @@ def applicable(old: RouterConfig, new: RouterConfig) -> RouterConfig:
         logging=old.logging,
         redis=old.redis,
         plugins=old.plugins,
+        # The admin listener stays where it is; its token changes at once.
+        admin=dataclasses.replace(new.admin, bind=old.admin.bind),
         # Redaction only ever learns secrets: a line may still quote an old one.
         secrets=old.secrets | new.secrets,
     )

@@ -17,6 +17,7 @@ from router.config.check import PluginCatalog, load_config
 from router.config.document import config_document, dump_config
 from router.config.load import DEFAULT_CONFIG, Loaded, blocked_plugins, read_config_file
 from router.config.schema import (
+    ADMIN_SCHEMA,
     BACKEND,
     BUDGET,
     DURATION,
@@ -39,6 +40,7 @@ from router.config.schema import (
 )
 from router.config.secrets import SECRET_KEY, config_secrets, redact_url
 from router.config.settings import (
+    AdminConfig,
     AuthConfig,
     BatchConfig,
     InboundLimit,
@@ -56,6 +58,7 @@ from router.config.settings import (
 from router.config.units import parse_bind, parse_duration, parse_size
 
 __all__ = [
+    "ADMIN_SCHEMA",
     "BACKEND",
     "BUDGET",
     "DEFAULT_CONFIG",
@@ -76,6 +79,7 @@ __all__ = [
     "SIZE",
     "SOURCE_CORE_SCHEMA",
     "TIMEOUT",
+    "AdminConfig",
     "AuthConfig",
     "BatchConfig",
     "ConfigValidator",

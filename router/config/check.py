@@ -23,6 +23,7 @@ import cerberus.errors
 
 from router.config.build import as_dict, merge, redis_config, server_config, sink_config
 from router.config.schema import (
+    ADMIN_SCHEMA,
     LOGGING_SCHEMA,
     NAME,
     REDIS_SCHEMA,
@@ -35,6 +36,7 @@ from router.config.schema import (
 )
 from router.config.secrets import config_secrets, declared_secrets
 from router.config.settings import (
+    AdminConfig,
     AuthConfig,
     InboundLimit,
     LoggingConfig,
@@ -150,6 +152,7 @@ class _Checker:
             "routes": {"type": "list", "schema": {"type": "dict", "schema": ROUTE_SCHEMA}},
             "plugins": {"type": "dict", "schema": self.plugins_schema()},
             "redis": {"type": "dict", "schema": REDIS_SCHEMA},
+            "admin": {"type": "dict", "schema": ADMIN_SCHEMA},
         }
         self.validate(doc, top, ())
         plugins = as_dict(doc.get("plugins"))
@@ -182,6 +185,7 @@ class _Checker:
             routes=tuple(routes),
             plugins=as_dict(doc.get("plugins")),
             redis=redis_config(doc.get("redis")),
+            admin=AdminConfig(**as_dict(doc.get("admin"))),
             secrets=frozenset(config_secrets(self.loaded) | self.declared_secrets),
         )
 

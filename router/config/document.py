@@ -60,6 +60,7 @@ def config_document(config: RouterConfig) -> dict[str, Any]:
     }
     if config.redis is not None:
         doc["redis"] = _redis(config.redis)
+    doc["admin"] = dataclasses.asdict(config.admin)
     return _Redact(config.secrets).value(doc)
 
 

@@ -24,6 +24,7 @@ from router.config.settings import (
 from router.config.units import parse_bind, parse_duration, parse_size
 
 __all__ = [
+    "ADMIN_SCHEMA",
     "BACKEND",
     "BUDGET",
     "DURATION",
@@ -59,6 +60,11 @@ class ConfigValidator(cerberus.Validator):
             parse_bind(value)
         except ValueError as exc:
             self._error(field, str(exc))
+
+    def _check_with_admin_bind(self, field: str, value: Any) -> None:
+        if value == "off" or (isinstance(value, str) and value.startswith("unix:")):
+            return
+        self._check_with_bind(field, value)
 
     def _check_with_duration(self, field: str, value: Any) -> None:
         try:
@@ -116,6 +122,11 @@ SERVER_SCHEMA = {
     "max_connections": {"type": "integer", "min": 1},
     "keepalive_timeout": TIMEOUT,
     "body_timeout": TIMEOUT,
+}
+
+ADMIN_SCHEMA = {
+    "bind": {"type": "string", "check_with": "admin_bind"},
+    "token": {"type": "string", "empty": False, "nullable": True},
 }
 
 LOGGING_SCHEMA = {

@@ -19,6 +19,7 @@ from typing import Any
 from router.config.secrets import SafeRepr
 
 __all__ = [
+    "AdminConfig",
     "AuthConfig",
     "BatchConfig",
     "InboundLimit",
@@ -164,6 +165,22 @@ class SinkConfig(SafeRepr):
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class AdminConfig(SafeRepr):
+    """The admin listener (docs/operations.md): never the ingest port."""
+
+    _hidden = frozenset({"token"})
+
+    #: ``HOST:PORT``, ``unix:PATH``, or ``off`` for no admin listener.
+    bind: str = "127.0.0.1:9091"
+    #: When set, every admin request needs ``Authorization: Bearer <token>``.
+    token: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.bind != "off"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class RedisConfig(SafeRepr):
     """The top-level ``redis`` section, shared by every Redis feature (see docs/scaling.md)."""
 
@@ -210,6 +227,7 @@ class RouterConfig(SafeRepr):
     plugins: Mapping[str, Any] = field(default_factory=dict)
     #: The shared Redis of ``buffer: redis`` sinks and ``backend: redis`` limits.
     redis: RedisConfig | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
     #: Every credential in the config, for log redaction.
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
