@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import signal
 import sqlite3
@@ -38,7 +37,7 @@ from router.config import (
 )
 from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.event import deterministic
-from router.loader import config_reader, load, registry_only
+from router.loader import apply_overrides, config_reader, load, registry_only
 from router.log import configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
 from router.storage import make_data_dir
@@ -57,16 +56,16 @@ EXIT_INTERRUPTED = 130
 
 def cmd_run(args: argparse.Namespace) -> int:
     config, registry = load(args.config)
-    server = config.server
-    overrides: dict[str, Any] = {}
+    server: dict[str, Any] = {}
     if args.bind is not None:
-        overrides["bind"] = args.bind
+        server["bind"] = args.bind
     if args.workers is not None:
-        overrides["workers"] = args.workers
+        server["workers"] = args.workers
     if args.data_dir is not None:
-        overrides["data_dir"] = Path(args.data_dir)
-    if overrides:
-        config = dataclasses.replace(config, server=dataclasses.replace(server, **overrides))
+        server["data_dir"] = Path(args.data_dir)
+    admin = {"bind": args.admin_bind} if args.admin_bind is not None else {}
+    overrides = {"server": server, "admin": admin}
+    config = apply_overrides(config, overrides)
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     make_data_dir(config.server.data_dir)
@@ -75,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_workers(args.config, config, watch=args.watch)
     from router.daemon import serve
-    from router.workers import adopted_dirs, listen
+    from router.listener import listen
+    from router.workers import adopted_dirs
 
     drain = adopted_dirs(config.server.data_dir, 0, 1)
     # A SIGHUP before the daemon listens for it must not end the process (the default).

@@ -40,6 +40,12 @@ def _bind(value: str) -> str:
     return value
 
 
+def _admin_bind(value: str) -> str:
+    if value == "off" or value.startswith("unix:"):
+        return value
+    return _bind(value)
+
+
 def _workers(value: str) -> int:
     low, high = SERVER_SCHEMA["workers"]["min"], SERVER_SCHEMA["workers"]["max"]
     try:
@@ -82,6 +88,12 @@ def _run(run: argparse.ArgumentParser) -> None:
     run.add_argument("--bind", type=_bind, metavar="HOST:PORT", help="override server.bind")
     run.add_argument("--workers", type=_workers, metavar="N", help="override server.workers")
     run.add_argument("--data-dir", metavar="DIR", help="override server.data_dir")
+    run.add_argument(
+        "--admin-bind",
+        type=_admin_bind,
+        metavar="HOST:PORT",
+        help="override admin.bind (HOST:PORT, unix:PATH or off)",
+    )
     run.add_argument(
         "--watch", action="store_true", help="reload when the config file changes (as SIGHUP)"
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,13 @@ import structlog
 import trio
 from hypercorn.utils import wrap_app
 
+from router.admin import create_admin_app
 from router.app import create_asgi
 from router.config import RouterConfig
 from router.errors import RouterError
 from router.fastpath import IngestDispatcher
 from router.http import hypercorn_config, serve_http
+from router.listener import listen
 from router.loader import ConfigReader, config_reader
 from router.log import Redactor, learn_secrets
 from router.metrics import Metrics
@@ -52,6 +55,7 @@ from router.reload import (
 )
 from router.resources import Resources
 from router.runtime import Runtime
+from router.status import Rates
 from router.storage import lock_data_dir
 from router.topology import Topology, build_topology
 
@@ -63,6 +67,8 @@ log = structlog.get_logger()
 WATCH_DEBOUNCE_MS = 300
 #: ``--watch``: how soon the watch reports that it is set up.
 WATCH_READY_MS = 500
+#: Open admin connections at most (a few operators, their taps and dashboards).
+ADMIN_MAX_CONNECTIONS = 64
 
 
 class Daemon:
@@ -94,6 +100,12 @@ class Daemon:
         #: The hash of the config file as it was when this config was read.
         self._read_hash = config_hash(config)
         self.metrics = Metrics()
+        #: This process's index in a ``server.workers > 1`` group, or None.
+        self.worker = worker
+        self.started_at = time.time()
+        #: Where the admin listener listens (``http://…`` or ``unix:…``), once it does.
+        self.admin_url: str | None = None
+        self.rates = Rates(self.metrics)
         if worker is not None:
             self.metrics.worker_info(worker)
         self.reloads = ReloadHistory(self.metrics.registry)
@@ -245,12 +257,18 @@ class Daemon:
             raise error from None
 
     async def _run(self, task_status: Any, shutdown_trigger: Any, sockets: Any) -> None:
+        admin = self.config.admin
+        admin_sockets = (
+            listen(admin.bind, option="admin.bind or --admin-bind") if admin.enabled else None
+        )
         try:
             topology = await self.open()
             async with trio.open_nursery() as storage:
                 await storage.start(self.resources.run)
                 try:
-                    await self._deliver_and_serve(topology, task_status, shutdown_trigger, sockets)
+                    await self._deliver_and_serve(
+                        topology, task_status, shutdown_trigger, sockets, admin_sockets
+                    )
                 finally:
                     await self.resources.flush()
                     storage.cancel_scope.cancel()
@@ -259,7 +277,12 @@ class Daemon:
             log.info("daemon.stopped")
 
     async def _deliver_and_serve(
-        self, topology: Topology, task_status: Any, shutdown_trigger: Any, sockets: Any
+        self,
+        topology: Topology,
+        task_status: Any,
+        shutdown_trigger: Any,
+        sockets: Any,
+        admin_sockets: Any,
     ) -> None:
         async with trio.open_nursery() as delivery:
             self._delivery = delivery
@@ -277,10 +300,16 @@ class Daemon:
                 if self.watch:
                     http.start_soon(self._watch_config)
                 binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
+                if admin_sockets is not None:
+                    http.start_soon(self.rates.run)
+                    admin_urls = await http.start(self._serve_admin, admin_sockets)
+                    unix = self.config.admin.bind.startswith("unix:")
+                    self.admin_url = self.config.admin.bind if unix else admin_urls[0]
                 self.ready = True
                 log.info(
                     "daemon.ready",
                     binds=binds,
+                    admin=self.admin_url,
                     sources=len(topology.sources),
                     sinks=len(topology.sinks),
                     data_dir=str(self.data_dir),
@@ -316,6 +345,25 @@ class Daemon:
             task_status=task_status,
         )
         scope.cancel()  # the watchers in the http nursery
+
+    async def _serve_admin(self, sockets: Any, *, task_status: trio.TaskStatus[list[str]]) -> None:
+        """The admin listener, until the ingest listener has stopped (it cancels this)."""
+        hc = hypercorn_config(self.config.server)
+        hc.bind = [self.config.admin.bind]
+        hc.accesslog = None
+        app = wrap_app(create_admin_app(self, self.rates), 1 << 20, None)
+
+        async def never() -> None:
+            await trio.sleep_forever()
+
+        await serve_http(
+            app,
+            hc,
+            max_connections=ADMIN_MAX_CONNECTIONS,
+            sockets=sockets,
+            shutdown_trigger=never,
+            task_status=task_status,
+        )
 
     async def _shutdown_started(self) -> None:
         await self.stopping.wait()

@@ -22,10 +22,21 @@ from router.log import learn_secrets
 from router.pluginmanager import make_plugin_manager
 from router.registry import Registry, build_registry
 
-__all__ = ["ConfigReader", "config_reader", "load", "registry_only"]
+__all__ = ["ConfigReader", "Overrides", "apply_overrides", "config_reader", "load", "registry_only"]
 
 #: How a running daemon reads its config again: given its registry, the new config.
 ConfigReader = Callable[[Registry], RouterConfig]
+#: What the command line set, by section: ``{"server": {"bind": …}, "admin": {"bind": …}}``.
+Overrides = Mapping[str, Mapping[str, Any]]
+
+
+def apply_overrides(config: RouterConfig, overrides: Overrides | None) -> RouterConfig:
+    """``config`` with the fields of ``overrides`` replaced, section by section."""
+    for section, fields in (overrides or {}).items():
+        if fields:
+            replaced = dataclasses.replace(getattr(config, section), **fields)
+            config = dataclasses.replace(config, **{section: replaced})
+    return config
 
 
 def load(path: str | None, *, blocked: Sequence[str] = ()) -> tuple[RouterConfig, Registry]:
@@ -46,11 +57,11 @@ def registry_only(config_path: str | None) -> Registry:
     return build_registry(make_plugin_manager(blocked=blocked))
 
 
-def config_reader(path: str | None, server: Mapping[str, Any] | None = None) -> ConfigReader:
-    """Read ``path`` again with the running plugins, with the same ``server`` overrides.
+def config_reader(path: str | None, overrides: Overrides | None = None) -> ConfigReader:
+    """Read ``path`` again with the running plugins, with the same ``overrides``.
 
     The overrides are what the command line set (``--bind``, ``--data-dir``,
-    ``--workers``), so a reload does not see them as changes. A config that
+    ``--workers``, ``--admin-bind``), so a reload does not see them as changes. A config that
     fails its checks raises ConfigError; the secrets it names are redacted
     from the logs from then on, since its problems are about to be logged.
     """
@@ -62,10 +73,6 @@ def config_reader(path: str | None, server: Mapping[str, Any] | None = None) -> 
         except ConfigError:
             learn_secrets(config_secrets(loaded))
             raise
-        if server:
-            config = dataclasses.replace(
-                config, server=dataclasses.replace(config.server, **server)
-            )
-        return config
+        return apply_overrides(config, overrides)
 
     return read

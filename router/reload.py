@@ -119,10 +119,17 @@ def compare(old: RouterConfig, new: RouterConfig) -> Changes:
             if _queue_settings(new.sinks[name])[key] != value
         ]
     kinds = {"sources": sources, "sinks": sinks, "routes": routes}
+    settings = [
+        f"server.{name}"
+        for name in sorted(LIVE_SERVER_SETTINGS)
+        if getattr(old.server, name) != getattr(new.server, name)
+    ]
+    if old.admin.token != new.admin.token:
+        settings.append("admin.token")
     return Changes(
         added={kind: parts[0] for kind, parts in kinds.items()},
         removed={kind: parts[1] for kind, parts in kinds.items()},
-        changed={kind: parts[2] for kind, parts in kinds.items()},
+        changed={**{kind: parts[2] for kind, parts in kinds.items()}, "settings": tuple(settings)},
         restart_required=tuple(restart),
     )
 

@@ -26,26 +26,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import dataclasses
-import errno
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import hypercorn.config
 import structlog
 
 from router.config import RouterConfig
-from router.errors import ConfigError, ListenError, RouterError
-from router.loader import load
+from router.errors import ConfigError, RouterError
+from router.listener import listen
+from router.loader import Overrides, apply_overrides, load
 from router.storage import lock_data_dir
 
-__all__ = ["adopted_dirs", "listen", "run_workers", "worker_dir"]
+__all__ = ["adopted_dirs", "run_workers", "worker_dir"]
 
 log = structlog.get_logger()
 
@@ -53,34 +50,6 @@ log = structlog.get_logger()
 RESTART_BACKOFF = 1.0
 #: A worker's exit code for an error the user must fix: not restarted (as ``router run``).
 EXIT_STARTUP = 2
-
-
-_WHY_NOT = {
-    errno.EADDRINUSE: "address already in use (another router or program is using it; "
-    "pick another with --bind)",
-    errno.EADDRNOTAVAIL: "address not available (not an address of this machine; "
-    "use 127.0.0.1 or 0.0.0.0)",
-    errno.EACCES: "permission denied (ports below 1024 need privileges; pick another with --bind)",
-}
-
-
-def listen(bind: str) -> Any:
-    """Bound, listening hypercorn ``Sockets`` for ``HOST:PORT``.
-
-    :raises ListenError: saying why not (port in use, unknown host…) and what to do.
-    """
-    hc = hypercorn.config.Config()
-    hc.bind = [bind]
-    try:
-        sockets = hc.create_sockets()
-        for sock in sockets.insecure_sockets:
-            sock.listen(hc.backlog)
-    except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {bind}: unknown host ({exc.strerror})") from exc
-    except OSError as exc:
-        why = _WHY_NOT.get(exc.errno, exc.strerror or str(exc))
-        raise ListenError(f"cannot listen on {bind}: {why}") from exc
-    return sockets
 
 
 def worker_dir(data_dir: Path, index: int) -> Path:
@@ -127,7 +96,7 @@ def _detach_from_terminal_signals() -> None:
 
 def _worker_main(
     config_path: str,
-    overrides: dict[str, Any],
+    overrides: Overrides,
     index: int,
     sockets: Any,
     errors: Any,
@@ -150,7 +119,7 @@ def _worker_main(
 
 
 def _serve_worker(
-    config_path: str, overrides: dict[str, Any], index: int, sockets: Any, watch: bool
+    config_path: str, overrides: Overrides, index: int, sockets: Any, watch: bool
 ) -> None:
     import trio
 
@@ -159,8 +128,8 @@ def _serve_worker(
     from router.log import configure_logging, redact_std_streams
 
     config, registry = load(config_path)
-    server = dataclasses.replace(config.server, **overrides)
-    config = dataclasses.replace(config, server=server)
+    config = apply_overrides(config, overrides)
+    server = config.server
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
@@ -188,7 +157,10 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
     """
     server = config.server
     sockets = listen(server.bind)
-    overrides = {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir}
+    overrides = {
+        "server": {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir},
+        "admin": {"bind": config.admin.bind},
+    }
     context = multiprocessing.get_context("spawn")
     errors = context.SimpleQueue()
     stopping = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from router.daemon import Daemon
 from router.delivery import SinkRunner
 from router.errors import ConfigError
 from router.ingest import SourceRuntime
-from router.loader import config_reader
+from router.loader import apply_overrides, config_reader
 from router.pluginmanager import make_plugin_manager
 from router.queue import SinkQueue
 from router.registry import Registry, build_registry
@@ -55,6 +54,12 @@ class RunningDaemon:
     @property
     def metrics(self):
         return self.daemon.metrics
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener's base URL (it is on ``127.0.0.1:0`` in tests)."""
+        assert self.daemon.admin_url is not None, "the admin listener is on"
+        return self.daemon.admin_url
 
     @property
     def topology(self) -> Topology:
@@ -137,7 +142,11 @@ async def running_daemon(
     then reads again.
     """
     read_config = None
-    overrides = {"bind": "127.0.0.1:0", "data_dir": Path(data_dir)}
+    # Port 0 for the admin listener too: tests run many daemons at once.
+    overrides = {
+        "server": {"bind": "127.0.0.1:0", "data_dir": Path(data_dir)},
+        "admin": {"bind": "127.0.0.1:0"},
+    }
     if isinstance(config, RouterConfig):
         assert registry is not None, "pass the registry with a prebuilt config"
     elif isinstance(config, Path):
@@ -148,7 +157,7 @@ async def running_daemon(
         read_config = config_reader(str(path), overrides)
     else:
         config, registry = build_config(config, plugins=plugins, autoload=autoload, env=env)
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
+    config = apply_overrides(config, overrides)
     daemon = Daemon(config, registry, read_config=read_config)
     with lock_data_dir(daemon.data_dir):
         async with trio.open_nursery() as nursery:

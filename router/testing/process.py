@@ -19,7 +19,9 @@ class DaemonProcess:
     """``router run`` in a child process, logging JSON lines that the test reads.
 
     ``await start()`` returns once the daemon logged ``daemon.ready``; ``url``
-    is then the address it bound (use ``--bind 127.0.0.1:0``).
+    is then the address it bound (use ``--bind 127.0.0.1:0``) and ``admin_url``
+    its admin listener's. ``router run`` gets ``--admin-bind 127.0.0.1:0``
+    unless the arguments name one: tests run many daemons at once.
     """
 
     def __init__(
@@ -29,12 +31,16 @@ class DaemonProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | str | None = None,
     ):
+        args = list(args)
+        if args[:1] == ["run"] and "--admin-bind" not in args:
+            args += ["--admin-bind", "127.0.0.1:0"]
         self.args = [sys.executable, "-m", "router", *args]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.logs: list[dict] = []
         self.raw: list[str] = []
         self.url = ""
+        self.admin_url: str | None = None
         self.process: trio.Process | None = None
         self._ready = trio.Event()
         self._exited = trio.Event()
@@ -74,6 +80,7 @@ class DaemonProcess:
             self.logs.append(entry)
             if entry.get("event") == "daemon.ready":
                 self.url = entry["binds"][0]
+                self.admin_url = entry.get("admin")
                 self._ready.set()
 
     def events(self, name: str) -> list[dict]:

@@ -106,8 +106,9 @@ class Daemon:
     def __init__(self, config: str, workdir: Path):
         path = workdir / "router.yaml"
         path.write_text(config)
+        args = ["run", "-c", str(path), "--bind", "127.0.0.1:0", "--admin-bind", "127.0.0.1:0"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "router", "run", "-c", str(path), "--bind", "127.0.0.1:0"],
+            [sys.executable, "-m", "router", *args],
             cwd=workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

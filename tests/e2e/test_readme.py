@@ -71,6 +71,7 @@ async def test_the_tour_works_as_written(tmp_path):
     assert run == [".venv/bin/router", "run"]
     daemon = DaemonProcess([], cwd=tmp_path)
     daemon.args = [str(tmp_path / run[0]), *run[1:], "--bind", "127.0.0.1:0"]
+    daemon.args += ["--admin-bind", "127.0.0.1:0"]
     tour = commands(block_after("## A short tour"))
     assert len(tour) >= 5
     async with trio.open_nursery() as nursery:

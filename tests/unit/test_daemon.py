@@ -49,6 +49,7 @@ async def test_a_sink_that_cannot_be_built_stops_startup_with_one_error(tmp_path
         "routes": [{"from": "in", "to": "up"}],
     }
     doc["server"] = {"bind": "127.0.0.1:0"}
+    doc["admin"] = {"bind": "127.0.0.1:0"}
     config, registry = build_config(doc, plugins=[*sample, ("exploding", ExplodingPlugin())])
     with pytest.raises(PluginError, match="cannot start"):  # itself, not in a group
         await serve(config, registry, data_dir=tmp_path / "d")
@@ -59,7 +60,8 @@ async def test_a_sink_that_cannot_be_built_stops_startup_with_one_error(tmp_path
 
 async def test_serve_uses_the_data_dir_it_is_given(tmp_path, sample, sample_config):
     config, registry = build_config(
-        {**sample_config, "server": {"bind": "127.0.0.1:0"}}, plugins=sample
+        {**sample_config, "server": {"bind": "127.0.0.1:0"}, "admin": {"bind": "127.0.0.1:0"}},
+        plugins=sample,
     )
 
     async def stop_at_once():

@@ -40,7 +40,12 @@ def test_added_removed_and_changed_are_named(sample):
     changes = compare(config(doc(), sample), config(new, sample))
     assert changes.added == {"sources": (), "sinks": ("c",), "routes": ("in -> c",)}
     assert changes.removed == {"sources": (), "sinks": ("b",), "routes": ("in -> b",)}
-    assert changes.changed == {"sources": ("in",), "sinks": (), "routes": ("in -> a",)}
+    assert changes.changed == {
+        "sources": ("in",),
+        "sinks": (),
+        "routes": ("in -> a",),
+        "settings": (),
+    }
     assert changes.to_dict()["added"] == {"sinks": ["c"], "routes": ["in -> c"]}
 
 
@@ -51,7 +56,9 @@ def test_server_settings_fixed_at_start_need_a_restart_and_keep_their_value(samp
     old_config, new_config = config(doc(), sample), config(new, sample)
     changes = compare(old_config, new_config)
     assert changes.restart_required == ("server.bind", "logging")
-    assert changes.empty  # nothing else to apply but the live server settings
+    # The live server settings are a change to apply, not "unchanged".
+    assert not changes.empty
+    assert changes.changed["settings"] == ("server.max_json_depth", "server.shutdown_timeout")
     applied = applicable(old_config, new_config)
     assert applied.server.bind == old_config.server.bind
     assert applied.logging == old_config.logging
@@ -96,3 +103,15 @@ def test_a_sinks_queue_settings_need_a_restart(sample):
     changes = compare(config(doc(), sample), config(new, sample))
     assert changes.changed["sinks"] == ("a",)  # the rest (batch) is applied
     assert changes.restart_required == ("sinks.a.dedup_window", "sinks.a.spool.max_events")
+
+
+def test_the_admin_listener_moves_on_restart_and_its_token_changes_live(sample):
+    new = copy.deepcopy(doc())
+    new["admin"] = {"bind": "127.0.0.1:9999", "token": "a-new-admin-token"}
+    old_config, new_config = config(doc(), sample), config(new, sample)
+    changes = compare(old_config, new_config)
+    assert changes.restart_required == ("admin.bind",)
+    assert changes.changed["settings"] == ("admin.token",)
+    applied = applicable(old_config, new_config)
+    assert applied.admin.bind == "127.0.0.1:9091"
+    assert applied.admin.token == "a-new-admin-token"
