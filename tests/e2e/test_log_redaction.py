@@ -124,11 +124,12 @@ class ConsoleAwareDaemon(DaemonProcess):
 
     def _line(self, line: bytes) -> None:
         super()._line(line)
-        text = self.raw[-1]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.raw[-1])  # no colours
         if not self.url and "daemon.ready" in text:
-            match = re.search(r"http://127\.0\.0\.1:\d+", text)
+            # binds=, not admin= (which console lines put first, in key order).
+            match = re.search(r"binds=\['(http://127\.0\.0\.1:\d+)", text)
             if match:
-                self.url = match.group(0)
+                self.url = match.group(1)
                 self._ready.set()
 
 
