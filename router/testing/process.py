@@ -12,7 +12,18 @@ from pathlib import Path
 import orjson
 import trio
 
-__all__ = ["DaemonProcess"]
+__all__ = ["DaemonProcess", "on_any_admin_port"]
+
+
+def on_any_admin_port(args: Sequence[str]) -> list[str]:
+    """``router run`` arguments with ``--admin-bind 127.0.0.1:0`` unless they name one.
+
+    Tests run many daemons at once: the default admin port would be taken.
+    """
+    args = list(args)
+    if args[:1] == ["run"] and "--admin-bind" not in args:
+        args += ["--admin-bind", "127.0.0.1:0"]
+    return args
 
 
 class DaemonProcess:
@@ -31,10 +42,7 @@ class DaemonProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | str | None = None,
     ):
-        args = list(args)
-        if args[:1] == ["run"] and "--admin-bind" not in args:
-            args += ["--admin-bind", "127.0.0.1:0"]
-        self.args = [sys.executable, "-m", "router", *args]
+        self.args = [sys.executable, "-m", "router", *on_any_admin_port(args)]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.logs: list[dict] = []

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from router.testing.process import on_any_admin_port
+
 
 class Ran(NamedTuple):
     """What a finished ``router`` command left: exit code, stdout, stderr lines."""
@@ -25,9 +27,12 @@ def run_router(
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
 ) -> Ran:
-    """``python -m router ARGS`` with entry-point plugins off and ``ROUTER_DEBUG`` unset."""
+    """``python -m router ARGS`` with entry-point plugins off and ``ROUTER_DEBUG`` unset.
+
+    ``router run`` gets any free admin port (``on_any_admin_port``).
+    """
     result = subprocess.run(
-        [sys.executable, "-m", "router", *args],
+        [sys.executable, "-m", "router", *on_any_admin_port(args)],
         capture_output=True,
         text=True,
         cwd=cwd,
