@@ -213,6 +213,7 @@ class Daemon:
             stats = runner.statistics()
             sinks[name] = {
                 "pending": stats["pending_events"],
+                "oldest_age": round(stats["oldest_age"], 3),
                 "failing_for": round(failing_for, 3),
                 "last_error": self._redactor.redact(stats["last_error"] or "") or None,
             }

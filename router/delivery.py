@@ -380,9 +380,8 @@ class SinkRunner:
         self.last_error = None
         self.metrics.sink_delivered.labels(self.name).inc(n)
         self.metrics.sink_request_seconds.labels(self.name).observe(seconds)
-        self.metrics.sink_latency.labels(self.name).observe(
-            max(0.0, time.time() - batch[0].enqueued_at)
-        )
+        # Per event, from its enqueue time (kept across restarts and in Redis).
+        self.metrics.sink_latency.observe(self.name, time.time(), [e.enqueued_at for e in batch])
         log.debug("sink.batch_sent", sink=self.name, events=n, ms=round(seconds * 1000, 2))
         # Additive increase: one more concurrent request per window of successes.
         limit = self.concurrency.total_tokens

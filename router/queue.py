@@ -57,7 +57,16 @@ __all__ = [
 ]
 
 #: The keys every queue's :meth:`SinkQueue.statistics` has (a kind may add more).
-STATISTICS = ("pending_events", "pending_bytes", "in_flight", "in_memory", "spilled")
+#: ``oldest_age``: seconds since the event at the head of the queue (the next
+#: to deliver, or in flight) was enqueued, 0 when nothing is pending.
+STATISTICS = (
+    "pending_events",
+    "pending_bytes",
+    "in_flight",
+    "in_memory",
+    "spilled",
+    "oldest_age",
+)
 
 
 class Entry(NamedTuple):
@@ -253,17 +262,23 @@ class BufferedQueue(QueueBounds):
 
     def statistics(self) -> dict[str, Any]:
         """The keys of :data:`STATISTICS`, and those of :meth:`_more_statistics`."""
+        oldest = self._oldest_at() if self.pending_events > 0 else None
         return {
             "pending_events": self.pending_events,
             "pending_bytes": self.pending_bytes,
             "in_flight": self.in_flight,
             "in_memory": len(self._buffer),
             "spilled": self.spilled,
+            "oldest_age": 0.0 if oldest is None else max(0.0, time.time() - oldest),
             **self._more_statistics(),
         }
 
     def _more_statistics(self) -> dict[str, Any]:
         return {}
+
+    def _oldest_at(self) -> float | None:
+        """The enqueue time of the event at the head of the queue, if known."""
+        raise NotImplementedError
 
     def _take(self, batch: list[Entry], size: int, max_events: int, max_bytes: int) -> int:
         """Move entries from the buffer to ``batch`` while they fit; returns the batch's bytes.

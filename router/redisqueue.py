@@ -36,8 +36,10 @@ consumer group; each daemon reads as its own consumer.
 
 Counters with several daemons: ``pending_events``/``pending_bytes`` are the
 shared stream's (refreshed every ``refresh_interval``, adjusted at once by
-this daemon's own puts and acks); ``in_flight`` is this daemon's; the
-metrics (accepted, delivered, dead-lettered) count what this daemon did.
+this daemon's own puts and acks), and so is ``oldest_age`` (the enqueue
+time of the stream's first entry, read at the same refresh); ``in_flight``
+is this daemon's; the metrics (accepted, delivered, dead-lettered) count
+what this daemon did.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         self._count_changes_in_flight = 0
         self._stale_refreshes = 0
         self.recovered = 0
+        #: The enqueue time of the stream's first entry, read with the counts.
+        self._head_at: float | None = None
         self.in_flight = 0
         self.claimed = 0
         #: Called with the number of dead letters replayed into the stream (``dlq replay``).
@@ -146,6 +150,9 @@ class RedisQueue(StreamConsumer, BufferedQueue):
 
     def _more_statistics(self) -> dict[str, Any]:
         return {"claimed": self.claimed, "redis_up": self.link.up}
+
+    def _oldest_at(self) -> float | None:
+        return self._head_at
 
     def close(self) -> None:
         """No more batches (shutdown); what this daemon holds is given back by :meth:`aclose`."""
@@ -185,6 +192,8 @@ class RedisQueue(StreamConsumer, BufferedQueue):
                 raise
             except RedisError as exc:
                 raise StorageError(f"redis: could not store the events: {exc}") from exc
+            if int(stored) and (self._head_at is None or self.pending_events == 0):
+                self._head_at = now  # the first entry, until the next refresh says otherwise
             self.pending_events += int(stored)
             self.pending_bytes += int(size)
         return int(stored)

@@ -7,7 +7,7 @@ them through :meth:`RedisLink.eval <router.redisconn.RedisLink.eval>`.
 
 from __future__ import annotations
 
-__all__ = ["ACK", "CHUNK", "DEAD", "PUT", "REPLAY", "REQUEUE", "text"]
+__all__ = ["ACK", "CHUNK", "DEAD", "HEAD", "PUT", "REPLAY", "REQUEUE", "text"]
 
 #: Entries per script call or command when acknowledging, claiming or replaying.
 CHUNK = 500
@@ -34,6 +34,18 @@ end
 if size > 0 then redis.call('INCRBY', KEYS[2], size) end
 redis.call('SET', KEYS[3], stored, 'PX', 3600000)
 return {stored, size}
+"""
+
+# KEYS: stream. The first entry's id and enqueue time ('' if it has none), {} if none:
+# only those, not its payload, which may be megabytes.
+HEAD = """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first then return {} end
+local flat = first[2]
+for j = 1, #flat, 2 do
+  if flat[j] == 't' then return {first[1], flat[j + 1]} end
+end
+return {first[1], ''}
 """
 
 # KEYS: stream, bytes. ARGV: group, then id, payload size per entry.

@@ -24,7 +24,7 @@ from coredis.exceptions import (
 
 from router.queue import Entry
 from router.redisconn import RedisLink, RedisUnavailable
-from router.redisscripts import CHUNK, text
+from router.redisscripts import CHUNK, HEAD, text
 from router.retry import Backoff
 
 __all__ = ["GROUP", "MAX_BLOCK", "MAX_STALE_REFRESHES", "StreamConsumer", "changing_counts"]
@@ -71,6 +71,7 @@ class StreamConsumer:
     pending_bytes: int
     recovered: int
     claimed: int
+    _head_at: float | None
     closed: bool
     on_stored_unacknowledged: Callable[[int], None] | None
     _count_version: int
@@ -147,6 +148,8 @@ class StreamConsumer:
         self._set_counts(length, size)
         self.recovered = length
         self._opened_at_id = last
+        with contextlib.suppress(RedisUnavailable, RedisError):  # the next upkeep reads it
+            self._head_at = await self._call("open", self._read_head)
 
     async def _read_counts(self, client: Any) -> tuple[int, int, str]:
         async with client.pipeline(transaction=False) as pipe:
@@ -155,6 +158,18 @@ class StreamConsumer:
             pipe.xrevrange(self.stream, count=1)
         length, size, last = pipe.results
         return int(length), int(size or 0), text(last[0].identifier) if last else "0-0"
+
+    async def _read_head(self, client: Any) -> float | None:
+        """The enqueue time of the stream's first entry (from its id if it has none), or None.
+
+        The first entry is the next to deliver or in flight; one given back at
+        shutdown or replayed goes to the end, with its own enqueue time.
+        """
+        head = await self.link.eval(client, HEAD, [self.stream], [])
+        if not head:
+            return None
+        at = text(head[1])
+        return float(at) if at else order(text(head[0]))[0] / 1000
 
     def _set_counts(self, length: int, size: int) -> None:
         self.pending_events = length
@@ -174,6 +189,7 @@ class StreamConsumer:
                 self._stale_refreshes = 0
             else:
                 self._stale_refreshes += 1
+            self._head_at = await self._call("refresh", self._read_head)
             if self._unconfirmed:
                 await self._resolve_unconfirmed()
             now = trio.current_time()

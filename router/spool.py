@@ -132,11 +132,15 @@ class Spool:
         """
         sinks = [(name, options) for name, options in sinks if name not in self.queues]
 
-        def load(db: sqlite3.Connection) -> dict[str, tuple[int, int, int, int]]:
+        def load(db: sqlite3.Connection) -> dict[str, tuple[int, int, int, int, float | None]]:
             try:
                 ids = sink_ids(db, [name for name, _ in sinks])
                 return {
-                    name: (sink_id, *spooldb.pending_counts(db, sink_id))
+                    name: (
+                        sink_id,
+                        *spooldb.pending_counts(db, sink_id),
+                        spooldb.oldest_enqueued_at(db, sink_id),
+                    )
                     for name, sink_id in ids.items()
                 }
             except (sqlite3.Error, OSError) as exc:
@@ -146,10 +150,12 @@ class Spool:
             return
         stats = await trio.to_thread.run_sync(self._locked, load)
         for name, options in sinks:
-            sink_id, count, size, max_seq = stats[name]
+            sink_id, count, size, max_seq, oldest_at = stats[name]
             with self._wlock:
                 self._scanned[sink_id] = max_seq
-            queue = SqliteQueue(self, name, sink_id, count, size, max_seq, **options)
+            queue = SqliteQueue(
+                self, name, sink_id, count, size, max_seq, oldest_at=oldest_at, **options
+            )
             self.queues[name] = self._by_id[sink_id] = queue
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

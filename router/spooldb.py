@@ -26,6 +26,7 @@ __all__ = [
     "commit",
     "connect",
     "merge",
+    "oldest_enqueued_at",
     "pending_counts",
     "queue_table",
     "read_page",
@@ -152,6 +153,14 @@ def pending_counts(db: sqlite3.Connection, sink_id: int) -> tuple[int, int, int]
         "SELECT count(*), coalesce(sum(size), 0) FROM settled WHERE sink = ?", (sink_id,)
     ).fetchone()
     return count - done, size - done_size, max(max_seq, _sequence(db, table))
+
+
+def oldest_enqueued_at(db: sqlite3.Connection, sink_id: int) -> float | None:
+    """The enqueue time of a sink's first pending chunk (its oldest event), or None."""
+    row = db.execute(
+        f"SELECT enqueued_at FROM {queue_table(sink_id)} ORDER BY seq LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
 
 
 def chunks(rows: list[Row], max_events: int, max_bytes: int) -> Iterable[list[Row]]:

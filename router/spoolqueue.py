@@ -10,8 +10,11 @@ Everything it writes goes through its :class:`~router.spool.Spool`'s group commi
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import trio
@@ -29,10 +32,13 @@ __all__ = ["HOT_BYTES", "HOT_EVENTS", "PAGE_EVENTS", "SqliteQueue"]
 #: (the bytes are the default of ``spool.memory_bytes``).
 HOT_EVENTS = 20_000
 HOT_BYTES = SpoolConfig().memory_bytes
+
 #: Events read per page when a spilled queue catches up; a page also stops at
 #: the queue's ``memory_bytes`` (whole chunks: the chunk that crosses either
 #: budget is read too, so a page has at least one).
 PAGE_EVENTS = 5_000
+
+_ENQUEUED_AT = attrgetter("enqueued_at")
 
 
 class SqliteQueue(BufferedQueue):
@@ -56,6 +62,7 @@ class SqliteQueue(BufferedQueue):
         max_bytes: int = SpoolConfig().max_bytes,
         memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
+        oldest_at: float | None = None,
     ):
         self.spool = spool
         self.name = name
@@ -75,6 +82,12 @@ class SqliteQueue(BufferedQueue):
         self.committed_upto = max_seq
         self.loaded_upto = 0
         self.spilled = count > 0
+        #: While spilled: the enqueue time of the oldest event on disk only, or
+        #: a lower bound (``oldest_at``: the first row's, read at open).
+        self._spilled_at = oldest_at if count > 0 else None
+        #: Memory buffers (whose entries have no chunk): the enqueue times of
+        #: the entries in flight, each with how many.
+        self._taken_at: dict[float, int] = {}
         #: The hot window: entries in memory, ready to hand out.
         self._buffer: deque[Entry] = deque()
         self._hot_bytes = 0
@@ -82,6 +95,8 @@ class SqliteQueue(BufferedQueue):
         #: Events of each chunk in memory or in flight not yet delivered or
         #: dead-lettered; the chunk's row is deleted when it reaches zero.
         self._chunk_left: dict[int, int] = {}
+        #: The enqueue time of each of those chunks, in seq order: the first is the oldest.
+        self._chunk_at: dict[int, float] = {}
         self._changed = trio.Event()
         self._take_lock = trio.Lock()
         self.closed = False
@@ -90,6 +105,34 @@ class SqliteQueue(BufferedQueue):
 
     def _more_statistics(self) -> dict[str, int]:
         return {"in_memory_bytes": self._hot_bytes}
+
+    def _oldest_at(self) -> float | None:
+        """The first chunk in memory or in flight, the memory entries in flight, the
+        buffer's head, and the first event on disk only: the oldest of those."""
+        times = list(self._taken_at)
+        if self._chunk_at:
+            times.append(next(iter(self._chunk_at.values())))
+        if self._buffer:
+            times.append(self._buffer[0].enqueued_at)
+        if self.spilled and self._spilled_at is not None:
+            times.append(self._spilled_at)
+        return min(times, default=None)
+
+    def _count_taken(self, entries: Sequence[Entry], change: int) -> None:
+        """Count a memory buffer's entries into (1) or out of (-1) those in flight.
+
+        By runs of one enqueue time (one request's events are adjacent), so
+        a batch costs a few dict updates, not one per event.
+        """
+        if self.durable:
+            return  # their chunks tell
+        taken = self._taken_at
+        for at, run in groupby(map(_ENQUEUED_AT, entries)):
+            left = taken.get(at, 0) + change * len(list(run))
+            if left:
+                taken[at] = left
+            else:
+                del taken[at]
 
     def _wake(self) -> None:
         self._changed.set()
@@ -148,11 +191,18 @@ class SqliteQueue(BufferedQueue):
             ):
                 self._buffer.extend(entries)
                 self._hot_bytes += size
-                left = self._chunk_left
+                left, chunk_at = self._chunk_left, self._chunk_at
                 for entry in entries:  # one commit may span several chunks
-                    left[entry.seq] = left.get(entry.seq, 0) + 1
+                    seq = entry.seq
+                    if seq in left:
+                        left[seq] += 1
+                    else:
+                        left[seq] = 1
+                        chunk_at[seq] = entry.enqueued_at
                 self.loaded_upto = self.committed_upto
             else:
+                if not self.spilled:
+                    self._spilled_at = entries[0].enqueued_at
                 self.spilled = True
         self._wake()
 
@@ -161,6 +211,9 @@ class SqliteQueue(BufferedQueue):
         self.committed_upto = max(self.committed_upto, max_seq)
         self.pending_events += count
         self.pending_bytes += size
+        if not self.spilled:
+            # Known once paged in (a replay keeps the event's enqueue time); until then, now.
+            self._spilled_at = time.time()
         self.spilled = True
         if self.on_replayed is not None:
             self.on_replayed(count)
@@ -184,8 +237,11 @@ class SqliteQueue(BufferedQueue):
             self._buffer.extend(entries)
             self._hot_bytes += sum(len(e.payload) for e in entries)
             self._chunk_left[seq] = count
+            self._chunk_at[seq] = entries[0].enqueued_at
         if chunks:
             self.loaded_upto = chunks[-1][0]
+            # The rows after the page came later: its last one's time bounds theirs.
+            self._spilled_at = chunks[-1][2][-1].enqueued_at
         if self.loaded_upto >= self.committed_upto:
             self.spilled = False
         elif not chunks:
@@ -224,6 +280,7 @@ class SqliteQueue(BufferedQueue):
                 with trio.move_on_at(deadline):
                     await self._changed.wait()
             self.in_flight += len(batch)
+            self._count_taken(batch, 1)
             return batch
 
     # -- finishing ----------------------------------------------------------------
@@ -231,6 +288,7 @@ class SqliteQueue(BufferedQueue):
     def _settle(self, entries: Sequence[Entry]) -> list[int]:
         """Count entries as done; return the chunks (row seqs) now done as a whole."""
         self.in_flight -= len(entries)
+        self._count_taken(entries, -1)
         self.pending_events -= len(entries)
         self.pending_bytes -= sum(len(e.payload) for e in entries)
         finished = []
@@ -241,6 +299,7 @@ class SqliteQueue(BufferedQueue):
                 left[seq] -= 1
                 if not left[seq]:
                     del left[seq]
+                    del self._chunk_at[seq]
                     finished.append(seq)
         return finished
 
@@ -316,6 +375,7 @@ class SqliteQueue(BufferedQueue):
         hand them out again while it is closing (no retries during shutdown).
         """
         self.in_flight -= len(entries)
+        self._count_taken(entries, -1)
         if self.durable and self.closed:
             return
         self._buffer.extendleft(reversed(entries))

@@ -58,3 +58,42 @@ def test_worker_info_labels_the_process():
 
 def test_value_of_an_absent_sample_is_zero():
     assert Metrics().value("router_no_such_metric") == 0.0
+
+
+def test_no_created_series_for_counters_or_histograms():
+    metrics = Metrics()
+    metrics.requests.labels("in", "201").inc()
+    metrics.request_seconds.labels("in", "r").observe(0.01)
+    metrics.sink_batch_size.labels("out").observe(3)
+    metrics.sink_latency.observe("out", 10.0, [9.0])
+    text = metrics.render().decode()
+    assert "router_requests_total" in text and "router_request_duration_seconds_count" in text
+    assert "_created" not in text
+
+
+def test_delivery_latency_counts_each_event_of_a_batch():
+    metrics = Metrics()
+    latency = metrics.sink_latency
+    # Ages 0.004, 0.2, 0.2 and 4000 s; a clock that went back counts as 0.
+    latency.observe("out", 5000.0, [4999.996, 4999.8, 4999.8, 1000.0, 5001.0])
+    latency.observe("other", 1.0, [0.5])
+
+    def bucket(le: str, sink: str = "out") -> float:
+        return metrics.value("router_sink_delivery_latency_seconds_bucket", sink=sink, le=le)
+
+    assert metrics.value("router_sink_delivery_latency_seconds_count", sink="out") == 5
+    assert (bucket("0.005"), bucket("0.1"), bucket("0.25"), bucket("3600.0")) == (2, 2, 4, 4)
+    assert bucket("+Inf") == 5
+    total = metrics.value("router_sink_delivery_latency_seconds_sum", sink="out")
+    assert abs(total - (0.004 + 0.2 + 0.2 + 4000)) < 1e-6
+    assert metrics.value("router_sink_delivery_latency_seconds_count", sink="other") == 1
+    assert families(metrics)["router_sink_delivery_latency_seconds"] == "histogram"
+
+
+def test_oldest_event_age_gauge_reads_oldest_age():
+    metrics = Metrics()
+    stats = {"oldest_age": 12.5}
+    metrics.watch_sink("out", lambda: stats)
+    assert metrics.value("router_sink_oldest_event_age_seconds", sink="out") == 12.5
+    stats["oldest_age"] = 0.0
+    assert metrics.value("router_sink_oldest_event_age_seconds", sink="out") == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import trio
 
@@ -189,3 +191,38 @@ async def test_a_requeued_replay_is_counted_once(redis_prefix):
         got = await take(b, 1)
         assert [e.event_id for e in got] == ["x"]
     assert counted == [1]
+
+
+def assert_oldest(queue, enqueued_at: float) -> None:
+    """``oldest_age`` is the age of an event enqueued at ``enqueued_at``, by the clock around it."""
+    before = time.time()
+    age = queue.statistics()["oldest_age"]
+    after = time.time()
+    assert before - enqueued_at <= age <= after - enqueued_at, (age, enqueued_at)
+
+
+async def test_oldest_age_is_the_shared_streams_first_entry(redis_prefix):
+    async with (
+        open_test_link(redis_prefix, consumer="one") as (link_a, start_a),
+        open_test_link(redis_prefix, consumer="two") as (link_b, start_b),
+    ):
+        a, b = RedisQueue(link_a, "s"), RedisQueue(link_b, "s")
+        await start_a()
+        await start_b()
+        assert a.statistics()["oldest_age"] == 0.0
+        now = time.time()
+        await a.put([("e1", b"{}")], now - 300)
+        assert_oldest(a, now - 300)  # its own put into an empty stream, before any refresh
+        await a.put([("e2", b"{}"), ("e3", b"{}")], now - 200)
+        await b.upkeep()
+        assert_oldest(b, now - 300)  # the other daemon's, read from Redis
+        first = await a.get_batch(1, 1 << 20, 0)
+        await a.upkeep()
+        assert_oldest(a, now - 300)  # in flight: still in the stream
+        await a.ack(first)
+        await a.upkeep()
+        assert_oldest(a, now - 200)
+        await take(a, 2)
+        assert a.statistics()["oldest_age"] == 0.0  # at once: nothing pending
+        await b.upkeep()
+        assert b.pending_events == 0 and b.statistics()["oldest_age"] == 0.0

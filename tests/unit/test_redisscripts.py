@@ -5,7 +5,7 @@ from __future__ import annotations
 import coredis
 import pytest
 
-from router.redisscripts import ACK, REQUEUE, text
+from router.redisscripts import ACK, HEAD, REQUEUE, text
 from router.testing.redis import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -42,3 +42,18 @@ async def test_requeue_moves_an_entry_to_the_end_without_its_replay_mark(redis_p
             {b"e": b"a", b"p": b"{}"},
         ]
         assert (await client.xpending(stream, "g")).pending == 0
+
+
+async def test_head_is_the_first_entrys_id_and_enqueue_time_without_its_payload(redis_prefix):
+    stream = f"{redis_prefix}:s"
+    async with coredis.Redis.from_url(REDIS_URL) as client:
+        assert await client.eval(HEAD, [stream], []) == []
+        first = await client.xadd(stream, {"e": "a", "p": b"x" * 1000, "t": "12.5"})
+        await client.xadd(stream, {"e": "b", "p": "{}", "t": "13.5"})
+        assert [text(v) for v in await client.eval(HEAD, [stream], [])] == [text(first), "12.5"]
+        await client.xdel(stream, [first])
+        assert [text(v) for v in await client.eval(HEAD, [stream], [])][1] == "13.5"
+        # An entry without an enqueue time (none the router writes) answers with ''.
+        other = f"{redis_prefix}:untimed"
+        untimed = await client.xadd(other, {"e": "c", "p": "{}"})
+        assert [text(v) for v in await client.eval(HEAD, [other], [])] == [text(untimed), ""]

@@ -95,3 +95,14 @@ def test_merge_adds_every_kind_of_work():
     assert [r[0] for r in into.inserts[1]] == ["a", "b"]
     assert into.deletes == {1: [3], 2: [4]}
     assert into.dead == [("d",)] and into.dedup == {1: 5.0} and into.settled == {1: [(3, "x", 1)]}
+
+
+def test_the_oldest_enqueue_time_is_the_first_pending_chunks(db):
+    (sink_id,) = spooldb.sink_ids(db, ["a"]).values()
+    assert spooldb.oldest_enqueued_at(db, sink_id) is None
+    for at in (5.0, 7.0):
+        rows = [(f"e{at}", b"1", at)]
+        spooldb.commit(db, Write(inserts={sink_id: rows}), chunk_events=10, chunk_bytes=1 << 20)
+    assert spooldb.oldest_enqueued_at(db, sink_id) == 5.0
+    spooldb.commit(db, Write(deletes={sink_id: [1]}), chunk_events=10, chunk_bytes=1)
+    assert spooldb.oldest_enqueued_at(db, sink_id) == 7.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 import trio
@@ -132,3 +133,62 @@ async def test_dead_letter_counts_and_records_the_failure(opened, tmp_path):
         ("e1", "refused", 2, 400, None, 5.0),
         ("e2", "refused", 2, 400, None, 5.0),
     ]
+
+
+def assert_oldest(queue, enqueued_at: float) -> None:
+    """``oldest_age`` is the age of an event enqueued at ``enqueued_at``, by the clock around it."""
+    before = time.time()
+    age = queue.statistics()["oldest_age"]
+    after = time.time()
+    assert before - enqueued_at <= age <= after - enqueued_at, (age, enqueued_at)
+
+
+@pytest.mark.parametrize("durable", [True, False])
+async def test_oldest_age_follows_the_head_in_flight_and_in_memory(opened, durable):
+    spool = await opened(sinks=[("a", options(durable=durable))])
+    queue = spool.queues["a"]
+    assert queue.statistics()["oldest_age"] == 0.0
+    now = time.time()
+    await queue.put([("e1", b"1")], now - 300)
+    await queue.put([("e2", b"2"), ("e3", b"3")], now - 200)
+    assert_oldest(queue, now - 300)
+    first = await queue.get_batch(1, 1 << 20, 0)
+    second = await queue.get_batch(1, 1 << 20, 0)
+    assert_oldest(queue, now - 300)  # in flight still counts
+    await queue.ack(first)
+    assert_oldest(queue, now - 200)
+    queue.release(second)  # given back: the head of the buffer again
+    assert_oldest(queue, now - 200)
+    await take_all(queue, 2)
+    assert queue.pending_events == 0 and queue.statistics()["oldest_age"] == 0.0
+
+
+async def test_oldest_age_of_a_spilled_queue_from_open_and_paging(opened, tmp_path, monkeypatch):
+    monkeypatch.setattr(spoolqueue, "HOT_EVENTS", 2)
+    monkeypatch.setattr(spoolqueue, "PAGE_EVENTS", 2)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 2)
+    path = tmp_path / "spilled.db"
+    spool = await opened(path=path)
+    queue = spool.queues["a"]
+    now = time.time()
+    for i in range(6):  # 2 in memory, 4 on disk only
+        await queue.put([(f"e{i}", b"x")], now - 600 + i * 60)
+    assert queue.spilled and queue.statistics()["in_memory"] == 2
+    await queue.ack(await queue.get_batch(2, 1 << 20, 0))
+    # Nothing in memory: the first spilled event's time.
+    assert queue.statistics()["in_memory"] == 0
+    assert_oldest(queue, now - 600 + 2 * 60)
+    await spool.close()
+    spool.close_db()
+    # After a restart nothing is read yet: the first row's time, from the database.
+    again = (await opened(path=path)).queues["a"]
+    assert again.spilled and again.recovered == 4
+    assert_oldest(again, now - 600 + 2 * 60)
+    page = await again.get_batch(2, 1 << 20, 0)
+    assert [e.event_id for e in page] == ["e2", "e3"]
+    await again.ack(page)
+    # The page is done and the next not read: the last paged-in event's time bounds it.
+    assert again.statistics()["in_memory"] == 0
+    assert_oldest(again, now - 600 + 3 * 60)
+    await take_all(again, 2)
+    assert again.statistics()["oldest_age"] == 0.0
