@@ -4,9 +4,12 @@ A :class:`~router.queue.SinkQueue` (what ingest and a
 :class:`~router.delivery.SinkRunner` use), on one stream per sink with one
 consumer group; each daemon reads as its own consumer.
 
-- **put** runs one Lua script per batch: XADD of every event (after ``SET
-  NX PX`` of its id for sinks with ``dedup``) and the stream's byte count, in
-  one atomic round trip. It returns only once Redis answered; any error raises
+- **put** runs one Lua script per group of puts: XADD of every event (after
+  ``SET NX PX`` of its id for sinks with ``dedup``) and the stream's byte
+  count, in one atomic round trip. Puts that arrive while one is on its way
+  go together in the next call, as a database's group commit does: one
+  round trip for many requests under load, none added when idle. A put
+  returns only once Redis answered for it; any error raises
   :class:`~router.errors.StorageError`, so ingest answers 503 and
   acknowledges nothing.
 - **get_batch** hands out, in order: entries this consumer had taken before
@@ -44,9 +47,11 @@ what this daemon did.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -75,6 +80,27 @@ log = structlog.get_logger()
 
 #: How many times a batch that is not full looks for more entries within ``max_wait``.
 FILL_LOOKS = 4
+
+
+def _own_copy(exc: BaseException) -> StorageError:
+    """``exc`` as a StorageError of the same kind and message, with no traceback."""
+    if isinstance(exc, StorageError):
+        clone = copy.copy(exc)
+    else:
+        clone = StorageError(f"redis: could not store the events: {type(exc).__name__}")
+    clone.__cause__ = exc.__cause__ if isinstance(exc, StorageError) else exc
+    return clone
+
+
+@dataclass(slots=True)
+class _Put:
+    """One caller's events in a group of puts, and what Redis said about them."""
+
+    entries: Sequence[tuple[str, bytes]]
+    now: float
+    done: bool = False
+    stored: int = 0
+    error: BaseException | None = None
 
 
 class RedisQueue(StreamConsumer, BufferedQueue):
@@ -127,6 +153,10 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         self.on_stored_unacknowledged = on_stored_unacknowledged
         #: Tokens of puts whose outcome is unknown, resolved in upkeep().
         self._unconfirmed: list[str] = []
+        #: Puts waiting for the next call, whether one is on its way, and its end.
+        self._waiting: list[_Put] = []
+        self._putting = False
+        self._put_done = trio.Event()
         self.closed = False
         self._opened = False
         self._own_pending_done = False
@@ -165,11 +195,37 @@ class RedisQueue(StreamConsumer, BufferedQueue):
     async def put(self, entries: Sequence[tuple[str, bytes]], now: float) -> int:
         """Store events in the stream; returns how many (fewer if ``dedup`` skipped some).
 
+        Joins the next group of puts; the first caller to find none on its
+        way sends the group (see the module).
+
         :raises StorageError: Redis did not store them (nothing was, or the
             outcome is unknown: the client is told to retry).
         """
         if not entries:
             return 0
+        mine = _Put(entries, now)
+        self._waiting.append(mine)
+        while not mine.done:
+            if self._putting:
+                await self._put_done.wait()
+                continue
+            self._putting = True
+            group, self._waiting = self._waiting, []
+            try:
+                # Shielded: the group holds other requests' events, and Redis
+                # answers within command_timeout.
+                with trio.CancelScope(shield=True):
+                    await self._put_group(group)
+            finally:
+                self._putting = False
+                finished, self._put_done = self._put_done, trio.Event()
+                finished.set()
+        if mine.error is not None:
+            raise mine.error
+        return mine.stored
+
+    async def _put_group(self, group: list[_Put]) -> None:
+        """One script call for every put of ``group``; each gets its count or its error."""
         # The script also records how many it stored under a token, so a put whose
         # reply is lost (Redis died mid-call) can be resolved later: see upkeep().
         token = uuid.uuid4().hex
@@ -177,26 +233,42 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         window = ""
         if self.dedup_window is not None:
             window = str(max(1, round(self.dedup_window * 1000)))
-            keys += [self.link.key(self.name, "dedup", event_id) for event_id, _ in entries]
-        args: list[Any] = [window, repr(now)]
-        for event_id, payload in entries:
-            args += [event_id, payload]
-        with changing_counts(self):
-            try:
-                await self._ensure_group()
-                stored, size = await self._call("put", lambda c: self.link.eval(c, PUT, keys, args))
-            except RedisUnavailable as exc:
-                if exc.__cause__ is not None:
-                    # Sent, and the reply was lost: it may have been stored.
-                    self._unconfirmed.append(token)
-                raise
-            except RedisError as exc:
-                raise StorageError(f"redis: could not store the events: {exc}") from exc
-            if int(stored) and (self._head_at is None or self.pending_events == 0):
-                self._head_at = now  # the first entry, until the next refresh says otherwise
-            self.pending_events += int(stored)
-            self.pending_bytes += int(size)
-        return int(stored)
+        args: list[Any] = [window]
+        for put in group:
+            args += [len(put.entries), repr(put.now)]
+            for event_id, payload in put.entries:
+                args += [event_id, payload]
+                if self.dedup_window is not None:
+                    keys.append(self.link.key(self.name, "dedup", event_id))
+        try:
+            with changing_counts(self):
+                try:
+                    await self._ensure_group()
+                    reply = await self._call("put", lambda c: self.link.eval(c, PUT, keys, args))
+                except RedisUnavailable as exc:
+                    if exc.__cause__ is not None:
+                        # Sent, and the reply was lost: it may have been stored.
+                        self._unconfirmed.append(token)
+                    raise
+                except RedisError as exc:
+                    raise StorageError(f"redis: could not store the events: {exc}") from exc
+                size, *counts = (int(n) for n in reply)
+                stored = sum(counts)
+                if stored and (self._head_at is None or self.pending_events == 0):
+                    self._head_at = group[0].now  # the first entry, until the next refresh
+                self.pending_events += stored
+                self.pending_bytes += size
+        except BaseException as exc:
+            # Every caller raises an error of its own: one instance raised in
+            # several tasks would collect all their tracebacks.
+            for put in group:
+                put.error = _own_copy(exc)
+                put.done = True
+            if not isinstance(exc, StorageError):
+                raise  # a bug: the sender's request fails with it, the others with a copy
+            return
+        for put, count in zip(group, counts, strict=True):
+            put.stored, put.done = count, True
 
     async def dead_letter_new(self, entries: Sequence[tuple[str, bytes, str]], now: float) -> None:
         """Dead-letter events that never entered the queue (untranslatable at ingest)."""

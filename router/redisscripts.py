@@ -18,22 +18,34 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-# KEYS: stream, bytes, dedup key per event (only with a window)
-# ARGV: window ms ('' for none), enqueued_at, then event_id, payload per event
+# Several puts in one call (concurrent requests' events: a group commit).
+# KEYS: stream, bytes, the group's token, then a dedup key per event (only with a window).
+# ARGV: window ms ('' for none), then per put: its event count, its enqueued_at,
+# and event_id, payload per event. Returns {bytes stored, events stored per put...};
+# the token keeps the group's total for an hour, for a put whose reply is lost.
 PUT = """
 local window = tonumber(ARGV[1])
-local stored, size = 0, 0
-for i = 3, #ARGV, 2 do
-  local n = (i - 1) / 2
-  if not window or redis.call('SET', KEYS[3 + n], '1', 'NX', 'PX', window) then
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', ARGV[2])
-    stored = stored + 1
-    size = size + #ARGV[i + 1]
+local reply, total, size = {0}, 0, 0
+local i, key = 2, 4
+while i <= #ARGV do
+  local n, now = tonumber(ARGV[i]), ARGV[i + 1]
+  i = i + 2
+  local stored = 0
+  for _ = 1, n do
+    if not window or redis.call('SET', KEYS[key], '1', 'NX', 'PX', window) then
+      redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', now)
+      stored = stored + 1
+      size = size + #ARGV[i + 1]
+    end
+    i, key = i + 2, key + 1
   end
+  reply[#reply + 1] = stored
+  total = total + stored
 end
 if size > 0 then redis.call('INCRBY', KEYS[2], size) end
-redis.call('SET', KEYS[3], stored, 'PX', 3600000)
-return {stored, size}
+redis.call('SET', KEYS[3], total, 'PX', 3600000)
+reply[1] = size
+return reply
 """
 
 # KEYS: stream. The first entry's id and enqueue time ('' if it has none), {} if none:

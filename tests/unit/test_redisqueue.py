@@ -226,3 +226,64 @@ async def test_oldest_age_is_the_shared_streams_first_entry(redis_prefix):
         assert a.statistics()["oldest_age"] == 0.0  # at once: nothing pending
         await b.upkeep()
         assert b.pending_events == 0 and b.statistics()["oldest_age"] == 0.0
+
+
+async def script_calls(link, queue) -> int:
+    """Put calls so far: each leaves its token key (kept an hour), under this test's prefix."""
+    pattern = link.key(queue.name, "put", "*")
+
+    async def count(client) -> int:
+        return len([key async for key in client.scan_iter(match=pattern)])
+
+    return await raw(count)
+
+
+async def test_concurrent_puts_share_one_script_call_and_keep_their_own_counts(redis_prefix):
+    async with open_test_link(redis_prefix) as (link, start):
+        queue = RedisQueue(link, "g", dedup_window=60)
+        await start()
+        await queue.put([("warm", b"0")], 1.0)  # the group and the script exist
+        results: dict[int, int] = {}
+        before = await script_calls(link, queue)
+
+        async def put(i: int) -> None:
+            # Every put repeats "dup" (only the first stored) and has two of its own.
+            entries = [("dup", b"d"), (f"{i}-a", b"aa"), (f"{i}-b", b"bbb")]
+            results[i] = await queue.put(entries, 2.0 + i)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(put, i)
+        calls = await script_calls(link, queue) - before
+        assert sorted(results.values()) == [2] * 19 + [3]
+        # The first put goes alone; the 19 that came while it was on its way go together.
+        assert calls == 2
+        got = await take(queue, 1 + 41)
+        ids = [e.event_id for e in got]
+        assert len(ids) == len(set(ids)) == 42 and ids.count("dup") == 1
+        # Each event keeps its own put's enqueue time.
+        assert {e.enqueued_at for e in got if e.event_id == "7-a"} == {9.0}
+        assert queue.pending_events == 0
+
+
+async def test_a_failed_group_fails_every_put_in_it(tmp_path):
+    async with open_test_link("nowhere", url="redis://127.0.0.1:9/0", connect_timeout=0.5) as (
+        link,
+        start,
+    ):
+        queue = RedisQueue(link, "s")
+        await start()
+        errors: list[BaseException] = []
+
+        async def put(i: int) -> None:
+            try:
+                await queue.put([(f"e{i}", b"{}")], 0.0)
+            except StorageError as exc:
+                errors.append(exc)
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                for i in range(10):
+                    nursery.start_soon(put, i)
+    assert len(errors) == 10 and len({id(e) for e in errors}) == 10
+    assert queue.pending_events == 0
