@@ -119,6 +119,11 @@ class Sink:
             return self._transport.httpx_client()
         return self._transport
 
+    @client.setter
+    def client(self, client: httpx.AsyncClient) -> None:
+        # A sink that sets its own client (as it could before) has post() use it.
+        self._transport = client
+
     def request_url(self, options: Mapping[str, Any]) -> str:
         """The URL every request goes to, from the options; default: the ``url`` option."""
         return options.get("url", "")

@@ -453,6 +453,19 @@ async def test_sink_client_is_an_httpx_client_made_once_and_closed_with_the_pool
     assert client.is_closed
 
 
+async def test_a_client_a_sink_sets_itself_is_what_post_sends_through():
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(204)
+
+    out = sink("http://up")
+    out.client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    response = await out.post("http://up/in", content=b"{}")
+    assert (response.status_code, seen) == (204, ["http://up/in"])
+
+
 # -- TLS ---------------------------------------------------------------------------------
 
 
