@@ -372,6 +372,11 @@ class ConnectionPool:
         finally:
             self._slots.release()
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, in use or idle."""
+        return self._open
+
     def httpx_client(self) -> httpx.AsyncClient:
         """An httpx client with this pool's limits and timeout, made on first use, closed
         with the pool: for a plugin's own calls beyond ``post`` (``Sink.client``)."""

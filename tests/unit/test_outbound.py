@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import struct
@@ -20,6 +21,7 @@ from router.outbound import (
     ConnectError,
     ConnectionPool,
     InvalidURL,
+    OutboundError,
     PoolTimeout,
     ReadError,
     ReadTimeout,
@@ -568,3 +570,47 @@ async def test_a_new_origin_closes_an_idle_connection_when_every_slot_has_one():
         await pool.post(one.url, content=b"{}")
     assert [r.connection for r in one.requests] == [0, 1]
     assert pool.connections_opened == 3
+
+
+async def test_every_event_arrives_through_an_upstream_that_closes_and_resets_at_random():
+    """400 posts, 8 at once, 4 connections; the upstream misbehaves a third of the time."""
+    pool = ConnectionPool(max_connections=4, timeout=10)
+    rng = random.Random(7)
+    answered: set[bytes] = set()
+    most_open = 0
+
+    async def misbehave(peer: Peer) -> None:
+        nonlocal most_open
+        served = 0
+        while (body := await peer.read_request()) is not None:
+            most_open = max(most_open, pool.open_connections)
+            roll = rng.random()
+            if roll < 0.1 and served:
+                return  # read, then closed as if idle too long: a stale connection
+            if roll < 0.2:
+                peer.reset()  # read, then reset: no answer
+                return
+            answered.add(body)
+            if roll < 0.3:
+                await peer.send(ok(b"{}", "connection: close"))
+                return
+            await peer.send(ok(b"{}"))
+            if roll < 0.35:
+                return  # answered, then closed while idle
+            served += 1
+
+    async def deliver(bodies: list[bytes]) -> None:
+        for body in bodies:
+            for _ in range(30):  # as a sink's runner would retry
+                try:
+                    await pool.post(server.url, content=body)
+                    break
+                except OutboundError:
+                    pass
+
+    bodies = [f'{{"n":{n}}}'.encode() for n in range(400)]
+    async with raw_server(misbehave) as server, trio.open_nursery() as nursery:
+        for task in range(8):
+            nursery.start_soon(deliver, bodies[task::8])
+    assert answered == set(bodies)
+    assert 1 <= most_open <= 4
