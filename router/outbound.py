@@ -5,8 +5,9 @@ fast connection pool on Trio. Posting a 17 KB body to a local nginx on this
 machine cost 341-458 µs of CPU per request through httpx and 229-334 µs
 through httpcore (which is built on h11 as well), against 70-97 µs for a
 minimal keep-alive client on h11 over Trio streams. This is that client, with
-what a sink needs around it; ``python -m bench.outbound --compare`` measures
-it against httpx again.
+what a sink needs around it. ``python -m bench.outbound --compare`` measures
+it against httpx in one run: a third of httpx's CPU per request one at a
+time, a sixth at 16 at once (docs/performance.md).
 
 ::
 
@@ -25,13 +26,15 @@ it against httpx again.
   sent on it. A request that failed on a *reused* connection before any byte
   of an answer arrived is sent once more, on a new connection; a failure on a
   new connection, a timeout, or one after part of an answer is never retried
-  here (the delivery's own retries take over). This is what Go's net/http
-  does for a request whose body it can send again; httpcore does not retry,
-  and relies on the readability check alone.
+  here (the delivery's own retries take over). Go's net/http retries so for
+  idempotent requests, and a POST only if none of it was written; a POST is
+  retried here too because the delivery would send the same batch again
+  anyway after its backoff (delivery is at least once): this only saves the
+  wait and a failure count. httpcore does not retry at all; it relies on the
+  readability check alone.
 - A response body is kept up to ``max_content`` bytes; beyond that it is read
   and dropped, so the connection stays usable, up to ``max_drained`` bytes in
   all, past which the connection is closed rather than read to the end.
-
 - https trusts what httpx trusted: ``SSL_CERT_FILE``, else ``SSL_CERT_DIR``,
   else certifi's CA bundle; the server's name is checked and sent as SNI.
 - Where a proxy is set for the URL's scheme (``HTTP_PROXY``, ``HTTPS_PROXY``,
@@ -317,7 +320,7 @@ class ConnectionPool:
         self._slots = trio.Semaphore(max_connections)
         #: Idle connections per origin, the most recently used last.
         self._idle: dict[Any, list[_Connection]] = {}
-        #: Connections open or being opened.
+        #: Connections open, in use or idle (one being opened counts once it is).
         self._open = 0
         #: Connections opened so far (tests and benchmarks read it).
         self.connections_opened = 0
