@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import ssl
@@ -20,6 +21,7 @@ from router import Sink, SinkRejected, SinkUnavailable
 from router.outbound import (
     ConnectError,
     ConnectionPool,
+    ConnectTimeout,
     InvalidURL,
     OutboundError,
     PoolTimeout,
@@ -325,6 +327,24 @@ async def test_an_upstream_that_never_answers_is_a_read_timeout():
         # The hung connection was dropped; the next request gets a new one.
         assert (await pool.post(upstream.url, content=b"{}")).status_code == 200
     assert [r.connection for r in upstream.requests] == [0, 1]
+
+
+async def test_a_listener_with_a_full_backlog_is_a_connect_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # never accepted: once its queue is full, the kernel drops SYNs
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        with pytest.raises(ConnectTimeout):
+            await ConnectionPool(timeout=0.3).post(f"http://127.0.0.1:{port}/", content=b"")
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
 
 
 async def test_an_upstream_that_reads_nothing_is_a_write_timeout():
