@@ -6,7 +6,8 @@ Steps (each in its own processes, nothing else running):
 2. the ingest **ceiling**: a bare hypercorn-trio app that parses the JSON body
    and answers 201, with each workload's request body;
 3. the **outbound ceiling**: a bare Trio loop posting single events to the
-   fake upstream with httpx, at the Moloco sink's concurrency;
+   fake upstream with the sinks' client (router.outbound), at the Moloco
+   sink's concurrency; the same loop with httpx beside it;
 4. the **daemon** (``router run``) on four workloads, the fake upstream in its
    own process; then workload 1 with ``--workers 2``;
 5. peak RSS of a daemon starting with a million events in its disk spool.
@@ -183,7 +184,7 @@ def upstream() -> Child:
     )
 
 
-def outbound_ceiling(body: Path, seconds: float, concurrency: int) -> float:
+def outbound_ceiling(body: Path, seconds: float, concurrency: int, client: str = "lean") -> float:
     up = upstream()
     try:
         out = subprocess.run(
@@ -197,6 +198,8 @@ def outbound_ceiling(body: Path, seconds: float, concurrency: int) -> float:
                 str(seconds),
                 "--body",
                 str(body),
+                "--client",
+                client,
             ),
             capture_output=True,
             text=True,
@@ -595,9 +598,22 @@ def main(argv: list[str] | None = None) -> None:
         if want("outbound") or want("moloco"):
             rps = max(outbound_ceiling(bodies["moloco"], s, 16) for _ in range(args.repeat))
             ceilings["outbound ceiling"] = row = Row(
-                "outbound ceiling: httpx loop, 16 conc.", rps=rps, delivered_eps=rps
+                "outbound ceiling: pool loop, 16 conc.", rps=rps, delivered_eps=rps
             )
             rows.append(row)
+            # What sinks posted through before router.outbound, for comparison.
+            rps = max(
+                outbound_ceiling(bodies["moloco"], s, 16, "httpx") for _ in range(args.repeat)
+            )
+            rows.append(
+                Row(
+                    "outbound: httpx loop, 16 conc.",
+                    rps=rps,
+                    delivered_eps=rps,
+                    ceiling="outbound ceiling",
+                    ratio=rps / row.rps,
+                )
+            )
         single = {}
         for w in workloads:
             if not want(w.name):

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from router.config import RedisConfig, SinkConfig
 from router.metrics import Metrics
+from router.outbound import ConnectionPool
 from router.quarantine import Quarantine
 from router.queue import SinkQueue
 from router.spool import PROBE_INTERVAL, Spool
@@ -56,7 +56,7 @@ class Resources:
         self.drain_spools: list[Spool] = []
         self._redis_config = redis
         self._redis: RedisLink | None = None
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[ConnectionPool] = []
         #: The storage nursery, once :meth:`run` started: a link first needed later starts there.
         self._nursery: trio.Nursery | None = None
         self._redis_running = False
@@ -157,19 +157,13 @@ class Resources:
             on_stored_unacknowledged=self.metrics.sink_stored_unacknowledged.labels(cfg.name).inc,
         )
 
-    def http_client(self, cfg: SinkConfig) -> httpx.AsyncClient:
+    def http_client(self, cfg: SinkConfig) -> ConnectionPool:
         """A connection pool for one sink, sized by ``max_concurrency``; closed by :meth:`close`."""
-        client = httpx.AsyncClient(
-            timeout=cfg.timeout,
-            limits=httpx.Limits(
-                max_connections=cfg.max_concurrency,
-                max_keepalive_connections=cfg.max_concurrency,
-            ),
-        )
+        client = ConnectionPool(max_connections=cfg.max_concurrency, timeout=cfg.timeout)
         self._clients.append(client)
         return client
 
-    async def close_client(self, client: httpx.AsyncClient) -> None:
+    async def close_client(self, client: ConnectionPool) -> None:
         """Close one sink's pool (its runner was retired by a reload)."""
         if client in self._clients:
             self._clients.remove(client)

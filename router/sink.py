@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import httpx
 
+from router import outbound
 from router.codec import resolve_type
 from router.errors import SinkRejected, SinkUnavailable
 from router.event import EVENT_TYPES
@@ -97,16 +98,31 @@ class Sink:
         name: str,
         options: Mapping[str, Any],
         *,
-        client: httpx.AsyncClient,
+        client: outbound.ConnectionPool | httpx.AsyncClient,
         codec: Codec | None = None,
     ):
         self.name = name
         self.options = options
-        self.client = client
+        #: What :meth:`post` sends through: the core gives the sink's
+        #: ConnectionPool; tests may give an httpx client (a MockTransport…).
+        self._transport = client
         self.codec = codec
         #: Where every request goes and the headers it carries (:meth:`request`).
         self.url = self.request_url(options)
         self.headers = self.request_headers(options)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """An httpx client for a plugin's own calls beyond :meth:`post`, with the
+        sink's limits and timeout; made on first use and closed with the pool."""
+        if isinstance(self._transport, outbound.ConnectionPool):
+            return self._transport.httpx_client()
+        return self._transport
+
+    @client.setter
+    def client(self, client: httpx.AsyncClient) -> None:
+        # A sink that sets its own client (as it could before) has post() use it.
+        self._transport = client
 
     def request_url(self, options: Mapping[str, Any]) -> str:
         """The URL every request goes to, from the options; default: the ``url`` option."""
@@ -147,7 +163,7 @@ class Sink:
     async def send(self, batch: Sequence[bytes]) -> None:
         """Deliver a batch of encoded events (each a JSON document as bytes).
 
-        Default: POST :meth:`build_request` through ``client``; every failure is
+        Default: POST :meth:`build_request` with :meth:`post`; every failure is
         :class:`SinkUnavailable` or :class:`SinkRejected` (see :func:`check_response`).
         """
         limit = self.max_batch_events
@@ -163,19 +179,19 @@ class Sink:
 
     async def post(
         self, url: str, *, content: bytes, headers: Mapping[str, str] | None = None
-    ) -> httpx.Response:
+    ) -> outbound.Response | httpx.Response:
         """POST ``content`` and map every failure to SinkUnavailable or SinkRejected."""
         try:
-            response = await self.client.post(url, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
+            response = await self._transport.post(url, content=content, headers=headers)
+        except (outbound.OutboundTimeout, httpx.TimeoutException) as exc:
             raise SinkUnavailable(f"timeout: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
+        except (outbound.OutboundError, httpx.TransportError) as exc:
             raise SinkUnavailable(f"connection failed: {type(exc).__name__}: {exc}") from exc
         check_response(response)
         return response
 
 
-def check_response(response: httpx.Response) -> None:
+def check_response(response: outbound.Response | httpx.Response) -> None:
     """Raise if the upstream did not accept the request; return on 2xx."""
     status = response.status_code
     if 200 <= status < 300:

@@ -57,6 +57,7 @@ from router.errors import (
 )
 from router.event import Event
 from router.hookspecs import PROJECT
+from router.outbound import ConnectionPool
 from router.pluginmanager import BUILTIN_PLUGINS, make_plugin_manager
 from router.registry import Registry, build_registry
 from router.sink import Sink
@@ -521,7 +522,9 @@ class Conformance:
         for sink_class in self.sink_classes:
             codec = self.registry.codecs.get(sink_class.vendor) if sink_class.vendor else None
             failed: BaseException | None = None
-            async with FakeUpstream.running() as upstream, httpx.AsyncClient(timeout=10) as client:
+            async with FakeUpstream.running() as upstream:
+                # The pool the core gives a sink, so the answers go through what runs.
+                client = ConnectionPool(timeout=10)
                 options = {**self.sink_options(), "url": upstream.url}
                 sink = sink_class("conformance", options, client=client, codec=codec)
                 await sink.open()
@@ -533,6 +536,7 @@ class Conformance:
                     failed = exc  # raised below, not wrapped in the upstream's nursery group
                 finally:
                     await sink.aclose()
+                    await client.aclose()
             if failed is not None:
                 raise failed
 
