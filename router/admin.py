@@ -42,6 +42,8 @@ class AdminHost(StatusHost, Protocol):
 
     async def reload_shielded(self, trigger: str) -> Reload: ...
 
+    async def stored_counts(self) -> dict[str, Any]: ...
+
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
@@ -95,7 +97,7 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
 
     @app.get("/admin/status")
     async def status() -> Response:
-        return json_response(snapshot(host, rates))
+        return json_response(snapshot(host, rates, await host.stored_counts()))
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -128,6 +128,14 @@ class Quarantine:
                 raise
             self._db.execute("COMMIT")
 
+    async def count(self) -> int:
+        """How many events are stored, every source's."""
+        return await trio.to_thread.run_sync(self._count)
+
+    def _count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+
     async def list(
         self, source: str | None = None, *, offset: int = 0, limit: int = 100
     ) -> tuple[int, list[QuarantinedEvent]]:

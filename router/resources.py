@@ -14,14 +14,17 @@ upstream connections, and nothing pending is reopened or lost.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
 
 from router.config import RedisConfig, SinkConfig
+from router.errors import StorageError
 from router.metrics import Metrics
 from router.quarantine import Quarantine
 from router.queue import SinkQueue
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
     from router.redisconn import RedisLink
 
 __all__ = ["Resources"]
+
+#: Longest a status read waits for Redis to count a sink's dead letters.
+COUNT_TIMEOUT = 1.0
 
 
 class Resources:
@@ -228,6 +234,39 @@ class Resources:
                 await quarantine.probe()
 
     # -- state -----------------------------------------------------------------------
+
+    async def stored_counts(self, sinks: Mapping[str, SinkConfig]) -> dict[str, Any]:
+        """Dead letters stored per sink and events quarantined, read from the stores.
+
+        ``{"dead_letters": {sink: n | None}, "quarantined": n | None}``: None
+        where a store cannot say now (a database that cannot be read, Redis
+        down or slower than :data:`COUNT_TIMEOUT`), so a status page never waits on it.
+        """
+        dead: dict[str, int | None] = dict.fromkeys(sinks)
+        try:
+            spooled = await self.spool.dead_letter_counts()
+        except StorageError:
+            spooled = {}
+        for name, cfg in sinks.items():
+            if cfg.buffer != "redis":
+                dead[name] = spooled.get(name, 0 if name in self.spool.queues else None)
+            elif self._redis is not None and self._redis_running:
+                dead[name] = await self._redis_dead_letters(name)
+        quarantined = None
+        if self._quarantine is not None:
+            with contextlib.suppress(sqlite3.Error):
+                quarantined = await self._quarantine.count()
+        return {"dead_letters": dead, "quarantined": quarantined}
+
+    async def _redis_dead_letters(self, sink: str) -> int | None:
+        from router.redisdead import RedisDeadLetters
+
+        with trio.move_on_after(COUNT_TIMEOUT):
+            try:
+                return await RedisDeadLetters(self.redis_link(), sink).count()
+            except StorageError:  # RedisUnavailable
+                return None
+        return None
 
     def storage_errors(self) -> list[str]:
         """One line per database that cannot be written now (its file and the fix)."""

@@ -348,6 +348,21 @@ class Spool:
         except sqlite3.Error as exc:
             raise StorageError(f"could not read the spool: {exc}") from exc
 
+    async def dead_letter_counts(self) -> dict[str, int]:
+        """Sink name -> dead letters stored, read on the reading connection.
+
+        :raises StorageError: the database could not be read (damaged).
+        """
+
+        def count() -> dict[str, int]:
+            with self._rlock:
+                return {} if self._rdb is None else spooldb.dead_letter_counts(self._rdb)
+
+        try:
+            return await trio.to_thread.run_sync(count)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not read the spool: {exc}") from exc
+
     async def _watch_loop(self) -> None:
         """Notice rows inserted by other processes (``router dlq replay``)."""
         while True:

@@ -154,6 +154,15 @@ def pending_counts(db: sqlite3.Connection, sink_id: int) -> tuple[int, int, int]
     return count - done, size - done_size, max(max_seq, _sequence(db, table))
 
 
+def dead_letter_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Sink name -> dead letters stored, for every sink the spool has known."""
+    rows = db.execute(
+        "SELECT s.name, count(d.id) FROM sinks s LEFT JOIN dead_letters d ON d.sink = s.id "
+        "GROUP BY s.id ORDER BY s.name"
+    ).fetchall()
+    return dict(rows)
+
+
 def chunks(rows: list[Row], max_events: int, max_bytes: int) -> Iterable[list[Row]]:
     """``rows`` cut into runs of at most ``max_events`` events and ``max_bytes``."""
     if sum(map(len, map(itemgetter(1), rows))) <= max_bytes:  # the usual case, small events
