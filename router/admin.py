@@ -69,12 +69,23 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+#: The status page runs no script and loads nothing: a browser is told so, in
+#: case a value ever got past the escaping; and no other site may frame it.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def html_response(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         body,
         status=status,
         content_type="text/html; charset=utf-8",
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={**PAGE_HEADERS, **(headers or {})},
     )
 
 

@@ -185,6 +185,8 @@ async def test_the_admin_listener_serves_the_page_behind_its_token(tmp_path, sam
         for page_path in ("/", "/status"):
             r = await admin.get(page_path, headers=jar)
             assert r.status_code == 200, r.text
+            assert "default-src 'none'" in r.headers["content-security-policy"]
+            assert r.headers["cache-control"] == "no-store"
             doc = parse(r.text)
             assert doc.by_id("sinks").one("tr", data_sink="out")
             assert doc.by_id("stored").one(id="quarantined").one(cls="count").text == "0"
