@@ -3,8 +3,14 @@
 Served on ``admin.bind`` (default ``127.0.0.1:9091``), never on the ingest
 port. With ``admin.token`` set, every request needs ``Authorization: Bearer
 <token>``; the token is read per request, so a reload changes it at once.
+A browser cannot send that header, so the status page also takes the
+token once as ``/?token=<token>``: the answer is a redirect to ``/`` that
+sets a cookie (an HMAC of the token, not the token) which opens the status
+page and nothing else. A changed token voids the cookie.
 
 =====================  ==================================================
+``GET /``              the status page (HTML, :mod:`router.statuspage`)
+``GET /status``        the same page
 ``POST /admin/reload`` reload the config file; the result (422: rejected)
 ``GET /admin/config``  the effective config, defaults in, secrets redacted
 ``GET /admin/reloads`` the reload history, newest last
@@ -17,6 +23,7 @@ Errors have the ingest port's one JSON shape ``{"error", "message", "status"}``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,12 +34,20 @@ from werkzeug.exceptions import HTTPException
 
 from router.config import config_document
 from router.status import Rates, StatusHost, snapshot
+from router.statuspage import render, render_login
 
 if TYPE_CHECKING:
     from router.config import RouterConfig
     from router.reload import Reload
 
-__all__ = ["AdminHost", "create_admin_app"]
+__all__ = ["PAGE_COOKIE", "PAGE_PATHS", "AdminHost", "create_admin_app", "page_cookie"]
+
+#: Where the status page is served; only these take ``?token=`` and the cookie.
+PAGE_PATHS = frozenset({"/", "/status"})
+#: The cookie that opens the status page once ``?token=`` was given.
+PAGE_COOKIE = "router_status"
+#: How long the cookie lasts (seconds); a changed token voids it sooner.
+PAGE_COOKIE_AGE = 12 * 3600
 
 
 class AdminHost(StatusHost, Protocol):
@@ -41,6 +56,37 @@ class AdminHost(StatusHost, Protocol):
     config: RouterConfig
 
     async def reload_shielded(self, trigger: str) -> Reload: ...
+
+    async def stored_counts(self) -> dict[str, Any]: ...
+
+
+def page_cookie(token: str) -> str:
+    """The status page cookie's value for ``token``: it opens the page, it is not the token."""
+    return hmac.new(token.encode(), b"router status page", hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+#: The status page runs no script and loads nothing: a browser is told so, in
+#: case a value ever got past the escaping; and no other site may frame it.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def html_response(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body,
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers={**PAGE_HEADERS, **(headers or {})},
+    )
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -69,16 +115,48 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
             return None
         given = request.headers.get("authorization", "")
         scheme, _, credential = given.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            credential.strip().encode(), token.encode()
-        ):
+        if scheme.lower() == "bearer" and _same(credential.strip(), token):
             return None
+        if request.path in PAGE_PATHS and request.method in ("GET", "HEAD"):
+            return page_login(token)
         return error_response(
             401,
             "Unauthorized",
             "this admin listener needs Authorization: Bearer <admin.token>",
             **{"WWW-Authenticate": 'Bearer realm="router admin"'},
         )
+
+    def page_login(token: str) -> Response | None:
+        """Let the status page in by its cookie, or swap ``?token=`` for the cookie."""
+        if _same(request.cookies.get(PAGE_COOKIE, ""), page_cookie(token)):
+            return None
+        offered = request.args.get("token")
+        if offered is not None and _same(offered, token):
+            # A redirect, so the token leaves the address bar and the history.
+            response = Response("", status=303, headers={"Location": request.path})
+            response.set_cookie(
+                PAGE_COOKIE,
+                page_cookie(token),
+                max_age=PAGE_COOKIE_AGE,
+                path="/",
+                httponly=True,
+                samesite="Strict",
+            )
+            return response
+        message = (
+            "That is not the admin token."
+            if offered is not None
+            else "This admin listener needs its token (admin.token)."
+        )
+        return html_response(
+            render_login(message), 401, {"WWW-Authenticate": 'Bearer realm="router admin"'}
+        )
+
+    @app.get("/")
+    @app.get("/status")
+    async def page() -> Response:
+        stored = await host.stored_counts()
+        return html_response(render(snapshot(host, rates, stored)))
 
     @app.post("/admin/reload")
     async def reload() -> Response:
@@ -95,7 +173,7 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
 
     @app.get("/admin/status")
     async def status() -> Response:
-        return json_response(snapshot(host, rates))
+        return json_response(snapshot(host, rates, await host.stored_counts()))
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -196,6 +196,12 @@ class Daemon:
         """Queues no sink of the running config uses, with their pending events."""
         return self.runtime.orphaned()
 
+    async def stored_counts(self) -> dict[str, Any]:
+        """Dead letters stored per sink of the running config, and events quarantined."""
+        topology = self.topology
+        sinks = topology.config.sinks if topology is not None else {}
+        return await self.resources.stored_counts(sinks)
+
     # -- state ---------------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:

@@ -16,6 +16,7 @@ from types import TracebackType
 from router.errors import UnknownSink
 from router.queue import DeadLetter
 from router.spool import connect
+from router.spooldb import dead_letter_counts
 
 __all__ = ["DeadLetters", "UnknownSink"]
 
@@ -51,11 +52,7 @@ class DeadLetters:
 
     def sinks(self) -> dict[str, int]:
         """Sink name -> number of dead letters."""
-        rows = self.db.execute(
-            "SELECT s.name, count(d.id) FROM sinks s LEFT JOIN dead_letters d ON d.sink = s.id "
-            "GROUP BY s.id ORDER BY s.name"
-        ).fetchall()
-        return dict(rows)
+        return dead_letter_counts(self.db)
 
     def _sink_id(self, sink: str) -> int:
         row = self.db.execute("SELECT id FROM sinks WHERE name = ?", (sink,)).fetchone()

@@ -81,8 +81,16 @@ class Quarantine:
 
         self._db = open_sqlite(self.path, setup, what="quarantine")
         self._lock = threading.Lock()
+        #: Counts for the status (opened on first use), so a count of a large
+        #: table never holds up a write.
+        self._count_db: sqlite3.Connection | None = None
+        self._count_lock = threading.Lock()
 
     def close(self) -> None:
+        with self._count_lock:
+            if self._count_db is not None:
+                self._count_db.close()
+            self._count_db = None
         self._db.close()
 
     async def add(
@@ -127,6 +135,21 @@ class Quarantine:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    async def count(self) -> int:
+        """How many events are stored, every source's."""
+        return await trio.to_thread.run_sync(self._count)
+
+    def _count(self) -> int:
+        if self.path == ":memory:":  # one database per connection: count on the one
+            with self._lock:
+                return self._db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        with self._count_lock:
+            if self._count_db is None:
+                self._count_db = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None, timeout=30
+                )
+            return self._count_db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
 
     async def list(
         self, source: str | None = None, *, offset: int = 0, limit: int = 100

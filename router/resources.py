@@ -14,13 +14,17 @@ upstream connections, and nothing pending is reopened or lost.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from router.config import RedisConfig, SinkConfig
+from router.errors import StorageError
 from router.metrics import Metrics
 from router.outbound import ConnectionPool
 from router.quarantine import Quarantine
@@ -32,6 +36,13 @@ if TYPE_CHECKING:
     from router.redisconn import RedisLink
 
 __all__ = ["Resources"]
+
+#: Longest a status read waits for Redis to count a sink's dead letters.
+COUNT_TIMEOUT = 1.0
+#: A count of the spool's dead letters and the quarantine that took ``t``
+#: seconds is reused for ``COUNT_REUSE * t`` seconds: under 1 ms (the usual
+#: case) it is fresh on every read, 0.5 s (a million dead letters) lasts 10 s.
+COUNT_REUSE = 20
 
 
 class Resources:
@@ -60,6 +71,8 @@ class Resources:
         #: The storage nursery, once :meth:`run` started: a link first needed later starts there.
         self._nursery: trio.Nursery | None = None
         self._redis_running = False
+        self._counting = trio.Lock()
+        self._counted: tuple[float, tuple[dict[str, int], int | None]] = (-math.inf, ({}, None))
 
     # -- opening ---------------------------------------------------------------------
 
@@ -222,6 +235,56 @@ class Resources:
                 await quarantine.probe()
 
     # -- state -----------------------------------------------------------------------
+
+    async def stored_counts(self, sinks: Mapping[str, SinkConfig]) -> dict[str, Any]:
+        """Dead letters stored per sink and events quarantined, read from the stores.
+
+        ``{"dead_letters": {sink: n | None}, "quarantined": n | None}``: None
+        where a store cannot say now (a database that cannot be read, Redis
+        down or slower than :data:`COUNT_TIMEOUT`), so a status page never waits on it.
+        SQLite counts scan an index; a slow one is reused for a while (see
+        :data:`COUNT_REUSE`), so however often the status is read, counting a
+        large table keeps at most a few percent of one thread busy.
+        """
+        spooled, quarantined = await self._local_counts()
+        dead: dict[str, int | None] = dict.fromkeys(sinks)
+        for name, cfg in sinks.items():
+            if cfg.buffer != "redis":
+                dead[name] = spooled.get(name, 0 if name in self.spool.queues else None)
+        streams = [name for name, cfg in sinks.items() if cfg.buffer == "redis"]
+        if streams and self._redis is not None and self._redis_running:
+            dead.update(await self._redis_dead_letters(streams))
+        return {"dead_letters": dead, "quarantined": quarantined}
+
+    async def _local_counts(self) -> tuple[dict[str, int], int | None]:
+        """The spool's dead letters per sink and the quarantine's events; one count at a time."""
+        async with self._counting:  # readers arriving meanwhile take its result
+            reuse_until, counts = self._counted
+            if trio.current_time() < reuse_until:
+                return counts
+            started = trio.current_time()
+            try:
+                spooled = await self.spool.dead_letter_counts()
+            except StorageError:
+                spooled = {}
+            quarantined = None
+            if self._quarantine is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    quarantined = await self._quarantine.count()
+            now = trio.current_time()
+            self._counted = (now + (now - started) * COUNT_REUSE, (spooled, quarantined))
+            return spooled, quarantined
+
+    async def _redis_dead_letters(self, sinks: list[str]) -> dict[str, int]:
+        """Each sink's dead-letter stream length (XLEN), all within :data:`COUNT_TIMEOUT`."""
+        from router.redisdead import RedisDeadLetters
+
+        counts: dict[str, int] = {}
+        with trio.move_on_after(COUNT_TIMEOUT):  # a hung Redis: the rest stay unknown
+            for sink in sinks:
+                with contextlib.suppress(StorageError):  # RedisUnavailable: this one unknown
+                    counts[sink] = await RedisDeadLetters(self.redis_link(), sink).count()
+        return counts
 
     def storage_errors(self) -> list[str]:
         """One line per database that cannot be written now (its file and the fix)."""

@@ -97,6 +97,11 @@ class Spool:
         self._rlock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._rdb: sqlite3.Connection | None = None
+        #: Counts dead letters for the status (opened on first use): a count of a
+        #: large table on the reading connection would hold up delivery's page-ins.
+        self._cdb: sqlite3.Connection | None = None
+        self._clock = threading.Lock()
+        self._db_closed = False
         #: Per sink id: the highest seq the watcher has accounted for, and the
         #: seqs of this spool's own rows committed since (both under ``_wlock``).
         self._scanned: dict[int, int] = {}
@@ -232,6 +237,11 @@ class Spool:
         for db in (self._db, self._rdb):
             if db is not None:
                 db.close()
+        with self._clock:
+            if self._cdb is not None:
+                self._cdb.close()
+            self._cdb = None
+            self._db_closed = True
 
     # -- group commit -----------------------------------------------------------
 
@@ -351,6 +361,25 @@ class Spool:
 
         try:
             return await trio.to_thread.run_sync(read)
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not read the spool: {exc}") from exc
+
+    async def dead_letter_counts(self) -> dict[str, int]:
+        """Sink name -> dead letters stored, read on a connection of its own.
+
+        :raises StorageError: the database could not be read (damaged).
+        """
+
+        def count() -> dict[str, int]:
+            with self._clock:
+                if self._db is None or self._db_closed:
+                    return {}
+                if self._cdb is None:
+                    self._cdb = connect(self.path, sync=self.sync)
+                return spooldb.dead_letter_counts(self._cdb)
+
+        try:
+            return await trio.to_thread.run_sync(count)
         except sqlite3.Error as exc:
             raise StorageError(f"could not read the spool: {exc}") from exc
 

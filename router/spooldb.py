@@ -163,6 +163,15 @@ def oldest_enqueued_at(db: sqlite3.Connection, sink_id: int) -> float | None:
     return row[0] if row else None
 
 
+def dead_letter_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Sink name -> dead letters stored, for every sink the spool has known."""
+    rows = db.execute(
+        "SELECT s.name, count(d.id) FROM sinks s LEFT JOIN dead_letters d ON d.sink = s.id "
+        "GROUP BY s.id ORDER BY s.name"
+    ).fetchall()
+    return dict(rows)
+
+
 def chunks(rows: list[Row], max_events: int, max_bytes: int) -> Iterable[list[Row]]:
     """``rows`` cut into runs of at most ``max_events`` events and ``max_bytes``."""
     if sum(map(len, map(itemgetter(1), rows))) <= max_bytes:  # the usual case, small events

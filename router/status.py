@@ -141,14 +141,21 @@ class Rates:
         return None
 
 
-def snapshot(host: StatusHost, rates: Rates) -> dict[str, Any]:
-    """The whole status of one process as plain JSON data."""
+def snapshot(
+    host: StatusHost, rates: Rates, stored: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The whole status of one process as plain JSON data.
+
+    ``stored`` is what the stores hold (``Daemon.stored_counts``): each sink's
+    ``dead_letters_stored`` and the top-level ``quarantined``; None without it.
+    """
     counters, _ = _totals(host.metrics)
     ready, detail = host.readiness()
     topology = host.topology
     sources: dict[str, Any] = {}
     sinks: dict[str, Any] = {}
     routes: list[dict[str, Any]] = []
+    dead_stored = (stored or {}).get("dead_letters") or {}
     if topology is not None:
         for name, runtime in topology.sources.items():
             limit = runtime.config.rate_limit
@@ -177,6 +184,7 @@ def snapshot(host: StatusHost, rates: Rates) -> dict[str, Any]:
             paused = float(stats.get("paused_for") or 0.0)
             sinks[name] = {
                 "plugin": node.config.plugin,
+                "buffer": node.config.buffer,
                 **{field: counters.get((field, name), 0.0) for field in _SINK_COUNTERS.values()},
                 "delivered_per_s": rates.rate("delivered", name),
                 "pending": stats.get("pending_events", 0),
@@ -187,6 +195,7 @@ def snapshot(host: StatusHost, rates: Rates) -> dict[str, Any]:
                 "paused_until": now + paused if paused > 0 else None,
                 "failing_for": readiness.get("failing_for", 0.0),
                 "last_error": readiness.get("last_error"),
+                "dead_letters_stored": dead_stored.get(name),
                 "rate_limit": None
                 if limit is None
                 else {
@@ -217,6 +226,7 @@ def snapshot(host: StatusHost, rates: Rates) -> dict[str, Any]:
         "orphaned": dict(detail.get("orphaned_sinks", {})),
         "storage_errors": list(detail.get("storage_errors", [])),
         "reloads": [r.to_dict() for r in list(host.reloads)[-RELOADS_SHOWN:]],
+        "quarantined": (stored or {}).get("quarantined"),
     }
 
 
@@ -254,6 +264,16 @@ def merge(snapshots: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             orphaned[name] = orphaned.get(name, 0) + pending
     merged["orphaned"] = orphaned
     merged["storage_errors"] = [e for s in snapshots for e in s["storage_errors"]]
+    # Each worker has its own quarantine and spool; a Redis sink's dead letters are shared.
+    quarantined = [s["quarantined"] for s in snapshots if s.get("quarantined") is not None]
+    merged["quarantined"] = sum(quarantined) if quarantined else None
+    for name, sink in merged["sinks"].items():
+        if sink.get("buffer") == "redis":
+            counts = [
+                s["sinks"][name].get("dead_letters_stored") for s in snapshots if name in s["sinks"]
+            ]
+            present = [c for c in counts if c is not None]
+            sink["dead_letters_stored"] = max(present) if present else None
     return merged
 
 

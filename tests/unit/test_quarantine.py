@@ -94,3 +94,17 @@ async def test_the_quarantine_reports_a_full_disk_and_its_recovery(tmp_path):
             assert (await store.list("src"))[0] == 4
         finally:
             store.close()
+
+
+async def test_count_is_every_sources_events_on_disk_and_in_memory(tmp_path):
+    for path in (tmp_path / "quarantine.db", None):
+        quarantine = Quarantine(path)
+        try:
+            assert await quarantine.count() == 0
+            await quarantine.add("a", 0, [({"n": 1}, ["bad"]), ({"n": 2}, ["bad"])])
+            await quarantine.add("b", 0, [({"n": 3}, ["bad"])])
+            assert await quarantine.count() == 3  # the counting connection sees new writes
+            quarantine.purge_sync("a")
+            assert await quarantine.count() == 1
+        finally:
+            quarantine.close()

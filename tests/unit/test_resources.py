@@ -117,3 +117,45 @@ async def test_close_closes_every_connection_pool(tmp_path, sample):
     clients = [resources.http_client(cfg) for cfg in config.sinks.values()]
     await resources.close()
     assert all(client.is_closed for client in clients)
+
+
+@pytest.mark.redis
+async def test_stored_counts_read_the_spool_redis_and_the_quarantine(
+    tmp_path, sample, redis_prefix
+):
+    config = config_of(tmp_path, sample, redis_prefix=redis_prefix)
+    resources = Resources(tmp_path / "data", Metrics(), redis=config.redis)
+    try:
+        await resources.open(config.sinks)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(resources.run)
+            assert await resources.stored_counts(config.sinks) == {
+                "dead_letters": {"disk": 0, "ram": 0, "shared": 0},
+                "quarantined": 0,
+            }
+            await resources.queues["disk"].dead_letter_new([("e1", b"{}", "bad")], 0.0)
+            await resources.queues["disk"].dead_letter_new([("e2", b"{}", "bad")], 0.0)
+            await resources.queues["shared"].dead_letter_new([("e3", b"{}", "bad")], 0.0)
+            await resources.quarantine.add("in", 0, [({"kind": "x"}, ["kind: unknown"])])
+            expected = {"dead_letters": {"disk": 2, "ram": 0, "shared": 1}, "quarantined": 1}
+            with trio.fail_after(10):  # a count just taken is reused for a moment
+                while await resources.stored_counts(config.sinks) != expected:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            # A sink no store knows yet has no count rather than a made-up 0.
+            unknown = {**config.sinks, "later": config.sinks["disk"]}
+            assert (await resources.stored_counts(unknown))["dead_letters"]["later"] is None
+            await resources.flush()
+            nursery.cancel_scope.cancel()
+    finally:
+        await resources.close()
+
+
+async def test_stored_counts_without_redis_running_leave_its_sinks_unknown(tmp_path, sample):
+    config = config_of(tmp_path, sample, redis_prefix="never-connected")
+    resources = Resources(tmp_path / "data", Metrics(), redis=config.redis)
+    try:
+        await resources.open(config.sinks)  # the link connects only in run()
+        counts = await resources.stored_counts(config.sinks)
+        assert counts["dead_letters"] == {"disk": 0, "ram": 0, "shared": None}
+    finally:
+        await resources.close()

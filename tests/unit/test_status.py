@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import trio
 
 from router.metrics import Metrics
 from router.status import Rates, merge
 from router.testing.daemon import running_daemon
+from router.testing.upstream import FakeUpstream, Reply
 
 
 def test_rates_are_per_second_over_the_window():
@@ -104,3 +106,60 @@ async def test_a_running_daemons_snapshot_counts_what_it_was_sent(tmp_path, samp
     (source,) = status["sources"].values()
     assert (source["requests"], source["events_accepted"]) == (3.0, 3.0)
     assert status["routes"] and set(status["sinks"]) == set(rd.topology.sinks)
+
+
+async def test_a_snapshot_counts_the_dead_letters_and_quarantine_stored(tmp_path, sample):
+    async with FakeUpstream.running(default=Reply(400)) as refusing:
+        config = {
+            "sources": {"in": {"plugin": "sample", "auth": "none", "on_invalid": "quarantine"}},
+            "sinks": {
+                "up": {"plugin": "sample", "url": refusing.url, "batch": {"max_wait": 0.01}},
+                "quiet": {"plugin": "sample", "url": refusing.url, "buffer": "memory"},
+            },
+            "routes": [{"from": "in", "to": "up", "filter": {"types": ["page_view"]}}],
+        }
+        async with (
+            running_daemon(config, data_dir=tmp_path / "d", plugins=sample) as rd,
+            httpx.AsyncClient(base_url=rd.admin_url) as admin,
+        ):
+            events = [{"kind": "view", "user": f"u{i}"} for i in range(3)]
+            events.append({"kind": "nope", "user": "bad"})
+            r = await rd.client.post("/sample/events", json={"events": events})
+            assert r.status_code == 202, r.text
+            with trio.fail_after(30):
+                while True:
+                    status = (await admin.get("/admin/status")).json()
+                    if status["sinks"]["up"]["dead_letters_stored"] == 3:
+                        break
+                    await trio.sleep(0.02)
+    assert status["quarantined"] == 1
+    assert status["sinks"]["quiet"]["dead_letters_stored"] == 0
+    assert (status["sinks"]["up"]["buffer"], status["sinks"]["quiet"]["buffer"]) == (
+        "disk",
+        "memory",
+    )
+
+
+def test_merge_adds_quarantines_and_counts_a_shared_redis_stream_once():
+    def worker(n, quarantined, spooled, shared):
+        return {
+            "workers": [n],
+            "status": "ready",
+            "ready": True,
+            "uptime_seconds": 1.0,
+            "sources": {},
+            "routes": [],
+            "reloads": [],
+            "orphaned": {},
+            "storage_errors": [],
+            "sinks": {
+                "disk": part(buffer="disk", dead_letters_stored=spooled),
+                "shared": part(buffer="redis", dead_letters_stored=shared),
+            },
+            "quarantined": quarantined,
+        }
+
+    merged = merge([worker(0, 2, 4, 10), worker(1, 3, 1, 10), worker(2, None, None, None)])
+    assert merged["quarantined"] == 5
+    assert merged["sinks"]["disk"]["dead_letters_stored"] == 5
+    assert merged["sinks"]["shared"]["dead_letters_stored"] == 10
