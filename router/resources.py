@@ -27,6 +27,7 @@ from router.quarantine import Quarantine
 from router.queue import SinkQueue
 from router.spool import PROBE_INTERVAL, Spool
 from router.storage import make_data_dir
+from router.tap import TapHub
 
 if TYPE_CHECKING:
     from router.redisconn import RedisLink
@@ -60,6 +61,8 @@ class Resources:
         #: The storage nursery, once :meth:`run` started: a link first needed later starts there.
         self._nursery: trio.Nursery | None = None
         self._redis_running = False
+        #: Where ingest and delivery copy what passes them while a tap is attached.
+        self.tap = TapHub()
 
     # -- opening ---------------------------------------------------------------------
 
