@@ -310,9 +310,10 @@ def cmd_tap(args: argparse.Namespace) -> int:
                     f"router: tap: {url} answered {reply.status_code}: {message}", file=sys.stderr
                 )
                 return EXIT_CONFIG if reply.status_code == 400 else EXIT_INVALID_INPUT
-            for line in reply.iter_lines():
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
+            out = sys.stdout.buffer
+            for chunk in reply.iter_raw():  # whole lines as the daemon wrote them
+                out.write(chunk)
+                out.flush()
     except httpx.HTTPError as exc:
         print(f"router: tap: cannot read from the admin listener at {url}: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT

@@ -67,8 +67,13 @@ KINDS = ("accepted", "rejected", "quarantined", "routed", "delivered", "dead_let
 CAPACITY = 1024
 #: How often, at most, a stream says how many items its tap dropped.
 DROP_REPORT_INTERVAL = 1.0
-#: A rejected request's body is shown up to this many bytes when it is not JSON.
+#: Lines rendered and written at once: one write per line would make a busy
+#: daemon's tap slow, and more at once would hold the loop up longer.
+LINES_PER_WRITE = 64
+#: A rejected request's body is shown up to this many bytes when it is not JSON…
 MAX_TEXT_BODY = 4096
+#: …and only its first MAX_TEXT_BODY bytes (as text) when it is larger than this.
+MAX_REJECTED_BODY = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +212,13 @@ class TapHub:
 
     def rejected(self, source: str, body: bytes, error: Exception) -> None:
         """A whole request refused (401, 400, 429…): its body and why."""
-        detail = {"reason": str(getattr(error, "message", None) or error)}
+        detail: dict[str, Any] = {"reason": str(getattr(error, "message", None) or error)}
         status = getattr(error, "status", None)
         if status is not None:
             detail["status"] = status
+        if len(body) > MAX_REJECTED_BODY:
+            # A tap's buffer holds references: a whole large body in each would be too much.
+            body, detail["body_bytes"] = body[:MAX_TEXT_BODY], len(body)
         for tap in self.taps:
             if tap.filter.at("source", source) and tap.filter.type is None and tap.sampled():
                 tap.offer(Seen("source", source, "rejected", raw=body, detail=detail))
@@ -652,11 +660,20 @@ async def stream(
                     seen = await tap.receive.receive()
                 except trio.EndOfChannel:
                     break
-            if seen is not None:
+            chunk: list[bytes] = []
+            while seen is not None and len(chunk) < LINES_PER_WRITE:
                 line = render(seen, form, mask, redactor, filter.type)
                 if line is not None:
+                    chunk.append(_json(line))
                     sent += 1
-                    yield _json(line)
+                    if sent == limit:
+                        break
+                try:
+                    seen = tap.receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    seen = None
+            if chunk:
+                yield b"".join(chunk)
             if trio.current_time() >= next_report:
                 next_report = trio.current_time() + DROP_REPORT_INTERVAL
                 if tap.dropped != reported:

@@ -591,3 +591,14 @@ def test_router_tap_with_no_daemon_is_one_line_and_exit_1(capsys):
     assert main(["tap", "--admin", f"http://127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_a_large_rejected_body_is_kept_in_part_and_says_how_large():
+    hub = TapHub()
+    tap = hub.attach(TapFilter())
+    body = b'{"events": [' + b'"x",' * 40_000 + b'"x"]}'
+    hub.rejected("in", body, ValueError("too many"))
+    seen = tap.receive.receive_nowait()
+    line = render(seen, "canonical", [], Redactor(()), None)
+    assert line["body_bytes"] == len(body) and len(line["event"]) == 4096
+    assert line["reason"] == "too many" and line["form"] == "vendor"
