@@ -235,7 +235,7 @@ class TapHub:
         """One stored request: accepted, quarantined, routed and untranslatable events."""
         for tap in self.taps:
             self._source(tap, source, envelope, events, failed, received)
-            self._routes(tap, source, events)
+            self._routes(tap, source, envelope, events, received)
             if dead:
                 self._untranslatable(tap, events, dead)
 
@@ -279,7 +279,12 @@ class TapHub:
                     )
 
     def _routes(
-        self, tap: Tap, source: TappedSource, events: Sequence[tuple[str, Any, Event | None]]
+        self,
+        tap: Tap,
+        source: TappedSource,
+        envelope: Any,
+        events: Sequence[tuple[str, Any, Event | None]],
+        received: int,
     ) -> None:
         flt = tap.filter
         if flt.point not in (None, "route"):
@@ -293,7 +298,7 @@ class TapHub:
                 if (event is None or route.matches(event)) and tap.wants(event):
                     decode = None  # a route sees the events decoded, or unfiltered as is
                     if event is None:
-                        decode = _decoder(source, raw, event_id, None, None)
+                        decode = _decoder(source, raw, event_id, envelope, received)
                     tap.offer(
                         Seen(
                             "route",
@@ -468,12 +473,10 @@ def route_name(config: Any) -> str:
 
 
 def _decoder(
-    source: TappedSource, raw: Any, event_id: str, envelope: Any, received: int | None
+    source: TappedSource, raw: Any, event_id: str, envelope: Any, received: int
 ) -> Callable[[], Event]:
     def decode() -> Event:
-        at = received if received is not None else now_ms()
-        meta = envelope.meta if envelope is not None else {}
-        event = source.codec.decode(raw, id=event_id, received_at=at, meta=meta)
+        event = source.codec.decode(raw, id=event_id, received_at=received, meta=envelope.meta)
         event.source = source.name
         return event
 

@@ -602,3 +602,31 @@ def test_a_large_rejected_body_is_kept_in_part_and_says_how_large():
     line = render(seen, "canonical", [], Redactor(()), None)
     assert line["body_bytes"] == len(body) and len(line["event"]) == 4096
     assert line["reason"] == "too many" and line["form"] == "vendor"
+
+
+async def test_events_relayed_as_received_are_decoded_for_the_tap_only(upstream, tmp_path):
+    config = {
+        "sources": {"in": {"plugin": "conscent", "auth": "none"}},
+        "sinks": {"out": {"plugin": "conscent", "url": upstream.url, "api_key": "k"}},
+        "routes": [{"from": "in", "to": "out"}],
+    }
+    async with (
+        running_daemon(config, data_dir=tmp_path / "d", autoload=True) as rd,
+        trio.open_nursery() as nursery,
+    ):
+        assert not rd.source("in")._decode  # the relay skips decoding
+        canonical = await nursery.start(TapReader(rd.admin_url, source="in", limit=1).run)
+        routed = await nursery.start(TapReader(rd.admin_url, route=0, limit=1).run)
+        vendor = await nursery.start(
+            TapReader(rd.admin_url, sink="out", form="vendor", limit=1).run
+        )
+        r = await rd.client.post("/collect/event", json={"messageBody": [ping("relayed")]})
+        assert r.status_code < 300
+        for reader in (canonical, routed, vendor):
+            await reader.finished()
+    for reader in (canonical, routed):
+        [line] = reader.events
+        assert line["event"]["identity"]["user_id"] == "relayed"
+        assert line["event"]["source"] == "in" and line["event"]["vendor"] == "conscent"
+    [sent] = vendor.events
+    assert sent["kind"] == "delivered" and sent["event"]["userId"] == "relayed"
