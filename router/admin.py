@@ -15,6 +15,7 @@ page and nothing else. A changed token voids the cookie.
 ``GET /admin/config``  the effective config, defaults in, secrets redacted
 ``GET /admin/reloads`` the reload history, newest last
 ``GET /admin/status``  :func:`router.status.snapshot` as JSON
+``GET /admin/tap``     NDJSON of the events passing a point (:mod:`router.tap`)
 ``GET /metrics``       the Prometheus metrics (also on the ingest port)
 =====================  ==================================================
 
@@ -33,8 +34,10 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from router.config import config_document
+from router.log import Redactor
 from router.status import Rates, StatusHost, snapshot
 from router.statuspage import render, render_login
+from router.tap import TapHub, TapQueryError, parse_query, stream
 
 if TYPE_CHECKING:
     from router.config import RouterConfig
@@ -54,6 +57,8 @@ class AdminHost(StatusHost, Protocol):
     """What the admin app reads from and asks of the process (:class:`router.daemon.Daemon`)."""
 
     config: RouterConfig
+    #: Where ``GET /admin/tap`` attaches.
+    tap: TapHub
 
     async def reload_shielded(self, trigger: str) -> Reload: ...
 
@@ -174,6 +179,25 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
     @app.get("/admin/status")
     async def status() -> Response:
         return json_response(snapshot(host, rates, await host.stored_counts()))
+
+    @app.get("/admin/tap")
+    async def tap() -> Response:
+        config = host.config
+        try:
+            flt, form, limit = parse_query(request.args.to_dict(), config)
+        except TapQueryError as exc:
+            return error_response(400, "Bad Request", str(exc))
+        lines = stream(
+            host.tap,
+            flt,
+            form=form,
+            limit=limit,
+            mask=config.admin.tap.mask,
+            redactor=Redactor(config.secrets),
+        )
+        response = Response(lines, content_type="application/x-ndjson")
+        response.timeout = None  # a tap streams until its limit or its reader leaves
+        return response
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -279,6 +279,52 @@ def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tap(args: argparse.Namespace) -> int:
+    """Print ``GET /admin/tap`` as it streams: one JSON object a line."""
+    import httpx
+
+    url, token = args.admin, args.token
+    if url is None or token is None:
+        config = load(args.config)[0] if args.config else None
+        admin_bind = config.admin.bind if config is not None else "127.0.0.1:9091"
+        url = url or (admin_bind if admin_bind.startswith("unix:") else f"http://{admin_bind}")
+        token = token or (config.admin.token if config is not None else None)
+    names = ("source", "route", "sink", "form", "type", "sample", "limit")
+    params = {name: str(getattr(args, name)) for name in names if getattr(args, name) is not None}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = httpx.HTTPTransport(uds=url[5:]) if url.startswith("unix:") else None
+    base = "http://admin" if transport is not None else url.rstrip("/")
+    timeout = httpx.Timeout(10.0, read=None)  # a quiet tap is no failure
+    try:
+        with (
+            httpx.Client(transport=transport, timeout=timeout) as client,
+            client.stream("GET", f"{base}/admin/tap", params=params, headers=headers) as reply,
+        ):
+            if reply.status_code != 200:
+                reply.read()
+                try:
+                    message = reply.json()["message"]
+                except (ValueError, KeyError, TypeError):
+                    message = reply.text.strip()[:200]
+                print(
+                    f"router: tap: {url} answered {reply.status_code}: {message}", file=sys.stderr
+                )
+                return EXIT_CONFIG if reply.status_code == 400 else EXIT_INVALID_INPUT
+            out = sys.stdout.buffer
+            for chunk in reply.iter_raw():  # whole lines as the daemon wrote them
+                out.write(chunk)
+                out.flush()
+    except httpx.HTTPError as exc:
+        print(f"router: tap: cannot read from the admin listener at {url}: {exc}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `router tap | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush error at exit
+    return 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from router.quarantinetool import command
 
@@ -296,6 +342,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "dlq": cmd_dlq,
     "quarantine": cmd_quarantine,
+    "tap": cmd_tap,
     "new-plugin": cmd_new_plugin,
 }
 

@@ -180,6 +180,38 @@ def _quarantine(quarantine: argparse.ArgumentParser) -> None:
     _config_option(quarantine)
 
 
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 < number <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a fraction above 0 and at most 1")
+    return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of at least 1")
+    return int(value)
+
+
+def _tap(tap: argparse.ArgumentParser) -> None:
+    _config_option(tap)
+    tap.add_argument(
+        "--admin", metavar="URL", help="the admin listener (default: admin.bind of --config)"
+    )
+    tap.add_argument("--token", metavar="T", help="admin.token (default: that of --config)")
+    point = tap.add_mutually_exclusive_group()
+    point.add_argument("--source", metavar="S", help="the events a source receives")
+    point.add_argument("--route", metavar="R", help="a route, by index or 'from -> to'")
+    point.add_argument("--sink", metavar="K", help="the events a sink delivers or dead-letters")
+    tap.add_argument("--form", choices=["canonical", "vendor"], default="canonical")
+    tap.add_argument("--type", metavar="T", help="only events of this canonical type")
+    tap.add_argument("--sample", type=_fraction, metavar="F", help="keep this fraction (0-1]")
+    tap.add_argument("--limit", type=_count, metavar="N", help="stop after N events")
+
+
 def _new_plugin(new_plugin: argparse.ArgumentParser) -> None:
     new_plugin.add_argument("name", metavar="NAME", help="the plugin's name (lower case)")
     new_plugin.add_argument("--dir", default=".", metavar="DIR", help="where (default: .)")
@@ -196,5 +228,6 @@ _COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("validate", "check NDJSON events against a vendor's schemas", _validate),
     ("dlq", "list, show, replay or purge a sink's dead letters", _dlq),
     ("quarantine", "list, purge or replay a source's invalid events", _quarantine),
+    ("tap", "stream the events passing a source, route or sink of a running daemon", _tap),
     ("new-plugin", "write a new plugin package with its tests, ready to install", _new_plugin),
 ]

@@ -110,6 +110,7 @@ class Daemon:
             self.metrics.worker_info(worker)
         self.reloads = ReloadHistory(self.metrics.registry)
         self.resources = Resources(self.data_dir, self.metrics, redis=config.redis, worker=worker)
+        self.tap = self.resources.tap
         self.asgi: IngestDispatcher = create_asgi(config.server)
         self.runtime = Runtime(self.resources, self.asgi, self)
         self.ready = False
@@ -376,6 +377,7 @@ class Daemon:
         await self.stopping.wait()
         self.ready = False
         self._stopped_at = trio.current_time()
+        self.tap.close()  # each tap's stream ends with what it has, before the listener stops
         log.info("daemon.stopping", shutdown_timeout=self.config.server.shutdown_timeout)
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ from router.inflight import ByteBudget
 from router.queue import Entry, SinkQueue
 from router.ratelimit import OutboundLimiter
 from router.retry import Backoff
+from router.tap import IDLE, TapHub
 
 if TYPE_CHECKING:
     from router.config import SinkConfig
@@ -60,12 +61,15 @@ class SinkRunner:
         queue: SinkQueue,
         metrics: Metrics,
         limiter: Any | None = None,
+        *,
+        tap: TapHub = IDLE,
     ):
         self.config = config
         self.name = config.name
         self.sink = sink
         self.queue = queue
         self.metrics = metrics
+        self.tap = tap
         self.limiter = limiter if limiter is not None else _local_limiter(config)
         self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.concurrency = trio.CapacityLimiter(config.max_concurrency)
@@ -383,6 +387,8 @@ class SinkRunner:
         # Per event, from its enqueue time (kept across restarts and in Redis).
         self.metrics.sink_latency.observe(self.name, time.time(), [e.enqueued_at for e in batch])
         log.debug("sink.batch_sent", sink=self.name, events=n, ms=round(seconds * 1000, 2))
+        if self.tap.active:
+            self.tap.delivered(self, batch)
         # Additive increase: one more concurrent request per window of successes.
         limit = self.concurrency.total_tokens
         if limit < self.config.max_concurrency:
@@ -424,6 +430,8 @@ class SinkRunner:
             batch, reason=reason, attempts=attempts, status=status, response=response
         )
         self.metrics.sink_dead.labels(self.name, reason).inc(moved)
+        if self.tap.active:
+            self.tap.dead_lettered(self, batch, reason, status, response)
 
 
 def _local_limiter(config: SinkConfig) -> OutboundLimiter | None:

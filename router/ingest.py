@@ -38,6 +38,7 @@ from router.event import new_event_ids, now_ms
 from router.ingeststore import FULL_RETRY_AFTER, store
 from router.routing import Encoded, Route, SinkTarget
 from router.source import Envelope, IngestRequest, IngestResult, Reply
+from router.tap import IDLE, TapHub
 
 if TYPE_CHECKING:
     from router.codec import Codec
@@ -71,6 +72,7 @@ class SourceRuntime:
         limiter: Any | None = None,
         *,
         max_json_depth: int = 64,
+        tap: TapHub = IDLE,
     ):
         self.config = config
         self.name = config.name
@@ -83,6 +85,7 @@ class SourceRuntime:
         self.metrics = metrics
         self.limiter = limiter
         self.max_json_depth = max_json_depth
+        self.tap = tap
         self._body_credential = source.auth_style == "body"
         targets = {t.name: t for route in self.routes for t in route.targets}
         #: Sinks that take this source's events as received (same vendor, no translation).
@@ -121,8 +124,12 @@ class SourceRuntime:
             # The exception may be a plugin's, raised again for the next request:
             # the rate-limit headers go on this reply, never into it.
             reply = self.error_reply(request, exc, limit_headers)
+            if self.tap.active:
+                self.tap.rejected(self.name, request.body, exc)
         except PluginFailure as exc:
             self._log_plugin_error(request, exc.hook, str(exc))
+            if self.tap.active:
+                self.tap.rejected(self.name, request.body, exc)
             reply = self.error_reply(
                 request,
                 InternalError(f"the {self.vendor} plugin failed while handling the request"),
@@ -277,6 +284,8 @@ class SourceRuntime:
 
         puts, dead = self._route(events)
         await store(self, puts, dead, failed, raws, received)
+        if self.tap.active:
+            self.tap.ingested(self, envelope, events, failed, dead, received)
         accepted = len(events)
         self.metrics.events_accepted.labels(self.name).inc(accepted)
         if failed:

@@ -126,6 +126,8 @@ def compare(old: RouterConfig, new: RouterConfig) -> Changes:
     ]
     if old.admin.token != new.admin.token:
         settings.append("admin.token")
+    if old.admin.tap != new.admin.tap:
+        settings.append("admin.tap")
     return Changes(
         added={kind: parts[0] for kind, parts in kinds.items()},
         removed={kind: parts[1] for kind, parts in kinds.items()},

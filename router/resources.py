@@ -31,6 +31,7 @@ from router.quarantine import Quarantine
 from router.queue import SinkQueue
 from router.spool import PROBE_INTERVAL, Spool
 from router.storage import make_data_dir
+from router.tap import TapHub
 
 if TYPE_CHECKING:
     from router.redisconn import RedisLink
@@ -73,6 +74,8 @@ class Resources:
         self._redis_running = False
         self._counting = trio.Lock()
         self._counted: tuple[float, tuple[dict[str, int], int | None]] = (-math.inf, ({}, None))
+        #: Where ingest and delivery copy what passes them while a tap is attached.
+        self.tap = TapHub()
 
     # -- opening ---------------------------------------------------------------------
 

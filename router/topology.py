@@ -118,6 +118,7 @@ def build_topology(
             make_sink(config.sinks[name], registry, resources),
             queue,
             resources.metrics,
+            tap=resources.tap,
         )
         for queues in drains
         for name, queue in queues.items()
@@ -166,7 +167,7 @@ def _sink_node(
     else:
         sink = make_sink(cfg, registry, resources)
     if runner is None:
-        runner = SinkRunner(cfg, sink, queue, resources.metrics, limiter=limiter)
+        runner = SinkRunner(cfg, sink, queue, resources.metrics, limiter=limiter, tap=resources.tap)
         resources.metrics.watch_sink(cfg.name, runner.statistics)
     target = SinkTarget(cfg.name, sink, queue, registry.validators, when_full=cfg.spool.when_full)
     return SinkNode(cfg, sink, queue, runner, target, limiter)
@@ -221,6 +222,7 @@ def _source_runtime(
         resources.metrics,
         limiter,
         max_json_depth=config.server.max_json_depth,
+        tap=resources.tap,
     )
 
 

@@ -54,6 +54,7 @@ from router.config.settings import (
     SinkConfig,
     SourceConfig,
     SpoolConfig,
+    TapConfig,
 )
 from router.config.units import parse_bind, parse_duration, parse_size
 
@@ -96,6 +97,7 @@ __all__ = [
     "SinkConfig",
     "SourceConfig",
     "SpoolConfig",
+    "TapConfig",
     "blocked_plugins",
     "config_document",
     "config_secrets",

@@ -185,7 +185,7 @@ class _Checker:
             routes=tuple(routes),
             plugins=as_dict(doc.get("plugins")),
             redis=redis_config(doc.get("redis")),
-            admin=AdminConfig(**as_dict(doc.get("admin"))),
+            admin=AdminConfig.of(as_dict(doc.get("admin"))),
             secrets=frozenset(config_secrets(self.loaded) | self.declared_secrets),
         )
 

@@ -127,6 +127,15 @@ SERVER_SCHEMA = {
 ADMIN_SCHEMA = {
     "bind": {"type": "string", "check_with": "admin_bind"},
     "token": {"type": "string", "empty": False, "nullable": True},
+    "tap": {
+        "type": "dict",
+        "schema": {
+            "mask": {
+                "type": "list",
+                "schema": {"type": "string", "regex": r"[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*"},
+            },
+        },
+    },
 }
 
 LOGGING_SCHEMA = {

@@ -33,6 +33,7 @@ __all__ = [
     "SinkConfig",
     "SourceConfig",
     "SpoolConfig",
+    "TapConfig",
     "field_default",
 ]
 
@@ -164,6 +165,24 @@ class SinkConfig(SafeRepr):
     max_inflight_bytes: int = 16 * MiB
 
 
+@dataclass(frozen=True, slots=True)
+class TapConfig:
+    """``admin.tap``: what ``router tap`` shows of the events (docs/operations.md)."""
+
+    #: Dotted paths in the canonical event whose values are masked; in the vendor
+    #: form, every key named as a path's last part. The default: what identifies
+    #: a person across sites, and Endu's own names for two of them.
+    mask: tuple[str, ...] = (
+        "identity.fingerprint",
+        "identity.platform_ids",
+        "identity.wallet",
+        "context.device.advertising_id",
+        "context.device.user_agent",
+        "p_user_id",
+        "blockchain",
+    )
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class AdminConfig(SafeRepr):
     """The admin listener (docs/operations.md): never the ingest port."""
@@ -174,10 +193,18 @@ class AdminConfig(SafeRepr):
     bind: str = "127.0.0.1:9091"
     #: When set, every admin request needs ``Authorization: Bearer <token>``.
     token: str | None = None
+    tap: TapConfig = field(default_factory=TapConfig)
 
     @property
     def enabled(self) -> bool:
         return self.bind != "off"
+
+    @classmethod
+    def of(cls, section: Mapping[str, Any]) -> AdminConfig:
+        """The settings of a validated ``admin`` section."""
+        given = dict(section)
+        tap = given.pop("tap", None) or {}
+        return cls(**given, tap=TapConfig(tuple(tap["mask"])) if "mask" in tap else TapConfig())
 
 
 @dataclass(frozen=True, slots=True, repr=False)
