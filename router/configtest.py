@@ -93,8 +93,9 @@ def build_case_config(
     """The case's config as the test daemon runs it.
 
     Changed from the file: ``server.bind`` (``127.0.0.1:0``), ``data_dir``,
-    ``workers`` (1); each sink's ``url`` (its upstream); Redis queues and
-    limits become local ones (``buffer: disk``, ``backend: memory``).
+    ``workers`` (1), ``admin.bind`` (``off``: a case needs no admin listener);
+    each sink's ``url`` (its upstream); Redis queues and limits become local
+    ones (``buffer: disk``, ``backend: memory``).
 
     :raises ConfigError: if the config is not valid.
     """
@@ -104,6 +105,8 @@ def build_case_config(
     if isinstance(data, dict):
         server = data.get("server") if isinstance(data.get("server"), dict) else {}
         data["server"] = {**server, "bind": "127.0.0.1:0", "data_dir": str(data_dir), "workers": 1}
+        admin = data.get("admin") if isinstance(data.get("admin"), dict) else {}
+        data["admin"] = {**admin, "bind": "off"}
         data.pop("redis", None)
         for kind in ("sources", "sinks"):
             for opts in (data.get(kind) or {}).values():

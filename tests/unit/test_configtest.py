@@ -86,3 +86,27 @@ async def test_a_case_reports_what_is_not_listed(tmp_path):
     failures = compare(case, outcome)
     assert len(failures) == 1 and failures[0].startswith("dead letters of conscent:")
     assert "needs a userId" in failures[0]
+
+
+async def test_a_case_opens_no_admin_listener_even_if_its_config_names_a_taken_port(tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = tmp_path / "router.yaml"
+    config.write_text(
+        (EXAMPLES / "endu-to-conscent.yaml").read_text() + f"admin: {{bind: 127.0.0.1:{port}}}\n"
+    )
+    (tmp_path / "case.yaml").write_text(
+        f"config: {config}\n"
+        "cases:\n  - name: one\n    source: endu\n    input:\n      body: {}\n"
+        "    expect:\n      response: {status: 400}\n"
+    )
+    (case,) = load_cases(tmp_path / "case.yaml")
+    try:
+        outcome = await run_case(case)
+    finally:
+        taken.close()
+    assert outcome.status == 400 and not outcome.problems
