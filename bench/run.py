@@ -719,34 +719,44 @@ def ratio(w: Workload, row: Row, bases: dict[str, Row]) -> float | None:
 def cpu_ratio(w: Workload, row: Row, bases: dict[str, Row]) -> float | None:
     """The ceiling's CPU per event divided by ``row``'s (1 = as cheap as the bare app)."""
     base = bases.get(w.ceiling)
-    if w.ratio != "delivered" or base is None or not base.cpu_us or not row.cpu_us:
+    if w.ratio not in ("delivered", "rps") or base is None or not base.cpu_us or not row.cpu_us:
         return None
     return base.cpu_us / row.cpu_us
 
 
 def choose(w: Workload | None, runs: list[tuple[Row, dict[str, Row]]]) -> Row:
-    """The best of one step's runs, each with the other rows of its round.
+    """The run of one step that counts, among its runs, each with the rows of its round.
 
     A workload's ratios divide by the base measured in the same round, minutes
     apart at most: other jobs on a shared machine come and go, and a ceiling
     measured at a quiet moment would make a busy moment's daemon look slow.
-    The run with the best ratio counts (most delivered, for a ceiling).
+    The quietest run counts (least CPU taken by other processes from it and
+    its base, to a tenth of a core), then the best ratio (or the most
+    delivered): the best of several runs alone would pick the luckiest pair.
     """
+
+    def quiet(row: Row, bases: dict[str, Row]) -> float:
+        base = bases.get(w.ceiling) if w is not None else None
+        return -round((row.others_cores or 0) + ((base.others_cores or 0) if base else 0), 1)
+
     if w is None:
-        return max((row for row, _ in runs), key=lambda r: (r.delivered_eps or 0, r.rps or 0))
-    scored = []
+        return max(runs, key=lambda run: (quiet(*run), run[0].delivered_eps or 0, run[0].rps))[0]
     for row, bases in runs:
         row.ratio = ratio(w, row, bases)
         row.cpu_ratio = cpu_ratio(w, row, bases)
         base = bases.get(w.ceiling)
-        if row.ratio is not None and base is not None and w.ratio != "versus":
+        if row.ratio is not None and base is not None:
+            if w.ratio in ("rps", "outbound"):
+                figure = f"{base.rps:,.0f} req/s"
+            elif w.ratio == "versus":
+                figure = f"{base.delivered_eps:,.0f} delivered ev/s"
+            else:
+                figure = f"{base.accepted_eps:,.0f} ev/s"
             row.notes.append(
-                f"its round's {w.ceiling}: {base.accepted_eps or base.rps:,.0f} "
-                + ("req/s" if w.ratio in ("rps", "outbound") else "ev/s")
+                f"its round's {w.ceiling}: {figure}"
                 + (f", {base.cpu_us:.1f} CPU µs/ev" if row.cpu_ratio is not None else "")
             )
-        scored.append(row)
-    return max(scored, key=lambda r: (r.ratio or 0, r.delivered_eps or 0))
+    return max(runs, key=lambda run: (quiet(*run), run[0].ratio or 0, run[0].delivered_eps or 0))[0]
 
 
 def targets(rows: dict[str, Row], absent: dict[str, str]) -> list[Target]:
@@ -813,7 +823,8 @@ def main(argv: list[str] | None = None) -> None:
         "--repeat",
         type=int,
         default=2,
-        help="rounds of the load measurements; the best ratio counts (the VM is noisy)",
+        help="rounds of the load measurements; the quietest counts, then the best (the VM "
+        "is noisy)",
     )
     parser.add_argument("--setup", action="store_true", help="apt-get install wrk first")
     parser.add_argument(
