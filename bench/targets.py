@@ -39,7 +39,10 @@ class Target:
     def shown(self) -> str:
         if self.measured is None:
             return self.absent or "not measured"
-        return self._show(self.measured)
+        if self.unit == "%":
+            return f"{self.measured:.0%}"
+        # One decimal: a bound of 100 MB is not met by 99.96 MB shown as "100 MB".
+        return f"{self.measured:.1f}{'' if self.unit == 'x' else ' '}{self.unit}"
 
     @property
     def verdict(self) -> str:
@@ -57,7 +60,7 @@ class Target:
         elif self.unit == "x":
             amount = f"{abs(gap):.0f}x"
         else:
-            amount = f"{abs(gap):.0f} {self.unit}"
+            amount = f"{abs(gap):.1f} {self.unit}"
         return f"met ({amount} to spare)" if met else f"MISSED by {amount}"
 
 
