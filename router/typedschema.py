@@ -49,6 +49,7 @@ None), as for :mod:`router.compiler`: msgspec would take a ``set`` for a
 from __future__ import annotations
 
 import itertools
+import linecache
 import math
 import re
 import uuid
@@ -112,31 +113,50 @@ class Typed:
         the compiled predicate then). ``None`` when there is no typed form."""
         if self.type is None:
             return None
-        return _accepts(self.type, self.residual.is_valid if self.residual else None)
+        if self.residual is None:
+            return _accepts(self.type)
+        return _fused(self.type, self.residual)
 
 
-def _accepts(kind: Any, residual: Callable[[Any], bool] | None) -> Callable[[Any], bool]:
+#: What a typed check refuses with: msgspec's verdict, or a document too deep for it.
+_REFUSED = (msgspec.ValidationError, RecursionError)
+
+
+def _accepts(kind: Any) -> Callable[[Any], bool]:
     convert = msgspec.convert
-    errors = (msgspec.ValidationError, RecursionError)
-    if residual is None:
 
-        def accepts(doc: Any) -> bool:
-            try:
-                convert(doc, kind)
-            except errors:
-                return False
-            return True
-
-    else:
-
-        def accepts(doc: Any) -> bool:
-            try:
-                convert(doc, kind)
-            except errors:
-                return False
-            return residual(doc)
+    def accepts(doc: Any) -> bool:
+        try:
+            convert(doc, kind)
+        except _REFUSED:
+            return False
+        return True
 
     return accepts
+
+
+def _fused(kind: Any, residual: Compiled) -> Callable[[Any], bool]:
+    """The conversion and the residual predicate in one function: the
+    predicate's source with the conversion at its top (one call, not two)."""
+    head = "def is_valid(doc):\n"
+    assert residual.source is not None and residual.source.startswith(head)
+    assert residual.is_valid is not None
+    source = (
+        "def accepts(doc):\n"
+        "    try:\n"
+        "        _convert(doc, _kind)\n"
+        "    except _REFUSED:\n"
+        "        return False\n" + residual.source[len(head) :]
+    )
+    filename = f"<typed cerberus schema {next(_counter)}>"
+    namespace = dict(residual.is_valid.__globals__)
+    namespace.update(_convert=msgspec.convert, _kind=kind, _REFUSED=_REFUSED)
+    exec(compile(source, filename, "exec"), namespace)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return namespace["accepts"]
+
+
+_counter = itertools.count()
 
 
 def compile_typed(

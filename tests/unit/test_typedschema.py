@@ -446,7 +446,7 @@ def subject_of(spec: ValidatorSpec) -> Subject:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OK)
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW_OK)
 @given(data=st.data())
 def test_differential(spec: ValidatorSpec, data: st.DataObject) -> None:
     subject = subject_of(spec)
@@ -472,7 +472,7 @@ def test_differential(spec: ValidatorSpec, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("spec", PLUGIN_SPECS, ids=[catalog.spec_id(s) for s in PLUGIN_SPECS])
-@settings(max_examples=30, deadline=None, suppress_health_check=SLOW_OK)
+@settings(max_examples=15, deadline=None, suppress_health_check=SLOW_OK)
 @given(data=st.data())
 def test_plugin_events_take_the_typed_path(spec: ValidatorSpec, data: st.DataObject) -> None:
     """Every valid vendor event is accepted by msgspec alone (no fallback)."""
