@@ -54,7 +54,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
 import cerberus
@@ -100,22 +100,16 @@ class Typed:
         check, run on a document msgspec accepted; ``None`` when there are none.
     :param residual_schema: Those rules as a cerberus schema, for reading.
     :param reasons: Where a rule went to the residual and why.
+    :param accepts: The check itself: the conversion, then the residual.
     """
 
     type: Any | None
     residual: Compiled | None = None
     residual_schema: Mapping[str, Any] | None = None
     reasons: tuple[str, ...] = ()
-
-    @property
-    def accepts(self) -> Callable[[Any], bool] | None:
-        """``accepts(doc)``: True only if ``doc`` is valid; False may be wrong (ask
-        the compiled predicate then). ``None`` when there is no typed form."""
-        if self.type is None:
-            return None
-        if self.residual is None:
-            return _accepts(self.type)
-        return _fused(self.type, self.residual)
+    #: ``accepts(doc)``: True only if ``doc`` is valid; False may be wrong (ask
+    #: the compiled predicate then). ``None`` when there is no typed form.
+    accepts: Callable[[Any], bool] | None = field(default=None, repr=False)
 
 
 #: What a typed check refuses with: msgspec's verdict, or a document too deep for it.
@@ -160,18 +154,32 @@ _counter = itertools.count()
 
 
 def compile_typed(
-    schema: Mapping[str, Any], *, allow_unknown: Any, require_all: bool = False
+    schema: Mapping[str, Any],
+    *,
+    allow_unknown: Any,
+    require_all: bool = False,
+    compiled: Compiled | None = None,
+    expanded: Mapping[str, Any] | None = None,
 ) -> Typed:
     """The msgspec type and the residual predicate of a cerberus schema.
 
     Arguments as for :func:`router.compiler.compile_schema`; a schema that
     does not compile there has no typed form either (``type`` is ``None``).
+    Checking a schema is most of the cost, so a caller that has already
+    done it passes what it got:
+
+    :param compiled: ``compile_schema``'s result for the same arguments.
+    :param expanded: The schema as cerberus expanded it (a validator's
+        ``schema``).
     """
     if not isinstance(allow_unknown, bool) or not isinstance(require_all, bool):
         return Typed(None, reasons=("<root>: allow_unknown or require_all not a boolean",))
-    if not compile_schema(schema, allow_unknown=allow_unknown, require_all=require_all).compiled:
+    if compiled is None:
+        compiled = compile_schema(schema, allow_unknown=allow_unknown, require_all=require_all)
+    if not compiled.compiled:
         return Typed(None, reasons=("<root>: the schema does not compile",))
-    expanded = cerberus.Validator(schema, allow_unknown=allow_unknown).schema
+    if expanded is None:
+        expanded = cerberus.Validator(schema, allow_unknown=allow_unknown).schema
     builder = _Builder()
     try:
         struct, residual = builder.mapping(dict(expanded), allow_unknown, require_all, "")
@@ -179,11 +187,11 @@ def compile_typed(
         return Typed(None, reasons=(*builder.reasons, str(exc)))
     reasons = tuple(builder.reasons)
     if not residual:
-        return Typed(struct, reasons=reasons)
-    compiled = compile_schema(residual, allow_unknown=True)
-    if not compiled.compiled:  # cannot happen: the residual is a part of a compiled schema
-        return Typed(None, reasons=(*reasons, *compiled.reasons))
-    return Typed(struct, compiled, residual, reasons)
+        return Typed(struct, reasons=reasons, accepts=_accepts(struct))
+    rest = compile_schema(residual, allow_unknown=True)
+    if not rest.compiled:  # cannot happen: the residual is a part of a compiled schema
+        return Typed(None, reasons=(*reasons, *rest.reasons))
+    return Typed(struct, rest, residual, reasons, _fused(struct, rest))
 
 
 class _NoType(Exception):
@@ -279,6 +287,8 @@ class _Builder:
             r in rules for r in ("allowed", "minlength", "maxlength", "regex")
         ):
             raise _NoType("'empty: True' lifts rules for an empty value")
+        if "allowed" in rules and not set(types) <= {"string", "integer"}:
+            raise _NoType("'allowed' on a type other than string or integer")
         branches: list[Any] = []
         rest: dict[str, Any] = {}
         for name in dict.fromkeys(types):
@@ -303,8 +313,6 @@ class _Builder:
             rest.update(more)
         if not branches:
             raise _NoType("no value passes every rule")
-        if "allowed" in rules and not set(types) <= {"string", "integer"}:
-            raise _NoType("'allowed' on a type other than string or integer")
         try:
             return Union[tuple(branches)], rest  # noqa: UP007
         except TypeError as exc:  # msgspec refuses some unions only when used

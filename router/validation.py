@@ -109,7 +109,12 @@ class Validators:
                 )
                 self._checks[key] = _cerberus_check(spec, validator)
             else:
-                accepts = compile_typed(spec.schema, allow_unknown=spec.allow_unknown).accepts
+                accepts = compile_typed(
+                    spec.schema,
+                    allow_unknown=spec.allow_unknown,
+                    compiled=compiled,
+                    expanded=validator.schema,
+                ).accepts
                 if accepts is not None:
                     self._typed.add(key)
                 self._checks[key] = self._compiled_check(
