@@ -6,9 +6,11 @@ Cerberus is the schema language and the source of every error message.
 
 Each schema is also compiled (:mod:`router.compiler`) into a fast predicate
 that decides validity; cerberus runs only when the predicate says invalid,
-to produce its exact error messages. A schema with rules the compiler does
-not support is checked by cerberus alone; ``Validators.statistics()`` says
-which and why.
+to produce its exact error messages. Before the predicate, a msgspec type
+of the same schema (:mod:`router.typedschema`) gets the first look: when
+it accepts, the event is valid; when it refuses, the predicate decides. A
+schema with rules the compiler does not support is checked by cerberus
+alone; ``Validators.statistics()`` says which and why.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from router.compiler import compile_schema
 from router.errors import FieldError
 from router.schema import SchemaValidator
+from router.typedschema import compile_typed
 
 __all__ = [
     "SchemaValidator",
@@ -71,11 +74,14 @@ class ValidatorsStatistics:
     :param fallback: (vendor, event type) -> the rules that kept it on cerberus.
     :param disagreements: How many times cerberus found valid an event the
         compiled predicate rejected (a compiler bug; each is logged).
+    :param typed: (vendor, event type) of the compiled specs that a msgspec
+        type checks first.
     """
 
     compiled: tuple[tuple[str, str], ...]
     fallback: Mapping[tuple[str, str], frozenset[str]]
     disagreements: int
+    typed: tuple[tuple[str, str], ...] = ()
 
 
 class Validators:
@@ -85,6 +91,7 @@ class Validators:
         self._checks: dict[tuple[str, str], Check] = {}
         self.specs: dict[tuple[str, str], ValidatorSpec] = {}
         self._fallback: dict[tuple[str, str], frozenset[str]] = {}
+        self._typed: set[tuple[str, str]] = set()
         self._disagreements = 0
         for spec in specs:
             key = (spec.vendor, spec.event_type)
@@ -102,13 +109,24 @@ class Validators:
                 )
                 self._checks[key] = _cerberus_check(spec, validator)
             else:
-                self._checks[key] = self._compiled_check(spec, validator, compiled.is_valid)
+                accepts = compile_typed(
+                    spec.schema,
+                    allow_unknown=spec.allow_unknown,
+                    compiled=compiled,
+                    expanded=validator.schema,
+                ).accepts
+                if accepts is not None:
+                    self._typed.add(key)
+                self._checks[key] = self._compiled_check(
+                    spec, validator, compiled.is_valid, accepts
+                )
 
     def statistics(self) -> ValidatorsStatistics:
         return ValidatorsStatistics(
             compiled=tuple(sorted(k for k in self.specs if k not in self._fallback)),
             fallback=dict(self._fallback),
             disagreements=self._disagreements,
+            typed=tuple(sorted(self._typed)),
         )
 
     def vendors(self) -> set[str]:
@@ -131,14 +149,20 @@ class Validators:
         return check(doc)
 
     def _compiled_check(
-        self, spec: ValidatorSpec, validator: cerberus.Validator, is_valid: Callable[[Any], bool]
+        self,
+        spec: ValidatorSpec,
+        validator: cerberus.Validator,
+        is_valid: Callable[[Any], bool],
+        accepts: Callable[[Any], bool] | None = None,
     ) -> Check:
         require_any = _require_any(spec.require_any)
 
         def check(doc: Any) -> list[FieldError]:
             if not isinstance(doc, dict):
                 return [FieldError((), "must be a JSON object")]
-            if is_valid(doc):
+            # The msgspec type may refuse a valid event (never accept an
+            # invalid one): then the predicate decides.
+            if (accepts is not None and accepts(doc)) or is_valid(doc):
                 return require_any(doc)
             # Invalid: cerberus says why, in its own words.
             if not validator.validate(doc, normalize=False):
