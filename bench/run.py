@@ -302,6 +302,7 @@ def daemon_config(
         textwrap.dedent(f"""\
         logging: {{level: info, format: json}}
         server: {{shutdown_timeout: 5{server}}}
+        admin: {{bind: "127.0.0.1:0"}}
         sources:
           {source}: {{plugin: {source}, auth: none}}
         sinks:
@@ -642,6 +643,7 @@ W1 = "1. conscent 100-batch -> conscent"
 W1_PROCESS = W1 + ", server.delivery: process"
 W1_REDIS = W1 + ", buffer: redis"
 W1_WORKERS = W1 + " --workers 2"
+W1_OUT100 = W1 + ", outbound batch 100 (was the default)"
 W2 = "2. conscent 100-batch -> moloco"
 W3 = "3. endu single -> conscent"
 W4 = "4. segmento 100-batch -> file"
@@ -668,6 +670,13 @@ def workloads(bodies: dict[str, Path], s: float) -> list[Workload]:
             redis=REDIS_URL,
         ),
         replace(w1, name=W1_WORKERS, ceiling=W1, ratio="versus", workers=2),
+        replace(
+            w1,
+            name=W1_OUT100,
+            ceiling=W1,
+            ratio="versus",
+            sink_options="batch: {max_events: 100}\n",
+        ),
         # Ingest throttled to one connection for 2 s: the upstream takes one event per
         # request, so delivery, not ingest, is what this measures.
         Workload(
@@ -805,6 +814,7 @@ ORDER = [
     W1_PROCESS,
     W1_REDIS,
     W1_WORKERS,
+    W1_OUT100,
     W5,
     "ceiling (endu body)",
     W3,

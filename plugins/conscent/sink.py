@@ -38,8 +38,10 @@ class ConscentSink(Sink):
             "valuesrules": {"type": "string", "allowed": list(TO_CANONICAL)},
         },
     }
-    max_batch_events = 100
-    delivery_defaults = {"batch": {"max_events": 100, "max_wait": 0.2}, "max_concurrency": 4}
+    # Conscent documents no batch limit: 1000 is this router's own cap, and the
+    # default of 500 (about 150 KB) is bounded in bytes by batch.max_bytes (1 MiB).
+    max_batch_events = 1000
+    delivery_defaults = {"batch": {"max_events": 500, "max_wait": 0.2}, "max_concurrency": 4}
 
     def request_url(self, options: Mapping[str, Any]) -> str:
         """``{url}/collect/event``."""

@@ -58,7 +58,8 @@ def test_router_sinks_registers_the_conscent_sink(pm):
     sinks = [s for result in pm.hook.router_sinks() for s in result]
     assert sinks == [ConscentSink]
     assert sinks[0].kind == sinks[0].vendor == "conscent"
-    assert sinks[0].max_batch_events == 100
+    assert sinks[0].max_batch_events == 1000
+    assert sinks[0].delivery_defaults["batch"]["max_events"] == 500
     assert sinks[0].delivery_defaults["batch"]["max_events"] <= sinks[0].max_batch_events
 
 
