@@ -4,7 +4,8 @@ Exit codes, the same in every command:
 
 - 0: success.
 - 1: the command ran and found a negative result (``validate``/``translate``
-  found invalid events, ``dlq show`` found no such dead letter).
+  found invalid events, ``dlq show`` found no such dead letter, ``top`` could
+  not read the admin listener).
 - 2: something the user must fix, printed as one line (a config as one
   ``FILE:LINE: key: message`` line per problem): usage, config, plugin,
   storage (a full disk, a damaged spool.db), data dir in use, cannot listen, unreadable input file.
@@ -285,6 +286,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    from router.top import command
+
+    return command(args)
+
+
 #: Each command's implementation, by name (the parser is router.cliparser).
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
@@ -296,6 +303,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "dlq": cmd_dlq,
     "quarantine": cmd_quarantine,
+    "top": cmd_top,
     "new-plugin": cmd_new_plugin,
 }
 
