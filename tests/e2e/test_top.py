@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import socket
 import sys
 
 import pytest
@@ -105,15 +106,27 @@ async def test_top_shows_rates_and_the_failing_sink_in_80_columns_and_quits_on_q
 
 @pytest.mark.slow
 async def test_top_says_it_cannot_reach_the_daemon_keeps_trying_and_ctrl_c_ends_it(tmp_path):
-    async with FakeUpstream.running() as upstream:
-        # A router top started before its daemon: it must keep reading until one answers.
-        closed = upstream.url  # a port that is no admin listener once the upstream stops
-    async with terminal(80, 24) as term:
-        await term.start(top("--admin", closed, "--interval", "0.2"))
+    """A top started before its daemon reads it once it listens."""
+    with socket.socket() as sock:  # a free port, for the daemon's admin listener later
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    admin = f"http://127.0.0.1:{port}"
+    async with FakeUpstream.running() as upstream, terminal(80, 24) as term:
+        await term.start(top("--admin", admin, "--interval", "0.2"))
         lines = await term.wait_for(lambda ls: "(retrying)" in " ".join(ls))
-        assert lines[1] == f"cannot reach {closed}: Connection refused (retrying)"
-        await term.keys("C-c")
-        assert await term.exit_status() == 130
+        assert lines[1] == f"cannot reach {admin}: Connection refused (retrying)"
+        assert lines[0] == "router"  # nothing read yet: no tables
+
+        args = ["run", "-c", config(tmp_path, upstream.url), "--bind", "127.0.0.1:0"]
+        args += ["--data-dir", str(tmp_path / "data"), "--admin-bind", f"127.0.0.1:{port}"]
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(args).start(nursery)
+            lines = await term.wait_for(lambda ls: cells(ls, "failing") is not None)
+            assert lines[1].startswith(f"{admin}  ") and lines[1].endswith("q quits")
+            await term.keys("C-c")
+            assert await term.exit_status() == 130
+            daemon.signal()
+            assert await daemon.wait() == 0
         assert not any("Traceback" in line for line in await term.text())
 
 
@@ -146,14 +159,22 @@ async def test_top_adds_up_the_workers_of_a_group(tmp_path):
                 while len(daemon.events("daemon.ready")) < 2:  # noqa: ASYNC110
                     await trio.sleep(0.05)
             # One admin URL for the group, or one per worker: top adds them up either way.
-            urls = sorted({entry["admin"] for entry in daemon.events("daemon.ready")})
+            ready = daemon.events("daemon.ready")
+            urls = sorted({e["admin"] for e in ready if e.get("admin")}) or [daemon.admin_url]
             command = [sys.executable, "-m", "router", "top", "--once"]
             for url in urls:
                 command += ["--admin", url]
-            done = await trio.run_process(command, capture_stdout=True, capture_stderr=True)
+            stop = trio.Event()
+            nursery.start_soon(load, daemon.url, [], 4, stop, "w")
+            with trio.fail_after(30):
+                while True:  # until the 10-second rates have seen the load
+                    done = await trio.run_process(command, capture_stdout=True, capture_stderr=True)
+                    assert done.returncode == 0, done.stderr
+                    lines = done.stdout.decode().splitlines()
+                    if number(cells(lines, "web")[1]) > 0:
+                        break
+            stop.set()
             daemon.signal()
             assert await daemon.wait() == 0
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.decode().splitlines()
     assert "  workers 2  " in lines[0], lines
     assert cells(lines, "web") and cells(lines, "healthy") and cells(lines, "failing")
