@@ -189,7 +189,7 @@ def _sources(sources: Mapping[str, Mapping[str, Any]], room: int, width: int) ->
                 _rate(part.get("events_per_s")),
                 Text(_rate(rejects), style="yellow" if rejects > 0 else ""),
                 _seconds(part.get("p99_seconds")),
-                _source_limit(part.get("rate_limit")),
+                _source_limit(part.get("rate_limit"), part.get("limited_per_s")),
             ]
         )
     return _rows(table, rows, room)
@@ -335,10 +335,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _source_limit(limit: Mapping[str, Any] | None) -> str:
-    """``100 req/s b200 per ip redis``: rate, burst, key and backend of an inbound limit."""
+def _source_limit(limit: Mapping[str, Any] | None, limited: Any = None) -> Text:
+    """``100 req/s b200 per ip redis``: rate, burst, key and backend of an inbound limit.
+
+    While the limiter refuses events it starts with ``limiting 12/s,`` (events
+    refused per second), in yellow: what is cut first if the column is narrow
+    is the limit's settings, not that.
+    """
     if not limit:
-        return "-"
+        return Text("-")
     unit = "ev/s" if limit.get("unit") == "events" else "req/s"
     parts = [f"{_number(limit.get('rate'))} {unit}"]
     if limit.get("burst") is not None:
@@ -347,7 +352,10 @@ def _source_limit(limit: Mapping[str, Any] | None) -> str:
         parts.append(f"per {limit['key']}")
     if limit.get("backend") == "redis":
         parts.append("redis")
-    return " ".join(parts)
+    text = Text(" ".join(parts))
+    if limited:
+        text = Text.assemble((f"limiting {_rate(limited)}/s", "bold yellow"), ", ", text)
+    return text
 
 
 def _sink_limit(limit: Mapping[str, Any] | None) -> str:

@@ -104,3 +104,14 @@ async def test_a_running_daemons_snapshot_counts_what_it_was_sent(tmp_path, samp
     (source,) = status["sources"].values()
     assert (source["requests"], source["events_accepted"]) == (3.0, 3.0)
     assert status["routes"] and set(status["sinks"]) == set(rd.topology.sinks)
+
+
+def test_events_the_rate_limit_refuses_have_their_own_rate():
+    metrics = Metrics()
+    rates = Rates(metrics)
+    rates.sample(now=0.0)
+    metrics.events_rejected.labels("in", "rate_limited").inc(20)
+    metrics.events_rejected.labels("in", "invalid").inc(10)
+    rates.sample(now=2.0)
+    assert rates.rate("events_limited", "in") == 10.0
+    assert rates.rate("events_rejected", "in") == 15.0  # every reason

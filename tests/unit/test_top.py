@@ -84,6 +84,30 @@ async def test_one_frame_shows_what_the_daemon_was_sent(tmp_path, sample, sample
     assert table["out"][6] == "0"  # no dead letters
 
 
+async def test_a_rate_limit_refusing_events_is_shown_with_its_rate(tmp_path, sample, sample_config):
+    sample_config["sources"]["in"]["rate_limit"] = {"rate": 0.001, "burst": 2}
+    async with running_daemon(sample_config, data_dir=tmp_path / "d", plugins=sample) as rd:
+        poller = Poller([rd.admin_url], None)
+        try:
+            statuses = set()
+            with trio.fail_after(20):
+                while True:
+                    body = {"events": [{"kind": "view", "user": "u"}]}
+                    statuses.add((await rd.client.post("/sample/events", json=body)).status_code)
+                    snapshot = await trio.to_thread.run_sync(poller.read)
+                    if snapshot["sources"]["in"]["limited_per_s"] > 0:
+                        break
+                    await trio.sleep(0.2)
+            code, out, _ = await read_once(poller)
+        finally:
+            poller.close()
+    assert statuses == {202, 429}
+    assert code == 0
+    cells = rows(out)["in"]
+    assert cells[5] == "limiting" and float(cells[6].removesuffix("/s,")) > 0
+    assert cells[7:10] == ["0.001", "req/s", "b2"]  # then the key, as far as it fits
+
+
 async def test_an_unreachable_daemon_is_one_line_and_exit_1():
     url = closed_port()
     poller = Poller([url], None)

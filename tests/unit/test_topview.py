@@ -104,6 +104,16 @@ def test_a_source_row_has_its_rates_p99_and_rate_limit():
     ]
 
 
+def test_a_limiter_refusing_events_says_so_before_its_settings():
+    limit = {"rate": 100, "burst": 200, "key": "ip", "unit": "events", "backend": "memory"}
+    sources = {"web": source(rate_limit=limit, limited_per_s=12.0, rejects_per_s=12.0)}
+    assert row(screen(snapshot(sources=sources)), "web")[5:] == [
+        *("limiting", "12/s,", "100", "ev/s", "b200", "per", "ip")
+    ]
+    narrow = row(screen(snapshot(sources=sources), width=60), "web")
+    assert narrow[5:7] == ["limiting", "12/s,"] and narrow[-1].endswith("…")
+
+
 def test_a_failing_sink_shows_pending_age_retries_pause_dead_letters_and_its_error():
     paused = NOW + 30
     sinks = {
