@@ -195,12 +195,12 @@ def _top(top: argparse.ArgumentParser) -> None:
         "--admin",
         action="append",
         metavar="URL",
-        help="the admin listener: http://HOST:PORT or unix:PATH (default: admin.bind of "
+        help="the admin listener: http://HOST:PORT, HOST:PORT or unix:PATH (default: admin.bind of "
         "--config, else http://127.0.0.1:9091); repeat it to add up several daemons",
     )
     top.add_argument("--token", metavar="T", help="admin.token (default: that of --config)")
     top.add_argument(
-        "--interval", type=_interval, default=1.0, metavar="S", help="seconds between reads"
+        "--interval", type=_interval, default=1.0, metavar="S", help="seconds between reads (1)"
     )
     top.add_argument("--once", action="store_true", help="print one frame and exit")
     _config_option(top, builtin=False)

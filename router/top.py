@@ -57,6 +57,19 @@ def admin_url(bind: str) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _url(value: str) -> str:
+    """An ``--admin`` value as a URL: ``HOST:PORT`` is read as an ``admin.bind``.
+
+    :raises UsageError: if it is neither a URL nor ``HOST:PORT``.
+    """
+    if "://" in value or value.startswith("unix:"):
+        return value.rstrip("/")
+    try:
+        return admin_url(value)
+    except ValueError as exc:
+        raise UsageError(f"--admin {value}: not http://HOST:PORT or unix:PATH ({exc})") from None
+
+
 class Poller:
     """Reads the status snapshot of one or more admin listeners (``http://…`` or ``unix:PATH``)."""
 
@@ -142,7 +155,7 @@ def _targets(args: argparse.Namespace) -> tuple[list[str], str | None]:
     """The admin URLs and token: the options', else the ``-c`` config's, else the defaults."""
     token = args.token
     if args.admin:
-        return list(args.admin), token
+        return [_url(value) for value in args.admin], token
     if args.config is None:
         return [admin_url(AdminConfig().bind)], token
     from router.loader import load

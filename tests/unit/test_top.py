@@ -37,6 +37,26 @@ def test_the_url_of_an_admin_bind(bind, url):
     assert admin_url(bind) == url
 
 
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+        ("http://127.0.0.1:{port}/", "http://127.0.0.1:{port}"),
+    ],
+)
+def test_an_admin_option_may_be_a_bind(given, read, capsys):
+    port = closed_port().rsplit(":", 1)[1]
+    given, read = given.format(port=port), read.format(port=port)
+    assert main(["top", "--once", "--admin", given]) == 1  # nothing listens there
+    assert capsys.readouterr().err == f"router: cannot reach {read}: Connection refused\n"
+
+
+def test_an_admin_option_that_is_no_address_is_one_line(capsys):
+    assert main(["top", "--once", "--admin", "localhost"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("router: error: --admin localhost: not http://HOST:PORT or unix:PATH")
+
+
 def test_an_admin_listener_that_is_off_cannot_be_read():
     with pytest.raises(UsageError, match=r"admin listener is off \(admin.bind: off\)"):
         admin_url("off")
