@@ -185,7 +185,7 @@ def _interval(value: str) -> float:
         seconds = float(value)
     except ValueError:
         seconds = 0.0
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    if not 0 < seconds < float("inf"):  # nan compares false too
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds more than 0")
     return seconds
 

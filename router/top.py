@@ -139,9 +139,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
+    """``router top``: the exit code (0, 1 unreadable or refused; 130 by Ctrl-C, from ``main``)."""
     urls, token = _targets(args)
-    if args.interval <= 0:
-        raise UsageError(f"--interval must be more than 0 seconds, got {args.interval:g}")
     poller = Poller(urls, token)
     try:
         if args.once:
