@@ -4,7 +4,8 @@ Exit codes, the same in every command:
 
 - 0: success.
 - 1: the command ran and found a negative result (``validate``/``translate``
-  found invalid events, ``dlq show`` found no such dead letter).
+  found invalid events, ``dlq show`` found no such dead letter, ``top`` could
+  not read the admin listener).
 - 2: something the user must fix, printed as one line (a config as one
   ``FILE:LINE: key: message`` line per problem): usage, config, plugin,
   storage (a full disk, a damaged spool.db), data dir in use, cannot listen, unreadable input file.
@@ -331,6 +332,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    from router.top import command
+
+    return command(args)
+
+
 #: Each command's implementation, by name (the parser is router.cliparser).
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
@@ -343,6 +350,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dlq": cmd_dlq,
     "quarantine": cmd_quarantine,
     "tap": cmd_tap,
+    "top": cmd_top,
     "new-plugin": cmd_new_plugin,
 }
 

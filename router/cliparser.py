@@ -212,6 +212,32 @@ def _tap(tap: argparse.ArgumentParser) -> None:
     tap.add_argument("--limit", type=_count, metavar="N", help="stop after N events")
 
 
+def _interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):  # nan compares false too
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds more than 0")
+    return seconds
+
+
+def _top(top: argparse.ArgumentParser) -> None:
+    top.add_argument(
+        "--admin",
+        action="append",
+        metavar="URL",
+        help="the admin listener: http://HOST:PORT, HOST:PORT or unix:PATH (default: admin.bind of "
+        "--config, else http://127.0.0.1:9091); repeat it to add up several daemons",
+    )
+    top.add_argument("--token", metavar="T", help="admin.token (default: that of --config)")
+    top.add_argument(
+        "--interval", type=_interval, default=1.0, metavar="S", help="seconds between reads (1)"
+    )
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
+    _config_option(top, builtin=False)
+
+
 def _new_plugin(new_plugin: argparse.ArgumentParser) -> None:
     new_plugin.add_argument("name", metavar="NAME", help="the plugin's name (lower case)")
     new_plugin.add_argument("--dir", default=".", metavar="DIR", help="where (default: .)")
@@ -229,5 +255,6 @@ _COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
     ("dlq", "list, show, replay or purge a sink's dead letters", _dlq),
     ("quarantine", "list, purge or replay a source's invalid events", _quarantine),
     ("tap", "stream the events passing a source, route or sink of a running daemon", _tap),
+    ("top", "a live view of a running router: rates, queues, failing sinks", _top),
     ("new-plugin", "write a new plugin package with its tests, ready to install", _new_plugin),
 ]

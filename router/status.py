@@ -86,6 +86,10 @@ def _totals(metrics: Metrics) -> tuple[Counts, Buckets]:
             else:
                 continue
             counters[key] = counters.get(key, 0.0) + sample.value
+            if name == "router_events_rejected_total" and labels.get("reason") == "rate_limited":
+                # What the inbound limiter refuses now: its state, as router top shows it.
+                limited = ("events_limited", key[1])
+                counters[limited] = counters.get(limited, 0.0) + sample.value
     return counters, buckets
 
 
@@ -165,6 +169,7 @@ def snapshot(
                 "requests_per_s": rates.rate("requests", name),
                 "events_per_s": rates.rate("events_accepted", name),
                 "rejects_per_s": rates.rate("events_rejected", name),
+                "limited_per_s": rates.rate("events_limited", name),
                 "p99_seconds": rates.p99(name),
                 "rate_limit": None
                 if limit is None

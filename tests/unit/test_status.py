@@ -163,3 +163,14 @@ def test_merge_adds_quarantines_and_counts_a_shared_redis_stream_once():
     assert merged["quarantined"] == 5
     assert merged["sinks"]["disk"]["dead_letters_stored"] == 5
     assert merged["sinks"]["shared"]["dead_letters_stored"] == 10
+
+
+def test_events_the_rate_limit_refuses_have_their_own_rate():
+    metrics = Metrics()
+    rates = Rates(metrics)
+    rates.sample(now=0.0)
+    metrics.events_rejected.labels("in", "rate_limited").inc(20)
+    metrics.events_rejected.labels("in", "invalid").inc(10)
+    rates.sample(now=2.0)
+    assert rates.rate("events_limited", "in") == 10.0
+    assert rates.rate("events_rejected", "in") == 15.0  # every reason
