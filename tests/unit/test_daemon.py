@@ -22,7 +22,9 @@ def test_lone_error_unwraps_a_single_router_error_only():
 
 
 async def test_readiness_follows_the_lifecycle(tmp_path, sample, sample_config):
-    config, registry = build_config(sample_config, plugins=sample)
+    config, registry = build_config(
+        {**sample_config, "admin": {"bind": "127.0.0.1:0"}}, plugins=sample
+    )
     daemon = Daemon(config, registry, data_dir=tmp_path / "d")
     assert daemon.readiness() == (
         False,
