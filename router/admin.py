@@ -13,6 +13,9 @@ port. With ``admin.token`` set, every request needs ``Authorization: Bearer
 =====================  ==================================================
 
 Errors have the ingest port's one JSON shape ``{"error", "message", "status"}``.
+
+In a ``server.workers > 1`` group, the app on the shared admin socket has a
+:class:`~router.workergroup.WorkerGroup`: it answers for every worker.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from router.status import Rates, StatusHost, snapshot
 if TYPE_CHECKING:
     from router.config import RouterConfig
     from router.reload import Reload
+    from router.workergroup import WorkerGroup
 
 __all__ = ["AdminHost", "create_admin_app"]
 
@@ -57,8 +61,12 @@ def error_response(status: int, title: str, message: str, **headers: str) -> Res
     return json_response(body, status, headers or None)
 
 
-def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
-    """The admin ASGI app for ``host``; ``rates`` must be sampled (``Rates.run``) meanwhile."""
+def create_admin_app(host: AdminHost, rates: Rates, group: WorkerGroup | None = None) -> QuartTrio:
+    """The admin ASGI app for ``host``; ``rates`` must be sampled (``Rates.run``) meanwhile.
+
+    With ``group``, what concerns every worker is asked of every worker
+    (:meth:`WorkerGroup.answer`), once the token is checked.
+    """
     app = QuartTrio("router.admin")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
@@ -79,6 +87,12 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
             "this admin listener needs Authorization: Bearer <admin.token>",
             **{"WWW-Authenticate": 'Bearer realm="router admin"'},
         )
+
+    if group is not None:
+
+        @app.before_request
+        async def for_the_group() -> Response | None:
+            return await group.answer(request.method, request.path, request.query_string)
 
     @app.post("/admin/reload")
     async def reload() -> Response:

@@ -17,9 +17,16 @@ it sends its one-line message to the supervisor and exits 2; the supervisor
 stops the other workers, prints that line once and exits 2, as a single
 process would.
 
-Limitation: each worker has its own metrics; a ``/metrics`` scrape is
-answered by whichever worker takes the connection (its ``router_worker_info``
-says which). Inbound rate limits are per worker unless their backend is Redis.
+The admin listener is one for the group: the parent binds ``admin.bind``
+once and every worker serves it, each also on a private unix socket
+(``<data_dir>/worker-<i>/admin.sock``, or a short temporary path when that is
+too long). A worker that takes an admin request, or a ``/metrics`` scrape
+on the ingest port, answers for the whole group by asking every worker's
+private socket (:mod:`router.workergroup`): metrics add up, a reload is
+every worker's. Once every worker is ready the parent logs
+``workers.ready`` with the ingest and admin addresses.
+
+Limitation: inbound rate limits are per worker unless their backend is Redis.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,7 @@ from router.errors import ConfigError, RouterError
 from router.listener import listen
 from router.loader import Overrides, apply_overrides, load
 from router.storage import lock_data_dir
+from router.workergroup import GroupSockets, private_socket_paths
 
 __all__ = ["adopted_dirs", "run_workers", "worker_dir"]
 
@@ -101,15 +111,18 @@ def _worker_main(
     sockets: Any,
     errors: Any,
     watch: bool = False,
+    group: GroupSockets | None = None,
+    ready: Any = None,
 ) -> None:
     """The entry point of one worker process (spawned: it rebuilds everything).
 
     A RouterError is sent to the supervisor as the line(s) ``router run``
-    would print, and the worker exits with :data:`EXIT_STARTUP`.
+    would print, and the worker exits with :data:`EXIT_STARTUP`. Once
+    serving, the worker puts its index on ``ready``.
     """
     _detach_from_terminal_signals()
     try:
-        _serve_worker(config_path, overrides, index, sockets, watch)
+        _serve_worker(config_path, overrides, index, sockets, watch, group, ready)
     except ConfigError as exc:
         errors.put(str(exc))
         sys.exit(EXIT_STARTUP)
@@ -119,7 +132,13 @@ def _worker_main(
 
 
 def _serve_worker(
-    config_path: str, overrides: Overrides, index: int, sockets: Any, watch: bool
+    config_path: str,
+    overrides: Overrides,
+    index: int,
+    sockets: Any,
+    watch: bool,
+    group: GroupSockets | None = None,
+    ready: Any = None,
 ) -> None:
     import trio
 
@@ -134,19 +153,47 @@ def _serve_worker(
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
     data_dir = worker_dir(server.data_dir, index)
-    trio.run(
-        lambda: serve(
-            config,
-            registry,
-            handle_signals=True,
-            data_dir=data_dir,
-            sockets=sockets,
-            worker=index,
-            drain=adopted_dirs(server.data_dir, index, server.workers),
-            read_config=config_reader(config_path, overrides),
-            watch=watch,
-        )
-    )
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                lambda task_status: serve(
+                    config,
+                    registry,
+                    task_status=task_status,
+                    handle_signals=True,
+                    data_dir=data_dir,
+                    sockets=sockets,
+                    worker=index,
+                    drain=adopted_dirs(server.data_dir, index, server.workers),
+                    read_config=config_reader(config_path, overrides),
+                    watch=watch,
+                    group=group,
+                )
+            )
+            if ready is not None:
+                ready.put(index)
+
+    trio.run(main)
+
+
+def _listen_private(paths: list[Path]) -> list[Any]:
+    """Each worker's private admin socket, listening, readable by this user alone."""
+    found = []
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        found.append(listen(f"unix:{path}", option="--data-dir"))
+        os.chmod(path, 0o600)
+    return found
+
+
+def _admin_url(bind: str, sockets: Any) -> str | None:
+    if sockets is None:
+        return None
+    if bind.startswith("unix:"):
+        return bind
+    host, port = sockets.insecure_sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
 
 
 def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) -> int:
@@ -157,12 +204,16 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
     """
     server = config.server
     sockets = listen(server.bind)
+    admin_sockets = None
+    if config.admin.enabled:
+        admin_sockets = listen(config.admin.bind, option="admin.bind or --admin-bind")
     overrides = {
         "server": {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir},
         "admin": {"bind": config.admin.bind},
     }
     context = multiprocessing.get_context("spawn")
     errors = context.SimpleQueue()
+    ready = context.SimpleQueue()
     stopping = False
     fatal: str | None = None
 
@@ -179,10 +230,11 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
                 os.kill(process.pid, signal.SIGHUP)
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
+        group = GroupSockets(index, paths, private[index], admin_sockets)
         process = context.Process(
             target=_worker_main,
             name=f"router-worker-{index}",
-            args=(config_path, overrides, index, sockets, errors, watch),
+            args=(config_path, overrides, index, sockets, errors, watch, group, ready),
         )
         process.start()
         started[index] = time.monotonic()
@@ -190,6 +242,10 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
 
     failed = False
     with lock_data_dir(server.data_dir):
+        # Bound here, so a restarted worker gets the same one and peers queue meanwhile.
+        private_paths, made = private_socket_paths(server.data_dir, server.workers)
+        paths = tuple(str(p) for p in private_paths)
+        private = _listen_private(private_paths)
         started: dict[int, float] = {}
         processes = {i: start(i) for i in range(server.workers)}
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -197,14 +253,28 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         binds = [
             f"http://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets.insecure_sockets
         ]
+        admin_url = _admin_url(config.admin.bind, admin_sockets)
         log.info(
             "workers.started",
             workers=server.workers,
             binds=binds,
+            admin=admin_url,
             pids=[p.pid for p in processes.values()],
         )
+        serving: set[int] = set()
         try:
             while processes:
+                while not ready.empty():  # a restarted worker says so again: once is enough
+                    index = ready.get()
+                    if index not in serving:
+                        serving.add(index)
+                        if len(serving) == server.workers:
+                            log.info(
+                                "workers.ready",
+                                workers=server.workers,
+                                binds=binds,
+                                admin=admin_url,
+                            )
                 for index, process in list(processes.items()):
                     process.join(timeout=0.2)
                     if process.exitcode is None:
@@ -227,6 +297,11 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            for path in private_paths:
+                with suppress(FileNotFoundError):
+                    path.unlink()
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
     log.info("workers.stopped", failed=failed or fatal is not None)
     if fatal is not None:
         print(fatal, file=sys.stderr)

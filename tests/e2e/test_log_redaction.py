@@ -120,15 +120,17 @@ def upstream_answer(request):
 
 
 class ConsoleAwareDaemon(DaemonProcess):
-    """Also finds ``daemon.ready`` and its address in console-format lines."""
+    """Also finds ``daemon.ready`` (a group's: ``workers.ready``) and its address in console."""
 
     def _line(self, line: bytes) -> None:
         super()._line(line)
-        text = self.raw[-1]
-        if not self.url and "daemon.ready" in text:
-            match = re.search(r"http://127\.0\.0\.1:\d+", text)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.raw[-1])  # no colours
+        ready = "workers.ready" in text or ("daemon.ready" in text and "worker=" not in text)
+        if not self.url and ready:
+            # binds=, not admin= (which comes first): the ingest address.
+            match = re.search(r"binds=\['(http://127\.0\.0\.1:\d+)", text)
             if match:
-                self.url = match.group(0)
+                self.url = match.group(1)
                 self._ready.set()
 
 
