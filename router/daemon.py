@@ -300,7 +300,11 @@ class Daemon:
                 log.debug("plugin.started", plugin=plugin)
             peers = None
             if self.group is not None:
-                peers = WorkerGroup(self.group.paths, lambda: self.config.admin.token)
+                peers = WorkerGroup(
+                    self.group.paths,
+                    lambda: self.config.admin.token,
+                    shared_sinks=self._shared_sinks,
+                )
             app = wrap_app(GroupMetrics(self.asgi, peers) if peers else self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if self.handle_signals:
@@ -386,6 +390,10 @@ class Daemon:
             shutdown_trigger=never,
             task_status=task_status,
         )
+
+    def _shared_sinks(self) -> frozenset[str]:
+        """Sinks whose queue is one Redis stream for every worker of a group."""
+        return frozenset(n for n, sink in self.config.sinks.items() if sink.buffer == "redis")
 
     async def _shutdown_started(self) -> None:
         await self.stopping.wait()

@@ -24,7 +24,7 @@ answer in time is named in the answer instead of failing it.
 
 from __future__ import annotations
 
-import math
+import operator
 import os
 import ssl
 import tempfile
@@ -68,6 +68,9 @@ STREAMED_PATHS = frozenset({"/admin/tap"})
 UNIX_PATH_MAX = 107
 #: Gauges whose group value is the highest worker's, not the sum.
 _MAX_GAUGES = frozenset({"router_sink_paused_seconds"})
+#: A ``buffer: redis`` sink's queue gauges: every worker reports the one shared stream.
+_SHARED_QUEUE_GAUGES = frozenset({"router_sink_events_queued", "router_sink_spool_bytes"})
+_SHARED_QUEUE_FIELDS = ("pending", "pending_bytes")
 #: The internal requests are plain HTTP on a unix socket; httpx wants a TLS context anyway,
 #: and building its default one reads the CA bundle (a blocking 0.2 s or more) every time.
 _UNUSED_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -123,6 +126,8 @@ class WorkerGroup:
 
     ``token`` gives this worker's current ``admin.token``: the internal
     requests carry it, since the private sockets check it too.
+    ``shared_sinks`` gives the sinks whose queue every worker shares
+    (``buffer: redis``): their queue length is not added up.
     """
 
     def __init__(
@@ -132,9 +137,11 @@ class WorkerGroup:
         *,
         scrape_timeout: float = SCRAPE_TIMEOUT,
         reload_timeout: float = RELOAD_TIMEOUT,
+        shared_sinks: Callable[[], frozenset[str]] = frozenset,
     ):
         self.paths = [str(p) for p in paths]
         self.token = token
+        self.shared_sinks = shared_sinks
         self.scrape_timeout = scrape_timeout
         self.reload_timeout = reload_timeout
 
@@ -193,7 +200,7 @@ class WorkerGroup:
         """The Prometheus text of every worker, added up (:func:`merge_metrics`)."""
         answers = await self.ask("GET", "/metrics")
         texts = [a.text if _ok(a) else None for a in answers]
-        return merge_metrics(texts)
+        return merge_metrics(texts, self.shared_sinks())
 
     async def status(self) -> Response:
         answers = await self.ask("GET", "/admin/status")
@@ -202,6 +209,10 @@ class WorkerGroup:
         if not snapshots:
             return _unavailable(missing)
         merged = merge(snapshots)
+        for name in self.shared_sinks() & set(merged["sinks"]):
+            for field in _SHARED_QUEUE_FIELDS:
+                counts = [s["sinks"][name].get(field) or 0 for s in snapshots if name in s["sinks"]]
+                merged["sinks"][name][field] = max(counts)
         if missing:
             merged["unreachable"] = missing
         return json_response(merged)
@@ -354,13 +365,15 @@ def _unavailable(missing: dict[str, str]) -> Response:
     return json_response(body, 503)
 
 
-def merge_metrics(texts: Sequence[str | None]) -> bytes:
+def merge_metrics(texts: Sequence[str | None], shared_sinks: frozenset[str] = frozenset()) -> bytes:
     """Several workers' Prometheus text as one: samples with equal name and labels added up.
 
     ``texts[i]`` is worker ``i``'s, or None if it did not answer. A
     ``*_created`` timestamp is the earliest, a paused-for gauge the highest;
     ``router_worker_info`` keeps one sample per worker (its ``worker`` label
-    differs). Two gauges say who answered: ``router_workers_up`` (how many)
+    differs). The queue gauges of ``shared_sinks`` (``buffer: redis``: one
+    stream, which every worker reports) are the highest worker's, not a
+    sum. Two gauges say who answered: ``router_workers_up`` (how many)
     and ``router_worker_scrape_failed{worker}`` (1 for each that did not).
     """
     families: dict[str, Metric] = {}
@@ -378,7 +391,15 @@ def merge_metrics(texts: Sequence[str | None]) -> bytes:
             samples = values[family.name]
             for sample in family.samples:
                 key = (sample.name, tuple(sorted(sample.labels.items())))
-                samples[key] = pick(samples[key], sample.value) if key in samples else sample.value
+                if key not in samples:
+                    samples[key] = sample.value
+                elif (
+                    family.name in _SHARED_QUEUE_GAUGES
+                    and sample.labels.get("sink") in shared_sinks
+                ):
+                    samples[key] = max(samples[key], sample.value)
+                else:
+                    samples[key] = pick(samples[key], sample.value)
     for name, family in families.items():
         for (sample_name, labels), value in values[name].items():
             family.add_sample(sample_name, dict(labels), value)
@@ -401,12 +422,7 @@ def _pick(name: str, kind: str) -> Callable[[float, float], float]:
         return min
     if kind == "gauge" and name in _MAX_GAUGES:
         return max
-    return _add
-
-
-def _add(a: float, b: float) -> float:
-    total = a + b
-    return total if not math.isnan(total) else a
+    return operator.add
 
 
 class _Fixed:

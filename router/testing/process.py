@@ -21,8 +21,9 @@ class DaemonProcess:
     ``await start()`` returns once the daemon logged ``daemon.ready`` (with
     ``--workers N``: once the supervisor logged ``workers.ready``, every
     worker serving); ``url`` is then the address it bound (use ``--bind
-    127.0.0.1:0``) and ``admin_url`` its admin listener's, one for a group. ``router run`` gets ``--admin-bind 127.0.0.1:0``
-    unless the arguments name one: tests run many daemons at once.
+    127.0.0.1:0``) and ``admin_url`` its admin listener's, one for a group.
+    ``router run`` gets ``--admin-bind 127.0.0.1:0`` unless the arguments
+    name one: tests run many daemons at once.
     """
 
     def __init__(

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -235,3 +236,35 @@ def test_a_taken_admin_port_stops_the_group_with_one_line(tmp_path):
         f"router: error: cannot listen on 127.0.0.1:{port}: address already in use "
         "(another router or program is using it; pick another with admin.bind or --admin-bind)"
     )
+
+
+@pytest.mark.redis
+async def test_a_shared_redis_stream_is_counted_once_not_once_per_worker(tmp_path, redis_prefix):
+    from router.testing.redis import REDIS_URL
+
+    k = 40
+    data = tmp_path / "d"
+    async with FakeUpstream.running() as upstream:
+        upstream.refuse()  # everything stays queued in the one stream
+        redis = {"url": REDIS_URL, "prefix": redis_prefix, "refresh_interval": "0.2s"}
+        path = relay_config(tmp_path, upstream.url, level="debug", redis=redis, buffer="redis")
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(group_args(path, data)).start(nursery)
+            await post_many(daemon.url, k, "r")
+            with trio.fail_after(30):  # each worker sees the other's events once it refreshes
+                for worker in (0, 1):
+                    async with private(data, worker) as own:
+                        while True:
+                            found = samples((await own.get("/metrics")).text)
+                            if value(found, "router_sink_events_queued", sink="conscent") == k:
+                                break
+                            await trio.sleep(0.05)
+            async with httpx.AsyncClient(base_url=daemon.admin_url) as admin:
+                found = samples((await admin.get("/metrics")).text)
+                status = (await admin.get("/admin/status")).json()
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+    assert {e.get("worker") for e in daemon.events("ingest.request")} == {0, 1}
+    assert value(found, "router_sink_events_accepted_total", sink="conscent") == k
+    assert value(found, "router_sink_events_queued", sink="conscent") == k
+    assert status["sinks"]["conscent"]["pending"] == k

@@ -91,6 +91,13 @@ def test_a_worker_that_did_not_answer_is_counted_out_not_fatal():
     assert ("router_worker_info", frozenset({("worker", "1")})) not in found
 
 
+def test_a_shared_redis_streams_length_is_reported_once_not_per_worker():
+    texts = [worker_metrics(0, 1, 40).render().decode(), worker_metrics(1, 1, 40).render().decode()]
+    found = samples(merge_metrics(texts, shared_sinks=frozenset({"out"})))
+    assert value(found, "router_sink_events_queued", sink="out") == 40
+    assert value(found, "router_events_received_total", source="in") == 2
+
+
 def test_the_merged_text_is_valid_exposition_with_help_and_type():
     text = merge_metrics([worker_metrics(0, 1, 0).render().decode()]).decode()
     assert "# TYPE router_events_received_total counter" in text
@@ -138,7 +145,10 @@ def snapshot(index: int, accepted: float, status: str = "ready") -> dict:
         "status": status,
         "ready": status == "ready",
         "sources": {"in": {"plugin": "p", "events_accepted": accepted, "p99_seconds": None}},
-        "sinks": {},
+        "sinks": {
+            name: {"plugin": "p", "delivered": 1.0, "pending": 30, "pending_bytes": 300}
+            for name in ("disk", "stream")
+        },
         "routes": [],
         "orphaned": {},
         "storage_errors": [],
@@ -228,12 +238,16 @@ def group_of(tmp_path: Path, n: int, **options) -> WorkerGroup:
 async def test_the_group_answers_with_every_peers_numbers(tmp_path, nursery):
     for i in range(2):
         await serve_unix(nursery, peer_app(i), tmp_path / f"{i}.sock")
-    group = group_of(tmp_path, 2)
+    group = group_of(tmp_path, 2, shared_sinks=lambda: frozenset({"stream"}))
     found = samples(await group.metrics())
     assert value(found, "router_events_received_total", source="in") == 30
     status = orjson.loads(await (await group.answer("GET", "/admin/status")).get_data())
     assert status["workers"] == [0, 1]
     assert status["sources"]["in"]["events_accepted"] == 15
+    assert status["sinks"]["disk"]["pending"] == 60  # each worker's own spool
+    assert status["sinks"]["stream"]["pending"] == 30  # one stream, seen by both
+    assert status["sinks"]["stream"]["pending_bytes"] == 300
+    assert status["sinks"]["stream"]["delivered"] == 2
     assert "unreachable" not in status
     reloads = orjson.loads(await (await group.answer("GET", "/admin/reloads")).get_data())
     assert reloads == {"workers": {"0": [{"result": "applied"}], "1": [{"result": "applied"}]}}
