@@ -24,7 +24,6 @@ answer in time is named in the answer instead of failing it.
 
 from __future__ import annotations
 
-import operator
 import os
 import ssl
 import tempfile
@@ -38,9 +37,7 @@ import httpx
 import orjson
 import structlog
 import trio
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 from quart import Response
 from quart.wrappers.response import ResponseBody
 
@@ -373,66 +370,86 @@ def merge_metrics(texts: Sequence[str | None], shared_sinks: frozenset[str] = fr
     ``router_worker_info`` keeps one sample per worker (its ``worker`` label
     differs). The queue gauges of ``shared_sinks`` (``buffer: redis``: one
     stream, which every worker reports) are the highest worker's, not a
-    sum. Two gauges say who answered: ``router_workers_up`` (how many)
-    and ``router_worker_scrape_failed{worker}`` (1 for each that did not).
+    sum. Two gauges say who answered: ``router_workers_up`` (how many) and
+    ``router_worker_scrape_failed{worker}`` (1 for each that did not).
+
+    The texts are ``prometheus_client``'s own (every worker runs the same
+    code, so a sample's name and labels are written alike everywhere), and
+    are merged line by line: the full parser and a re-render took about ten
+    times as long, and the worker's event loop waits for it.
     """
-    families: dict[str, Metric] = {}
-    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    families: dict[str, _Family] = {}
     for text in texts:
         if text is None:
             continue
-        for family in text_string_to_metric_families(text):
-            if family.name not in families:
-                families[family.name] = Metric(
-                    family.name, family.documentation, family.type, family.unit
-                )
-                values[family.name] = {}
-            pick = _pick(family.name, family.type)
-            samples = values[family.name]
-            for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                if key not in samples:
-                    samples[key] = sample.value
-                elif (
-                    family.name in _SHARED_QUEUE_GAUGES
-                    and sample.labels.get("sink") in shared_sinks
-                ):
-                    samples[key] = max(samples[key], sample.value)
-                else:
-                    samples[key] = pick(samples[key], sample.value)
-    for name, family in families.items():
-        for (sample_name, labels), value in values[name].items():
-            family.add_sample(sample_name, dict(labels), value)
-    up = Metric("router_workers_up", "Workers that answered this scrape", "gauge")
-    up.add_sample("router_workers_up", {}, float(sum(t is not None for t in texts)))
-    failed = Metric(
-        "router_worker_scrape_failed", "1 if the worker did not answer this scrape", "gauge"
-    )
+        family: _Family | None = None
+        for line in text.splitlines():
+            if line.startswith("# "):
+                name = line.split(" ", 3)[2]
+                family = families.get(name)
+                if family is None:
+                    family = families[name] = _Family()
+                if line.startswith("# TYPE "):
+                    family.pick = _pick(name, line.rsplit(" ", 1)[1], shared_sinks)
+                if line not in family.comments:
+                    family.comments.append(line)
+            elif line and family is not None:
+                key, _, raw = line.rpartition(" ")
+                value = float(raw)
+                samples = family.samples
+                samples[key] = family.pick(key, samples[key], value) if key in samples else value
+    lines = []
+    for family in families.values():
+        lines += family.comments
+        lines += [f"{key} {floatToGoString(value)}" for key, value in family.samples.items()]
+    lines.append("# HELP router_workers_up Workers that answered this scrape")
+    lines.append("# TYPE router_workers_up gauge")
+    lines.append(f"router_workers_up {floatToGoString(sum(t is not None for t in texts))}")
+    lines.append("# HELP router_worker_scrape_failed 1 if the worker did not answer this scrape")
+    lines.append("# TYPE router_worker_scrape_failed gauge")
     for index, text in enumerate(texts):
-        failed.add_sample(
-            "router_worker_scrape_failed", {"worker": str(index)}, float(text is None)
-        )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed([*families.values(), up, failed]))
-    return generate_latest(registry)
+        failed = floatToGoString(text is None)
+        lines.append(f'router_worker_scrape_failed{{worker="{index}"}} {failed}')
+    return ("\n".join(lines) + "\n").encode()
 
 
-def _pick(name: str, kind: str) -> Callable[[float, float], float]:
+Pick = Callable[[str, float, float], float]
+
+
+class _Family:
+    """One metric family's comment lines and samples (by ``name{labels}``), in first-seen order."""
+
+    __slots__ = ("comments", "pick", "samples")
+
+    def __init__(self) -> None:
+        self.comments: list[str] = []
+        self.samples: dict[str, float] = {}
+        self.pick: Pick = _sum
+
+
+def _sum(key: str, a: float, b: float) -> float:
+    return a + b
+
+
+def _pick(name: str, kind: str, shared_sinks: frozenset[str]) -> Pick:
+    """How two workers' values of a sample of family ``name`` (of type ``kind``) make one."""
     if kind == "gauge" and name.endswith("_created"):
-        return min
+        return lambda key, a, b: min(a, b)
     if kind == "gauge" and name in _MAX_GAUGES:
-        return max
-    return operator.add
+        return lambda key, a, b: max(a, b)
+    if kind == "gauge" and name in _SHARED_QUEUE_GAUGES and shared_sinks:
+        labels = tuple(f'sink="{_escape(sink)}"' for sink in shared_sinks)
+
+        def queue(key: str, a: float, b: float) -> float:
+            return max(a, b) if any(label in key for label in labels) else a + b
+
+        return queue
+    return _sum
 
 
-class _Fixed:
-    """A collector that yields the families it was given."""
-
-    def __init__(self, families: list[Metric]):
-        self.families = families
-
-    def collect(self) -> list[Metric]:
-        return self.families
+def _escape(value: str) -> str:
+    """A label value as the exposition format writes it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 class GroupMetrics:

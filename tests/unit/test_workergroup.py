@@ -98,6 +98,22 @@ def test_a_shared_redis_streams_length_is_reported_once_not_per_worker():
     assert value(found, "router_events_received_total", source="in") == 2
 
 
+def test_a_label_set_only_one_worker_has_stays_in_its_family():
+    second = worker_metrics(1, 4, 0)
+    second.events_received.labels("other").inc(9)
+    text = merge_metrics([worker_metrics(0, 3, 0).render().decode(), second.render().decode()])
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(text.decode())
+        if f.name == "router_events_received"
+    ]
+    assert family.type == "counter"
+    assert {s.labels["source"]: s.value for s in family.samples if s.name.endswith("_total")} == {
+        "in": 7,
+        "other": 9,
+    }
+
+
 def test_the_merged_text_is_valid_exposition_with_help_and_type():
     text = merge_metrics([worker_metrics(0, 1, 0).render().decode()]).decode()
     assert "# TYPE router_events_received_total counter" in text
