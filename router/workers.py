@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from hypercorn.utils import repr_socket_addr
 
 from router.config import RouterConfig
 from router.errors import ConfigError, RouterError
@@ -178,7 +179,7 @@ def _serve_worker(
 
 
 def _listen_private(paths: list[Path]) -> list[Any]:
-    """Each worker's private admin socket, listening, readable by this user alone."""
+    """Each worker's private admin socket, listening; only this user may connect."""
     found = []
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,13 +188,21 @@ def _listen_private(paths: list[Path]) -> list[Any]:
     return found
 
 
+def _remove_private(paths: list[Path], made: Path | None) -> None:
+    for path in paths:
+        with suppress(FileNotFoundError):
+            path.unlink()
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def _admin_url(bind: str, sockets: Any) -> str | None:
     if sockets is None:
         return None
     if bind.startswith("unix:"):
         return bind
-    host, port = sockets.insecure_sockets[0].getsockname()[:2]
-    return f"http://{host}:{port}"
+    sock = sockets.insecure_sockets[0]
+    return f"http://{repr_socket_addr(sock.family, sock.getsockname())}"
 
 
 def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) -> int:
@@ -245,7 +254,11 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         # Bound here, so a restarted worker gets the same one and peers queue meanwhile.
         private_paths, made = private_socket_paths(server.data_dir, server.workers)
         paths = tuple(str(p) for p in private_paths)
-        private = _listen_private(private_paths)
+        try:
+            private = _listen_private(private_paths)
+        except BaseException:
+            _remove_private(private_paths, made)
+            raise
         started: dict[int, float] = {}
         processes = {i: start(i) for i in range(server.workers)}
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -297,11 +310,7 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            for path in private_paths:
-                with suppress(FileNotFoundError):
-                    path.unlink()
-            if made is not None:
-                shutil.rmtree(made, ignore_errors=True)
+            _remove_private(private_paths, made)
     log.info("workers.stopped", failed=failed or fatal is not None)
     if fatal is not None:
         print(fatal, file=sys.stderr)

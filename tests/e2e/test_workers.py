@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from pathlib import Path
@@ -268,3 +269,33 @@ async def test_a_shared_redis_stream_is_counted_once_not_once_per_worker(tmp_pat
     assert value(found, "router_sink_events_accepted_total", sink="conscent") == k
     assert value(found, "router_sink_events_queued", sink="conscent") == k
     assert status["sinks"]["conscent"]["pending"] == k
+
+
+@pytest.mark.slow
+async def test_a_restarted_worker_serves_its_private_socket_again(tmp_path):
+    data = tmp_path / "d"
+    async with FakeUpstream.running() as upstream:
+        path = relay_config(tmp_path, upstream.url)
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(group_args(path, data)).start(nursery)
+            (started,) = daemon.events("workers.started")
+            os.kill(started["pids"][1], signal.SIGKILL)
+            async with httpx.AsyncClient(base_url=daemon.admin_url) as admin:
+                with trio.fail_after(30):
+                    while not daemon.events("workers.worker_exited"):  # noqa: ASYNC110
+                        await trio.sleep(0.05)
+                # Meanwhile a scrape still answers, with what the group has.
+                r = await admin.get("/metrics")
+                assert r.status_code == 200
+                assert value(samples(r.text), "router_worker_info", worker="0") == 1
+                with trio.fail_after(60):
+                    while len(daemon.events("daemon.ready")) < 3:  # noqa: ASYNC110
+                        await trio.sleep(0.05)
+                found = samples((await admin.get("/metrics")).text)
+                status = (await admin.get("/admin/status")).json()
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+    assert value(found, "router_workers_up") == 2
+    assert value(found, "router_worker_info", worker="1") == 1
+    assert status["workers"] == [0, 1]
+    assert len(daemon.events("workers.ready")) == 1
