@@ -110,7 +110,7 @@ def _worst(results: Sequence[str]) -> str:
     return min(results, key=lambda r: _RELOAD_ORDER.index(r) if r in _RELOAD_ORDER else 0)
 
 
-def json_response(data: Any, status: int = 200) -> Response:
+def _json_response(data: Any, status: int = 200) -> Response:
     return Response(
         orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
         status=status,
@@ -212,12 +212,12 @@ class WorkerGroup:
                 merged["sinks"][name][field] = max(counts)
         if missing:
             merged["unreachable"] = missing
-        return json_response(merged)
+        return _json_response(merged)
 
     async def reloads(self) -> Response:
         answers = await self.ask("GET", "/admin/reloads")
         by_worker = {str(i): a.json() if _ok(a) else _why(a) for i, a in enumerate(answers)}
-        return json_response({"workers": by_worker})
+        return _json_response({"workers": by_worker})
 
     async def reload(self) -> Response:
         """Every worker reloads; 422 if one rejected the config, 502 if one did not answer."""
@@ -230,7 +230,7 @@ class WorkerGroup:
                 results[str(i)] = {"result": "unreachable", "problems": [_why(a)]}
         worst = _worst([r["result"] for r in results.values()])
         status = {"rejected": 422, "unreachable": 502}.get(worst, 200)
-        return json_response({"result": worst, "workers": results}, status)
+        return _json_response({"result": worst, "workers": results}, status)
 
     async def stream(self, path: str, query: bytes = b"") -> Response:
         """Every worker's NDJSON stream at ``path`` as one; a worker's refusal as it is.
@@ -359,7 +359,7 @@ def _why(answer: httpx.Response | _Failure) -> str:
 def _unavailable(missing: dict[str, str]) -> Response:
     detail = "; ".join(f"worker {i}: {why}" for i, why in missing.items()) or "no worker answered"
     body = {"error": "Service Unavailable", "message": detail, "status": 503}
-    return json_response(body, 503)
+    return _json_response(body, 503)
 
 
 def merge_metrics(texts: Sequence[str | None], shared_sinks: frozenset[str] = frozenset()) -> bytes:
