@@ -154,28 +154,34 @@ def _serve_worker(
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
     data_dir = worker_dir(server.data_dir, index)
+    trio.run(
+        lambda: serve(
+            config,
+            registry,
+            # Not a nursery's: a startup error must reach _worker_main as itself.
+            task_status=_Ready(ready, index),
+            handle_signals=True,
+            data_dir=data_dir,
+            sockets=sockets,
+            worker=index,
+            drain=adopted_dirs(server.data_dir, index, server.workers),
+            read_config=config_reader(config_path, overrides),
+            watch=watch,
+            group=group,
+        )
+    )
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(
-                lambda task_status: serve(
-                    config,
-                    registry,
-                    task_status=task_status,
-                    handle_signals=True,
-                    data_dir=data_dir,
-                    sockets=sockets,
-                    worker=index,
-                    drain=adopted_dirs(server.data_dir, index, server.workers),
-                    read_config=config_reader(config_path, overrides),
-                    watch=watch,
-                    group=group,
-                )
-            )
-            if ready is not None:
-                ready.put(index)
 
-    trio.run(main)
+class _Ready:
+    """The ``task_status`` of a worker's daemon: serving, it puts its index on ``queue``."""
+
+    def __init__(self, queue: Any, index: int):
+        self.queue = queue
+        self.index = index
+
+    def started(self, value: Any = None) -> None:
+        if self.queue is not None:
+            self.queue.put(self.index)
 
 
 def _listen_private(paths: list[Path]) -> list[Any]:
