@@ -25,7 +25,13 @@ def run_router(
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
 ) -> Ran:
-    """``python -m router ARGS`` with entry-point plugins off and ``ROUTER_DEBUG`` unset."""
+    """``python -m router ARGS`` with entry-point plugins off and ``ROUTER_DEBUG`` unset.
+
+    ``router run`` gets ``--admin-bind 127.0.0.1:0`` unless the arguments name
+    one, as with DaemonProcess: tests run many daemons at once.
+    """
+    if args[:1] == ("run",) and "--admin-bind" not in args:
+        args = (*args, "--admin-bind", "127.0.0.1:0")
     result = subprocess.run(
         [sys.executable, "-m", "router", *args],
         capture_output=True,
