@@ -20,6 +20,9 @@ page and nothing else. A changed token voids the cookie.
 =====================  ==================================================
 
 Errors have the ingest port's one JSON shape ``{"error", "message", "status"}``.
+
+In a ``server.workers > 1`` group, the app on the shared admin socket has a
+:class:`~router.workergroup.WorkerGroup`: it answers for every worker.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from router.tap import TapHub, TapQueryError, parse_query, stream
 if TYPE_CHECKING:
     from router.config import RouterConfig
     from router.reload import Reload
+    from router.workergroup import WorkerGroup
 
 __all__ = ["PAGE_COOKIE", "PAGE_PATHS", "AdminHost", "create_admin_app", "page_cookie"]
 
@@ -108,8 +112,12 @@ def error_response(status: int, title: str, message: str, **headers: str) -> Res
     return json_response(body, status, headers or None)
 
 
-def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
-    """The admin ASGI app for ``host``; ``rates`` must be sampled (``Rates.run``) meanwhile."""
+def create_admin_app(host: AdminHost, rates: Rates, group: WorkerGroup | None = None) -> QuartTrio:
+    """The admin ASGI app for ``host``; ``rates`` must be sampled (``Rates.run``) meanwhile.
+
+    With ``group``, what concerns every worker is asked of every worker
+    (:meth:`WorkerGroup.answer`), once the token is checked.
+    """
     app = QuartTrio("router.admin")
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
@@ -160,8 +168,18 @@ def create_admin_app(host: AdminHost, rates: Rates) -> QuartTrio:
     @app.get("/")
     @app.get("/status")
     async def page() -> Response:
+        if group is not None:  # the whole group's, as /admin/status
+            merged = await group.snapshot()
+            if merged is not None:
+                return html_response(render(merged))
         stored = await host.stored_counts()
         return html_response(render(snapshot(host, rates, stored)))
+
+    if group is not None:
+
+        @app.before_request
+        async def for_the_group() -> Response | None:
+            return await group.answer(request.method, request.path, request.query_string)
 
     @app.post("/admin/reload")
     async def reload() -> Response:

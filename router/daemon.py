@@ -58,6 +58,7 @@ from router.runtime import Runtime
 from router.status import Rates
 from router.storage import lock_data_dir
 from router.topology import Topology, build_topology
+from router.workergroup import GroupMetrics, GroupSockets, WorkerGroup
 
 __all__ = ["Daemon", "serve"]
 
@@ -85,6 +86,7 @@ class Daemon:
         handle_signals: bool = False,
         read_config: ConfigReader | None = None,
         watch: bool = False,
+        group: GroupSockets | None = None,
     ):
         self.config = config
         self.registry = registry
@@ -102,6 +104,8 @@ class Daemon:
         self.metrics = Metrics()
         #: This process's index in a ``server.workers > 1`` group, or None.
         self.worker = worker
+        #: In a group: the shared admin socket, this worker's private one, and the others'.
+        self.group = group
         self.started_at = time.time()
         #: Where the admin listener listens (``http://…`` or ``unix:…``), once it does.
         self.admin_url: str | None = None
@@ -266,9 +270,12 @@ class Daemon:
 
     async def _run(self, task_status: Any, shutdown_trigger: Any, sockets: Any) -> None:
         admin = self.config.admin
-        admin_sockets = (
-            listen(admin.bind, option="admin.bind or --admin-bind") if admin.enabled else None
-        )
+        if not admin.enabled:
+            admin_sockets = None
+        elif self.group is not None:  # bound once by the supervisor, for every worker
+            admin_sockets = self.group.admin
+        else:
+            admin_sockets = listen(admin.bind, option="admin.bind or --admin-bind")
         try:
             topology = await self.open()
             async with trio.open_nursery() as storage:
@@ -299,7 +306,14 @@ class Daemon:
                 self.registry.pm, "router_startup", registry=self.registry, config=self.config
             ):
                 log.debug("plugin.started", plugin=plugin)
-            app = wrap_app(self.asgi, 1 << 20, None)
+            peers = None
+            if self.group is not None:
+                peers = WorkerGroup(
+                    self.group.paths,
+                    lambda: self.config.admin.token,
+                    shared_sinks=self._shared_sinks,
+                )
+            app = wrap_app(GroupMetrics(self.asgi, peers) if peers else self.asgi, 1 << 20, None)
             async with trio.open_nursery() as http:
                 if self.handle_signals:
                     http.start_soon(self._watch_signals, delivery.cancel_scope)
@@ -308,9 +322,12 @@ class Daemon:
                 if self.watch:
                     http.start_soon(self._watch_config)
                 binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
-                if admin_sockets is not None:
+                if admin_sockets is not None or self.group is not None:
                     http.start_soon(self.rates.run)
-                    admin_urls = await http.start(self._serve_admin, admin_sockets)
+                if self.group is not None:  # what the other workers ask: answered here alone
+                    await http.start(self._serve_admin, self.group.private, None)
+                if admin_sockets is not None:
+                    admin_urls = await http.start(self._serve_admin, admin_sockets, peers)
                     unix = self.config.admin.bind.startswith("unix:")
                     self.admin_url = self.config.admin.bind if unix else admin_urls[0]
                 self.ready = True
@@ -354,12 +371,21 @@ class Daemon:
         )
         scope.cancel()  # the watchers in the http nursery
 
-    async def _serve_admin(self, sockets: Any, *, task_status: trio.TaskStatus[list[str]]) -> None:
-        """The admin listener, until the ingest listener has stopped (it cancels this)."""
+    async def _serve_admin(
+        self,
+        sockets: Any,
+        group: WorkerGroup | None,
+        *,
+        task_status: trio.TaskStatus[list[str]],
+    ) -> None:
+        """The admin listener, until the ingest listener has stopped (it cancels this).
+
+        With ``group``, it answers for every worker of the group.
+        """
         hc = hypercorn_config(self.config.server)
         hc.bind = [self.config.admin.bind]
         hc.accesslog = None
-        app = wrap_app(create_admin_app(self, self.rates), 1 << 20, None)
+        app = wrap_app(create_admin_app(self, self.rates, group), 1 << 20, None)
 
         async def never() -> None:
             await trio.sleep_forever()
@@ -372,6 +398,10 @@ class Daemon:
             shutdown_trigger=never,
             task_status=task_status,
         )
+
+    def _shared_sinks(self) -> frozenset[str]:
+        """Sinks whose queue is one Redis stream for every worker of a group."""
+        return frozenset(n for n, sink in self.config.sinks.items() if sink.buffer == "redis")
 
     async def _shutdown_started(self) -> None:
         await self.stopping.wait()
@@ -467,11 +497,13 @@ async def serve(
     drain: Sequence[Path] = (),
     read_config: ConfigReader | None = None,
     watch: bool = False,
+    group: GroupSockets | None = None,
 ) -> None:
     """Run a daemon until shutdown; ``await nursery.start(serve, ...)`` returns its URLs.
 
     ``read_config`` is how a reload reads the config again (SIGHUP when
-    ``handle_signals``; a change to the file when ``watch``).
+    ``handle_signals``; a change to the file when ``watch``). ``group``: this
+    is a worker of a ``server.workers > 1`` group (:mod:`router.workers`).
 
     :raises DataDirLocked: if another daemon uses the data directory.
     :raises PluginError: if a sink fails to open or a startup hook raises.
@@ -492,6 +524,7 @@ async def serve(
         handle_signals=handle_signals,
         read_config=read_config,
         watch=watch,
+        group=group,
     )
     with lock_data_dir(daemon.data_dir), contextlib.ExitStack() as locks:
         for path in drain:

@@ -17,9 +17,16 @@ it sends its one-line message to the supervisor and exits 2; the supervisor
 stops the other workers, prints that line once and exits 2, as a single
 process would.
 
-Limitation: each worker has its own metrics; a ``/metrics`` scrape is
-answered by whichever worker takes the connection (its ``router_worker_info``
-says which). Inbound rate limits are per worker unless their backend is Redis.
+The admin listener is one for the group: the parent binds ``admin.bind``
+once and every worker serves it, each also on a private unix socket
+(``<data_dir>/worker-<i>/admin.sock``, or a short temporary path when that is
+too long). A worker that takes an admin request, or a ``/metrics`` scrape
+on the ingest port, answers for the whole group by asking every worker's
+private socket (:mod:`router.workergroup`): metrics add up, a reload is
+every worker's. Once every worker is ready the parent logs
+``workers.ready`` with the ingest and admin addresses.
+
+Limitation: inbound rate limits are per worker unless their backend is Redis.
 """
 
 from __future__ import annotations
@@ -28,19 +35,23 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import structlog
+from hypercorn.utils import repr_socket_addr
 
 from router.config import RouterConfig
 from router.errors import ConfigError, RouterError
 from router.listener import listen
 from router.loader import Overrides, apply_overrides, load
 from router.storage import lock_data_dir
+from router.workergroup import GroupSockets, private_socket_paths
 
 __all__ = ["adopted_dirs", "run_workers", "worker_dir"]
 
@@ -101,15 +112,18 @@ def _worker_main(
     sockets: Any,
     errors: Any,
     watch: bool = False,
+    group: GroupSockets | None = None,
+    ready: Any = None,
 ) -> None:
     """The entry point of one worker process (spawned: it rebuilds everything).
 
     A RouterError is sent to the supervisor as the line(s) ``router run``
-    would print, and the worker exits with :data:`EXIT_STARTUP`.
+    would print, and the worker exits with :data:`EXIT_STARTUP`. Once
+    serving, the worker puts its index on ``ready``.
     """
     _detach_from_terminal_signals()
     try:
-        _serve_worker(config_path, overrides, index, sockets, watch)
+        _serve_worker(config_path, overrides, index, sockets, watch, group, ready)
     except ConfigError as exc:
         errors.put(str(exc))
         sys.exit(EXIT_STARTUP)
@@ -119,7 +133,13 @@ def _worker_main(
 
 
 def _serve_worker(
-    config_path: str, overrides: Overrides, index: int, sockets: Any, watch: bool
+    config_path: str,
+    overrides: Overrides,
+    index: int,
+    sockets: Any,
+    watch: bool,
+    group: GroupSockets | None = None,
+    ready: Any = None,
 ) -> None:
     import trio
 
@@ -138,6 +158,8 @@ def _serve_worker(
         lambda: serve(
             config,
             registry,
+            # Not a nursery's: a startup error must reach _worker_main as itself.
+            task_status=_Ready(ready, index),
             handle_signals=True,
             data_dir=data_dir,
             sockets=sockets,
@@ -145,8 +167,48 @@ def _serve_worker(
             drain=adopted_dirs(server.data_dir, index, server.workers),
             read_config=config_reader(config_path, overrides),
             watch=watch,
+            group=group,
         )
     )
+
+
+class _Ready:
+    """The ``task_status`` of a worker's daemon: serving, it puts its index on ``queue``."""
+
+    def __init__(self, queue: Any, index: int):
+        self.queue = queue
+        self.index = index
+
+    def started(self, value: Any = None) -> None:
+        if self.queue is not None:
+            self.queue.put(self.index)
+
+
+def _listen_private(paths: list[Path]) -> list[Any]:
+    """Each worker's private admin socket, listening; only this user may connect."""
+    found = []
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        found.append(listen(f"unix:{path}", option="--data-dir"))
+        os.chmod(path, 0o600)
+    return found
+
+
+def _remove_private(paths: list[Path], made: Path | None) -> None:
+    for path in paths:
+        with suppress(FileNotFoundError):
+            path.unlink()
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def _admin_url(bind: str, sockets: Any) -> str | None:
+    if sockets is None:
+        return None
+    if bind.startswith("unix:"):
+        return bind
+    sock = sockets.insecure_sockets[0]
+    return f"http://{repr_socket_addr(sock.family, sock.getsockname())}"
 
 
 def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) -> int:
@@ -157,12 +219,16 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
     """
     server = config.server
     sockets = listen(server.bind)
+    admin_sockets = None
+    if config.admin.enabled:
+        admin_sockets = listen(config.admin.bind, option="admin.bind or --admin-bind")
     overrides = {
         "server": {"bind": server.bind, "workers": server.workers, "data_dir": server.data_dir},
         "admin": {"bind": config.admin.bind},
     }
     context = multiprocessing.get_context("spawn")
     errors = context.SimpleQueue()
+    ready = context.SimpleQueue()
     stopping = False
     fatal: str | None = None
 
@@ -179,10 +245,11 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
                 os.kill(process.pid, signal.SIGHUP)
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
+        group = GroupSockets(index, paths, private[index], admin_sockets)
         process = context.Process(
             target=_worker_main,
             name=f"router-worker-{index}",
-            args=(config_path, overrides, index, sockets, errors, watch),
+            args=(config_path, overrides, index, sockets, errors, watch, group, ready),
         )
         process.start()
         started[index] = time.monotonic()
@@ -190,6 +257,14 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
 
     failed = False
     with lock_data_dir(server.data_dir):
+        # Bound here, so a restarted worker gets the same one and peers queue meanwhile.
+        private_paths, made = private_socket_paths(server.data_dir, server.workers)
+        paths = tuple(str(p) for p in private_paths)
+        try:
+            private = _listen_private(private_paths)
+        except BaseException:
+            _remove_private(private_paths, made)
+            raise
         started: dict[int, float] = {}
         processes = {i: start(i) for i in range(server.workers)}
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -197,14 +272,28 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         binds = [
             f"http://{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets.insecure_sockets
         ]
+        admin_url = _admin_url(config.admin.bind, admin_sockets)
         log.info(
             "workers.started",
             workers=server.workers,
             binds=binds,
+            admin=admin_url,
             pids=[p.pid for p in processes.values()],
         )
+        serving: set[int] = set()
         try:
             while processes:
+                while not ready.empty():  # a restarted worker says so again: once is enough
+                    index = ready.get()
+                    if index not in serving:
+                        serving.add(index)
+                        if len(serving) == server.workers:
+                            log.info(
+                                "workers.ready",
+                                workers=server.workers,
+                                binds=binds,
+                                admin=admin_url,
+                            )
                 for index, process in list(processes.items()):
                     process.join(timeout=0.2)
                     if process.exitcode is None:
@@ -227,6 +316,7 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            _remove_private(private_paths, made)
     log.info("workers.stopped", failed=failed or fatal is not None)
     if fatal is not None:
         print(fatal, file=sys.stderr)

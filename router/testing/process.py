@@ -29,10 +29,12 @@ def on_any_admin_port(args: Sequence[str]) -> list[str]:
 class DaemonProcess:
     """``router run`` in a child process, logging JSON lines that the test reads.
 
-    ``await start()`` returns once the daemon logged ``daemon.ready``; ``url``
-    is then the address it bound (use ``--bind 127.0.0.1:0``) and ``admin_url``
-    its admin listener's. ``router run`` gets ``--admin-bind 127.0.0.1:0``
-    unless the arguments name one: tests run many daemons at once.
+    ``await start()`` returns once the daemon logged ``daemon.ready`` (with
+    ``--workers N``: once the supervisor logged ``workers.ready``, every
+    worker serving); ``url`` is then the address it bound (use ``--bind
+    127.0.0.1:0``) and ``admin_url`` its admin listener's, one for a group.
+    ``router run`` gets ``--admin-bind 127.0.0.1:0`` unless the arguments
+    name one: tests run many daemons at once.
     """
 
     def __init__(
@@ -86,7 +88,9 @@ class DaemonProcess:
             return
         if isinstance(entry, dict):
             self.logs.append(entry)
-            if entry.get("event") == "daemon.ready":
+            event = entry.get("event")
+            # A worker of a group is ready alone; the group once its supervisor says so.
+            if event == "workers.ready" or (event == "daemon.ready" and "worker" not in entry):
                 self.url = entry["binds"][0]
                 self.admin_url = entry.get("admin")
                 self._ready.set()

@@ -120,13 +120,14 @@ def upstream_answer(request):
 
 
 class ConsoleAwareDaemon(DaemonProcess):
-    """Also finds ``daemon.ready`` and its address in console-format lines."""
+    """Also finds ``daemon.ready`` (a group's: ``workers.ready``) and its address in console."""
 
     def _line(self, line: bytes) -> None:
         super()._line(line)
         text = re.sub(r"\x1b\[[0-9;]*m", "", self.raw[-1])  # no colours
-        if not self.url and "daemon.ready" in text:
-            # binds=, not admin= (which console lines put first, in key order).
+        ready = "workers.ready" in text or ("daemon.ready" in text and "worker=" not in text)
+        if not self.url and ready:
+            # binds=, not admin= (which comes first): the ingest address.
             match = re.search(r"binds=\['(http://127\.0\.0\.1:\d+)", text)
             if match:
                 self.url = match.group(1)
