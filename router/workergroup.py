@@ -379,7 +379,7 @@ def merge_metrics(texts: Sequence[str | None], shared_sinks: frozenset[str] = fr
     """Several workers' Prometheus text as one: samples with equal name and labels added up.
 
     ``texts[i]`` is worker ``i``'s, or None if it did not answer. A
-    ``*_created`` timestamp is the earliest, a paused-for gauge the highest;
+    paused-for gauge is the highest;
     ``router_worker_info`` keeps one sample per worker (its ``worker`` label
     differs). The queue gauges of ``shared_sinks`` (``buffer: redis``: one
     stream, which every worker reports) are the highest worker's, not a
@@ -446,8 +446,6 @@ def _sum(key: str, a: float, b: float) -> float:
 
 def _pick(name: str, kind: str, shared_sinks: frozenset[str]) -> Pick:
     """How two workers' values of a sample of family ``name`` (of type ``kind``) make one."""
-    if kind == "gauge" and name.endswith("_created"):
-        return lambda key, a, b: min(a, b)
     if kind == "gauge" and name in _MAX_GAUGES:
         return lambda key, a, b: max(a, b)
     if kind == "gauge" and name in _SHARED_QUEUE_GAUGES and shared_sinks:
