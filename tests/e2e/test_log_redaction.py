@@ -26,7 +26,7 @@ import pytest
 import trio
 
 from router.testing.daemon import running_daemon
-from router.testing.process import DaemonProcess
+from router.testing.process import DaemonProcess, on_any_admin_port
 from router.testing.upstream import FakeUpstream, Reply
 from tests.helpers import leaky_plugin
 
@@ -290,7 +290,12 @@ async def test_a_startup_error_printed_by_router_run_quotes_no_secret(tmp_path):
         """)
     )
     result = await trio.run_process(
-        [sys.executable, "-m", "router", "run", "-c", str(config), "--bind", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "router",
+            *on_any_admin_port(["run", "-c", str(config), "--bind", "127.0.0.1:0"]),
+        ],
         capture_stdout=True,
         capture_stderr=True,
         check=False,
