@@ -94,22 +94,17 @@ def _sample(text: str, name: str, labels: dict[str, str]) -> float:
 
 
 def metric(url: str, name: str, workers: int = 1, **labels: str) -> float:
-    """A sample from a daemon's /metrics (0 if absent), summed over its workers.
+    """A sample from a daemon's /metrics (0 if absent).
 
-    With several workers each scrape is answered by one of them (on a new
-    connection the kernel picks one), so scrape until every worker answered.
+    A worker group answers every scrape for all of its workers, summed; with
+    ``workers`` above 1 this checks that each of them answered.
     """
-    if workers == 1:
-        return _sample(httpx.get(url + "/metrics", timeout=10).text, name, labels)
-    seen: dict[str, float] = {}
-    for _ in range(200):
-        text = httpx.get(url + "/metrics", timeout=10, headers={"connection": "close"}).text
-        match = re.search(r'router_worker_info\{worker="(\d+)"\}', text)
-        if match:
-            seen[match.group(1)] = _sample(text, name, labels)
-        if len(seen) == workers:
-            return sum(seen.values())
-    raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered /metrics")
+    text = httpx.get(url + "/metrics", timeout=10).text
+    if workers > 1:
+        up = _sample(text, "router_workers_up", {})
+        if up != workers:
+            raise RuntimeError(f"only {up:g} of {workers} workers answered /metrics")
+    return _sample(text, name, labels)
 
 
 def upstream_stats(url: str) -> dict:
