@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from router.event import Event
 
 __all__ = [
-    "DEFAULT_MASK",
     "FORMS",
     "IDLE",
     "KINDS",
@@ -47,17 +46,6 @@ __all__ = [
     "stream",
 ]
 
-#: ``admin.tap.mask`` unless the config says otherwise: what identifies a
-#: person across sites, and Endu's own names for two of them (vendor form).
-DEFAULT_MASK: tuple[str, ...] = (
-    "identity.fingerprint",
-    "identity.platform_ids",
-    "identity.wallet",
-    "context.device.advertising_id",
-    "context.device.user_agent",
-    "p_user_id",
-    "blockchain",
-)
 #: What a masked value becomes.
 MASKED = "[masked]"
 POINTS = ("source", "route", "sink")
@@ -629,7 +617,7 @@ async def stream(
     *,
     form: str = "canonical",
     limit: int | None = None,
-    mask: Sequence[str] = DEFAULT_MASK,
+    mask: Sequence[str],
     redactor: Redactor | None = None,
     capacity: int = CAPACITY,
 ) -> AsyncIterator[bytes]:
