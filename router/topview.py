@@ -146,6 +146,28 @@ def _flexible(
     return name, max(1, left - name)
 
 
+def _parts_table(
+    kind: str,
+    parts: Mapping[str, Any],
+    columns: Sequence[tuple[str, int]],
+    last: str,
+    least: int,
+    room: int,
+    width: int,
+) -> Table:
+    """An empty table of ``parts``: the name, the fixed ``columns``, then ``last`` (text)."""
+    heading = f"{kind} ({len(parts)})"
+    names = [heading, *parts, _more(len(parts), room)]
+    name_width, last_width = _flexible(width, [size for _, size in columns], names, least)
+    return _table(
+        [
+            (heading, name_width, "left"),
+            *((title, size, "right") for title, size in columns),
+            (last, last_width, "left"),
+        ]
+    )
+
+
 def _more(rows: int, room: int) -> str:
     """The last row's text when ``rows`` do not fit in ``room`` ("" when they do)."""
     return f"+{rows - max(0, room - 1)} more" if rows > room else ""
@@ -168,17 +190,7 @@ _SOURCE_COLUMNS = [("REQ/S", 6), ("EV/S", 6), ("REJ/S", 6), ("P99", 6)]
 
 
 def _sources(sources: Mapping[str, Mapping[str, Any]], room: int, width: int) -> Table:
-    fixed = [size for _, size in _SOURCE_COLUMNS]
-    heading = f"SOURCES ({len(sources)})"
-    names = [heading, *sources, _more(len(sources), room)]
-    name_width, limit_width = _flexible(width, fixed, names, 10)
-    table = _table(
-        [
-            (heading, name_width, "left"),
-            *((heading, size, "right") for heading, size in _SOURCE_COLUMNS),
-            ("RATE LIMIT", limit_width, "left"),
-        ]
-    )
+    table = _parts_table("SOURCES", sources, _SOURCE_COLUMNS, "RATE LIMIT", 10, room, width)
     rows: list[list[Text | str]] = []
     for name, part in sorted(sources.items()):
         rejects = float(part.get("rejects_per_s") or 0.0)
@@ -207,17 +219,7 @@ _SINK_COLUMNS = [
 
 
 def _sinks(sinks: Mapping[str, Mapping[str, Any]], room: int, width: int, now: float) -> Table:
-    fixed = [size for _, size in _SINK_COLUMNS]
-    heading = f"SINKS ({len(sinks)})"
-    names = [heading, *sinks, _more(len(sinks), room)]
-    name_width, error_width = _flexible(width, fixed, names, 12)
-    table = _table(
-        [
-            (heading, name_width, "left"),
-            *((heading, size, "right") for heading, size in _SINK_COLUMNS),
-            ("LAST ERROR", error_width, "left"),
-        ]
-    )
+    table = _parts_table("SINKS", sinks, _SINK_COLUMNS, "LAST ERROR", 12, room, width)
     rows: list[list[Text | str]] = []
     for name, part in sorted(sinks.items()):
         failing = float(part.get("failing_for") or 0.0) > 0 or bool(part.get("last_error"))
