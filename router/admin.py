@@ -31,11 +31,11 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from router.adminreply import error_response, json_response
 from router.config import config_document
 from router.log import Redactor
 from router.status import Rates, StatusHost, snapshot
@@ -96,20 +96,6 @@ def html_response(body: str, status: int = 200, headers: dict[str, str] | None =
         content_type="text/html; charset=utf-8",
         headers={**PAGE_HEADERS, **(headers or {})},
     )
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def error_response(status: int, title: str, message: str, **headers: str) -> Response:
-    body = {"error": title, "message": message, "status": status}
-    return json_response(body, status, headers or None)
 
 
 def create_admin_app(host: AdminHost, rates: Rates, group: WorkerGroup | None = None) -> QuartTrio:

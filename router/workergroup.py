@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import structlog
 import trio
 from prometheus_client.utils import floatToGoString
 from quart import Response
 from quart.wrappers.response import ResponseBody
 
+from router.adminreply import error_response, json_response
 from router.status import merge
 
 __all__ = [
@@ -108,14 +108,6 @@ class _Failure(str):
 
 def _worst(results: Sequence[str]) -> str:
     return min(results, key=lambda r: _RELOAD_ORDER.index(r) if r in _RELOAD_ORDER else 0)
-
-
-def _json_response(data: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
-        status=status,
-        content_type="application/json",
-    )
 
 
 class WorkerGroup:
@@ -203,7 +195,7 @@ class WorkerGroup:
         merged, missing = await self._snapshot()
         if merged is None:
             return _unavailable(missing)
-        return _json_response(merged)
+        return json_response(merged)
 
     async def snapshot(self) -> dict[str, Any] | None:
         """Every worker's status snapshot as one (:func:`router.status.merge`).
@@ -230,7 +222,7 @@ class WorkerGroup:
     async def reloads(self) -> Response:
         answers = await self.ask("GET", "/admin/reloads")
         by_worker = {str(i): a.json() if _ok(a) else _why(a) for i, a in enumerate(answers)}
-        return _json_response({"workers": by_worker})
+        return json_response({"workers": by_worker})
 
     async def reload(self) -> Response:
         """Every worker reloads; 422 if one rejected the config, 502 if one did not answer."""
@@ -243,7 +235,7 @@ class WorkerGroup:
                 results[str(i)] = {"result": "unreachable", "problems": [_why(a)]}
         worst = _worst([r["result"] for r in results.values()])
         status = {"rejected": 422, "unreachable": 502}.get(worst, 200)
-        return _json_response({"result": worst, "workers": results}, status)
+        return json_response({"result": worst, "workers": results}, status)
 
     async def stream(self, path: str, query: bytes = b"") -> Response:
         """Every worker's NDJSON stream at ``path`` as one; a worker's refusal as it is.
@@ -371,8 +363,7 @@ def _why(answer: httpx.Response | _Failure) -> str:
 
 def _unavailable(missing: dict[str, str]) -> Response:
     detail = "; ".join(f"worker {i}: {why}" for i, why in missing.items()) or "no worker answered"
-    body = {"error": "Service Unavailable", "message": detail, "status": 503}
-    return _json_response(body, 503)
+    return error_response(503, "Service Unavailable", detail)
 
 
 def merge_metrics(texts: Sequence[str | None], shared_sinks: frozenset[str] = frozenset()) -> bytes:
