@@ -284,22 +284,19 @@ def cmd_tap(args: argparse.Namespace) -> int:
     """Print ``GET /admin/tap`` as it streams: one JSON object a line."""
     import httpx
 
-    url, token = args.admin, args.token
-    if url is None or token is None:
-        config = load(args.config)[0] if args.config else None
-        admin_bind = config.admin.bind if config is not None else "127.0.0.1:9091"
-        url = url or (admin_bind if admin_bind.startswith("unix:") else f"http://{admin_bind}")
-        token = token or (config.admin.token if config is not None else None)
+    from router.adminclient import admin_client, admin_targets
+
+    (url,), token = admin_targets(
+        [args.admin] if args.admin else None, args.token, args.config, "router tap"
+    )
     names = ("source", "route", "sink", "form", "type", "sample", "limit")
     params = {name: str(getattr(args, name)) for name in names if getattr(args, name) is not None}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    transport = httpx.HTTPTransport(uds=url[5:]) if url.startswith("unix:") else None
-    base = "http://admin" if transport is not None else url.rstrip("/")
     timeout = httpx.Timeout(10.0, read=None)  # a quiet tap is no failure
     try:
         with (
-            httpx.Client(transport=transport, timeout=timeout) as client,
-            client.stream("GET", f"{base}/admin/tap", params=params, headers=headers) as reply,
+            admin_client(url, headers, timeout) as client,
+            client.stream("GET", "/admin/tap", params=params) as reply,
         ):
             if reply.status_code != 200:
                 reply.read()

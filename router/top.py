@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import httpx
 import orjson
 
-from router.config import AdminConfig, parse_bind
+from router.adminclient import admin_client, admin_targets, admin_url
 from router.errors import UsageError
 from router.status import merge
 from router.topview import render
@@ -43,33 +43,6 @@ class AdminRefused(Exception):
     """The admin listener answered 401: it needs (another) ``--token``."""
 
 
-def admin_url(bind: str) -> str:
-    """The URL that reaches an ``admin.bind``: a wildcard address is reached on loopback.
-
-    :raises UsageError: if the listener is ``off``.
-    """
-    if bind == "off":
-        raise UsageError("the admin listener is off (admin.bind: off); router top reads it")
-    if bind.startswith("unix:"):
-        return bind
-    host, port = parse_bind(bind)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _url(value: str) -> str:
-    """An ``--admin`` value as a URL: ``HOST:PORT`` is read as an ``admin.bind``.
-
-    :raises UsageError: if it is neither a URL nor ``HOST:PORT``.
-    """
-    if "://" in value or value.startswith("unix:"):
-        return value.rstrip("/")
-    try:
-        return admin_url(value)
-    except ValueError as exc:
-        raise UsageError(f"--admin {value}: not http://HOST:PORT or unix:PATH ({exc})") from None
-
-
 class Poller:
     """Reads the status snapshot of one or more admin listeners (``http://…`` or ``unix:PATH``)."""
 
@@ -77,16 +50,7 @@ class Poller:
         self.urls = list(urls)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.has_token = token is not None
-        self._clients = [self._client(url, headers, timeout) for url in self.urls]
-
-    @staticmethod
-    def _client(url: str, headers: dict[str, str], timeout: float) -> httpx.Client:
-        if url.startswith("unix:"):
-            transport = httpx.HTTPTransport(uds=url.removeprefix("unix:"))
-            return httpx.Client(
-                transport=transport, base_url="http://admin", headers=headers, timeout=timeout
-            )
-        return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._clients = [admin_client(url, headers, timeout) for url in self.urls]
 
     def read(self) -> dict[str, Any]:
         """The snapshot (several added up).
@@ -140,7 +104,7 @@ def _reason(exc: BaseException) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """``router top``: the exit code (0, 1 unreadable or refused; 130 by Ctrl-C, from ``main``)."""
-    urls, token = _targets(args)
+    urls, token = admin_targets(args.admin, args.token, args.config, "router top")
     poller = Poller(urls, token)
     try:
         if args.once:
@@ -148,19 +112,6 @@ def command(args: argparse.Namespace) -> int:
         return interactive(poller, args.interval, sys.stdin, sys.stderr)
     finally:
         poller.close()
-
-
-def _targets(args: argparse.Namespace) -> tuple[list[str], str | None]:
-    """The admin URLs and token: the options', else the ``-c`` config's, else the defaults."""
-    token = args.token
-    if args.admin:
-        return [_url(value) for value in args.admin], token
-    if args.config is None:
-        return [admin_url(AdminConfig().bind)], token
-    from router.loader import load
-
-    config, _ = load(args.config)
-    return [admin_url(config.admin.bind)], token if token is not None else config.admin.token
 
 
 def once(poller: Poller, out: TextIO, err: TextIO) -> int:

@@ -13,28 +13,12 @@ import trio
 import yaml
 
 from router.cli import main
-from router.errors import UsageError
 from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
-from router.top import AdminUnreachable, Poller, admin_url, once
+from router.top import AdminUnreachable, Poller, once
 
 TOKEN = "top-token-3b9e1d"
-
-
-@pytest.mark.parametrize(
-    ("bind", "url"),
-    [
-        ("127.0.0.1:9091", "http://127.0.0.1:9091"),
-        ("0.0.0.0:9091", "http://127.0.0.1:9091"),
-        ("[::]:9091", "http://[::1]:9091"),
-        ("[::1]:7000", "http://[::1]:7000"),
-        ("admin.internal:80", "http://admin.internal:80"),
-        ("unix:/run/router/admin.sock", "unix:/run/router/admin.sock"),
-    ],
-)
-def test_the_url_of_an_admin_bind(bind, url):
-    assert admin_url(bind) == url
 
 
 @pytest.mark.parametrize(
@@ -55,11 +39,6 @@ def test_an_admin_option_that_is_no_address_is_one_line(capsys):
     assert main(["top", "--once", "--admin", "localhost"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("router: error: --admin localhost: not http://HOST:PORT or unix:PATH")
-
-
-def test_an_admin_listener_that_is_off_cannot_be_read():
-    with pytest.raises(UsageError, match=r"admin listener is off \(admin.bind: off\)"):
-        admin_url("off")
 
 
 def closed_port() -> str:
