@@ -183,8 +183,16 @@ class SqliteQueue(BufferedQueue):
             contiguous = entries[0].seq == self.committed_upto + 1
             # max(): the watcher may have reported later rows of another process first.
             self.committed_upto = max(self.committed_upto, entries[-1].seq)
+            # The reading connection may have paged these rows in before the
+            # writer reported them: they are in memory already, or (a page that
+            # stopped inside this commit) the rest is read by the next page.
+            paged_in = entries[0].seq <= self.loaded_upto
+            if paged_in and entries[-1].seq <= self.loaded_upto:
+                self._wake()
+                return
             if (
                 not self.spilled
+                and not paged_in
                 and contiguous
                 and len(self._buffer) + len(entries) <= HOT_EVENTS
                 and self._hot_bytes + size <= self.memory_bytes

@@ -44,6 +44,30 @@ async def test_spilled_queue_pages_in_order_while_writers_keep_writing(opened, m
     assert queue.pending_events == 0
 
 
+async def test_rows_paged_in_before_the_writer_reports_them_come_out_once(opened, monkeypatch):
+    # The reading connection can see a commit before the writer's report of it
+    # reaches the queue; the report must not put those events in memory again.
+    monkeypatch.setattr(spoolqueue, "HOT_EVENTS", 4)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 1)
+    spool = await opened()
+    queue = spool.queues["a"]
+    for i in range(6):
+        await queue.put([(f"e{i}", b"x")], 0.0)
+    assert queue.spilled
+    held = []
+    report = queue.on_committed
+    monkeypatch.setattr(queue, "on_committed", held.append)
+    await queue.put([("late", b"x")], 0.0)  # on disk, not yet reported
+    monkeypatch.setattr(queue, "on_committed", report)
+    first = await take_all(queue, 7)
+    assert [e.event_id for e in first] == [*(f"e{i}" for i in range(6)), "late"]
+    for entries in held:
+        report(entries)
+    await queue.put([("after", b"x")], 0.0)
+    assert [e.event_id for e in await take_all(queue, 1)] == ["after"]
+    assert queue.pending_events == 0 and queue.statistics()["in_memory"] == 0
+
+
 async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
     path = tmp_path / "mem.db"
     spool = await opened(sinks=[("m", options(durable=False))], path=path)
