@@ -66,8 +66,9 @@ CHUNK_BYTES = 1 << 20
 WATCH_INTERVAL = 1.0
 #: While writes fail, how often the writer tries again (a probe write if idle).
 PROBE_INTERVAL = 1.0
-#: Longest a delivered event of a chunk still pending waits to be recorded as
-#: settled (it rides along with the next commit if one comes sooner).
+#: How long a delivered event of a chunk still pending waits before it is
+#: recorded as settled. Most chunks are finished (their row deleted) within it,
+#: and then nothing is written for their events one by one.
 SETTLED_FLUSH = 0.05
 
 
@@ -86,6 +87,9 @@ class Spool:
         #: when one fails, their callers waiting (see :meth:`submit`).
         self._kept = Write()
         self._kept_waiters: list[trio.Event] = []
+        #: Deferred settled rows per sink id and chunk seq, and when the oldest came.
+        self._settled: dict[int, dict[int, list[tuple[int, str, int]]]] = {}
+        self._settled_at: float | None = None
         #: Whether the database can be written now (``/readyz``).
         self.health = WriteHealth(self.path, "spool")
         self._failures: dict[int, BaseException] = {}
@@ -175,15 +179,15 @@ class Spool:
                     if probe.cancelled_caught:
                         await self._probe()
                         continue
-                elif not self._pending_empty():
-                    # Only deferred work (settled events): commit it soon, or with
-                    # whatever is submitted meanwhile.
-                    with trio.move_on_after(SETTLED_FLUSH):
+                elif self._settled_at is not None:
+                    # Deferred settled rows: written once due, or with a commit
+                    # that comes sooner if their chunks are not deleted by then.
+                    with trio.move_on_at(self._settled_at + SETTLED_FLUSH):
                         await self._work.wait()
                 else:
                     await self._work.wait()
                 self._work = trio.Event()
-                if self._pending_empty():
+                if self._pending_empty() and not self._settled_due():
                     if self._closed:
                         break
                     continue
@@ -218,7 +222,7 @@ class Spool:
                     log.info("spool.memory_flushed", sink=queue.name, events=len(leftovers))
         self._closed = True
         self._work.set()
-        if not self._pending_empty():
+        if not self._pending_empty() or self._settled_at is not None:
             flushed = sum(len(rows) for rows in self._pending.inserts.values())
             await self._commit_pending()
             if self._failures:
@@ -282,22 +286,58 @@ class Spool:
             raise StorageError(f"could not write the spool {self.path}: {failure}") from failure
         return self._skipped.get(batch_no, {})
 
-    def defer(self, write: Write) -> None:
-        """Add a write to the next group commit without waiting for it.
+    def defer_settled(self, sink_id: int, rows: Sequence[tuple[int, str, int]]) -> None:
+        """Record delivered events ``(seq, event_id, bytes)`` of chunks still pending.
 
-        For what only saves work after a crash (settled events of a chunk
-        still pending): at most ``SETTLED_FLUSH`` later, or with the next
-        commit. Lost in a crash, it costs duplicates, never an event.
+        Written about ``SETTLED_FLUSH`` later, unless their chunk is deleted
+        first (then never). It only saves duplicates after a crash: lost in
+        one, it costs duplicates, never an event.
         """
-        if not self._closed:
-            # With the acks and dead letters, kept for the next commit if one fails.
-            merge(self._kept, write)
+        if self._closed:
+            return
+        by_seq = self._settled.setdefault(sink_id, {})
+        for row in rows:
+            if row[0] in by_seq:
+                by_seq[row[0]].append(row)
+            else:
+                by_seq[row[0]] = [row]
+        if self._settled_at is None:
+            self._settled_at = trio.current_time()
+            self._work.set()  # the writer may be waiting for work with no deadline
+
+    def _settled_due(self) -> bool:
+        if self._settled_at is None:
+            return False
+        return self._closed or trio.current_time() >= self._settled_at + SETTLED_FLUSH
+
+    def _take_settled(self, into: Write, deleted: Sequence[dict[int, list[Any]]]) -> None:
+        """Drop the deferred settled rows of chunks this commit deletes; move the
+        rest into ``into`` once due."""
+        if self._settled_at is None:
+            return
+        for deletes in deleted:
+            for sink_id, seqs in deletes.items():
+                by_seq = self._settled.get(sink_id)
+                if by_seq:
+                    for seq in seqs:
+                        by_seq.pop(seq, None)
+        if not any(self._settled.values()):
+            self._settled, self._settled_at = {}, None
+        elif self._settled_due():
+            for sink_id, by_seq in self._settled.items():
+                if by_seq:
+                    into.settled.setdefault(sink_id, []).extend(
+                        row for rows in by_seq.values() for row in rows
+                    )
+            self._settled, self._settled_at = {}, None
 
     async def _commit_pending(self) -> None:
         write, self._pending = self._pending, Write()
         waiters, self._waiters = self._waiters, []
         kept, self._kept = self._kept, Write()
         kept_waiters, self._kept_waiters = self._kept_waiters, []
+        # In kept: a failed commit keeps them for the next one.
+        self._take_settled(kept, (write.deletes, kept.deletes))
         batch_no = self._batch_no
         self._batch_no += 1
         combined = Write(

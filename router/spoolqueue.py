@@ -313,24 +313,24 @@ class SqliteQueue(BufferedQueue):
 
     def _settled_rows(
         self, entries: Sequence[Entry], finished: list[int]
-    ) -> dict[int, list[tuple[int, str, int]]]:
+    ) -> list[tuple[int, str, int]]:
         """The settled-event rows of entries whose chunk row stays (others are pending)."""
         done = set(finished)
-        rows = [
+        return [
             (e.seq, e.event_id, len(e.payload)) for e in entries if e.seq > 0 and e.seq not in done
         ]
-        return {self.sink_id: rows} if rows else {}
 
     async def ack(self, entries: Sequence[Entry]) -> None:
         """The entries were delivered: delete each chunk whose events are all done.
 
-        The others are recorded as settled with the next commit, so a restart
-        does not send them again; the deletes are waited for.
+        The others are recorded as settled a little later unless their chunk
+        is done by then, so a restart does not send them again; the deletes
+        are waited for.
         """
         finished = self._settle(entries)
         settled = self._settled_rows(entries, finished)
         if settled:
-            self.spool.defer(Write(settled=settled))
+            self.spool.defer_settled(self.sink_id, settled)
         if finished:
             await self.spool.submit(Write(deletes={self.sink_id: finished}), keep=True)
 
@@ -341,6 +341,7 @@ class SqliteQueue(BufferedQueue):
         its events are still pending).
         """
         finished = self._settle(entries)
+        settled = self._settled_rows(entries, finished)
         f = failure
         dead = [
             (
@@ -358,7 +359,7 @@ class SqliteQueue(BufferedQueue):
         ]
         write = Write(
             deletes={self.sink_id: finished} if finished else {},
-            settled=self._settled_rows(entries, finished),
+            settled={self.sink_id: settled} if settled else {},
             dead=dead,
         )
         await self.spool.submit(write, keep=True)

@@ -78,19 +78,48 @@ async def test_a_partly_delivered_chunk_comes_back_without_its_settled_events(op
     assert db.execute("SELECT count(*) FROM settled").fetchone() == (0,)
 
 
-async def test_settled_events_are_on_disk_with_the_next_commit_before_any_close(opened, tmp_path):
+async def test_settled_events_reach_the_disk_before_any_close(opened, tmp_path):
     """What a crash (no close) finds: the events delivered out of a pending chunk."""
     spool = await opened(path=tmp_path / "crash.db")
     queue = spool.queues["a"]
     await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)
     await queue.ack(await queue.get_batch(3, 1 << 20, 0))
-    await queue.put([("later", b"y")], 0.0)  # a commit, which carries them along
     db = sqlite3.connect(tmp_path / "crash.db")
-    assert db.execute("SELECT seq, event_id FROM settled ORDER BY event_id").fetchall() == [
-        (1, "e0"),
-        (1, "e1"),
-        (1, "e2"),
-    ]
+    query = "SELECT seq, event_id FROM settled ORDER BY event_id"
+    with trio.fail_after(10):
+        while not db.execute(query).fetchall():  # noqa: ASYNC110 - another connection writes
+            await trio.sleep(0.01)
+    assert db.execute(query).fetchall() == [(1, "e0"), (1, "e1"), (1, "e2")]
+
+
+async def test_a_chunk_finished_within_the_flush_delay_writes_no_settled_rows(
+    opened, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(spool_module, "SETTLED_FLUSH", 3600.0)
+    spool = await opened(path=tmp_path / "s.db")
+    queue = spool.queues["a"]
+    await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)
+    await queue.ack(await queue.get_batch(3, 1 << 20, 0))
+    await queue.put([("other", b"y")], 0.0)  # a commit meanwhile: the rows are not due
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT count(*) FROM settled").fetchone() == (0,)
+    await queue.ack(await queue.get_batch(1, 1 << 20, 0))  # the chunk's last event
+    await spool.close()  # a close writes what is due, and these are no longer anything
+    assert db.execute("SELECT count(*) FROM settled").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM q_1").fetchone() == (1,)  # "other" only
+
+
+async def test_close_writes_the_settled_rows_not_yet_due(opened, tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "SETTLED_FLUSH", 3600.0)
+    spool = await opened(path=tmp_path / "c.db")
+    queue = spool.queues["a"]
+    await queue.put([(f"e{i}", b"x") for i in range(4)], 0.0)
+    await queue.ack(await queue.get_batch(3, 1 << 20, 0))
+    await spool.close()
+    spool.close_db()
+    again = await opened(path=tmp_path / "c.db")
+    assert again.queues["a"].pending_events == 1
+    assert [e.event_id for e in await take_all(again.queues["a"], 1)] == ["e3"]
 
 
 async def test_dead_letters_leave_the_queue_with_their_reason(opened, tmp_path):
