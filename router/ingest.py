@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -93,6 +94,15 @@ class SourceRuntime:
         #: Decoding is needed unless every sink takes the events as is and no route filters.
         self._decode = bool(set(targets) - self._as_is) or not all(
             route.unfiltered for route in self.routes
+        )
+        #: With no route filtering, every event goes to the same sinks: these,
+        #: in route order; None when some route filters.
+        first: dict[str, SinkTarget] = {}
+        for route in self.routes:
+            for target in route.targets:
+                first.setdefault(target.name, target)
+        self._every_event_to: tuple[SinkTarget, ...] | None = (
+            tuple(first.values()) if all(route.unfiltered for route in self.routes) else None
         )
 
     # -- the pipeline ------------------------------------------------------------
@@ -238,11 +248,12 @@ class SourceRuntime:
         n = len(raws)
         self.metrics.events_received.labels(self.name).inc(n)
         failed: dict[int, list[FieldError]] = {}
+        check, event_type, vendor = self.validators.check, self.codec.event_type, self.vendor
         for i, raw in enumerate(raws):
             try:
-                errors = self.validators.check(self.vendor, self.codec.event_type(raw), raw)
+                errors = check(vendor, event_type(raw), raw)
             except Exception as exc:  # codec.event_type is plugin code
-                errors = [FieldError((), f"{self.vendor} plugin failed: {exc!r}")]
+                errors = [FieldError((), f"{vendor} plugin failed: {exc!r}")]
             if errors:
                 failed[i] = errors
         if failed and self.config.on_invalid == "reject":
@@ -256,7 +267,11 @@ class SourceRuntime:
         fresh = iter(new_event_ids(n - len(failed)))
         ids: list[str | None] = [None] * n
         events: list[tuple[str, Any, Any]] = []  # (event id, raw, canonical event or None)
-        for i, raw in enumerate(raws):
+        if not failed and not self._decode:
+            # The usual request: every event valid, stored as received.
+            ids = list(fresh)
+            events = list(zip(ids, raws, repeat(None)))
+        for i, raw in enumerate(() if events else raws):
             if i in failed:
                 continue
             if not self._decode:
@@ -282,7 +297,7 @@ class SourceRuntime:
             ids[i] = event.id
             events.append((event.id, raw, event))
 
-        puts, dead = self._route(events)
+        puts, dead, dumped = self._route(events)
         await store(self, puts, dead, failed, raws, received)
         if self.tap.active:
             self.tap.ingested(self, envelope, events, failed, dead, received)
@@ -290,7 +305,8 @@ class SourceRuntime:
         self.metrics.events_accepted.labels(self.name).inc(accepted)
         if failed:
             self.metrics.events_rejected.labels(self.name, "quarantined").inc(len(failed))
-        return IngestResult(envelope, ids, failed)
+        # Index-aligned with the envelope only when no event failed.
+        return IngestResult(envelope, ids, failed, dumped if not failed else None)
 
     def _message(self, failed: dict[int, list[FieldError]], events_field: str | None) -> str:
         parts = []
@@ -309,11 +325,16 @@ class SourceRuntime:
     ) -> tuple[
         dict[SinkTarget, list[tuple[str, bytes]]],
         dict[SinkTarget, list[tuple[str, bytes, str, str]]],
+        list[bytes] | None,
     ]:
-        """Each sink's encoded events, and its untranslatable ones ``(id, payload, reason, code)``.
+        """Each sink's encoded events, its untranslatable ones ``(id, payload, reason,
+        code)``, and the events as received (``orjson.dumps``, aligned with
+        ``events``) if some sink takes them so.
 
         Counts nothing per sink: the request may still be refused (:meth:`_store`).
         """
+        if self._every_event_to is not None and events:
+            return self._route_unfiltered(events, self._every_event_to)
         puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
         dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]] = {}
         unrouted = 0
@@ -331,28 +352,60 @@ class SourceRuntime:
                         # Same vendor: the round-trip guarantee makes translation a no-op.
                         puts.setdefault(target, []).append((event_id, orjson.dumps(raw)))
                         continue
-                    outcome = target.encode(event)
-                    if isinstance(outcome, Encoded):
-                        puts.setdefault(target, []).append((event_id, outcome.payload))
-                    else:
-                        log.warning(
-                            "ingest.untranslatable",
-                            source=self.name,
-                            sink=target.name,
-                            event_id=event.id,
-                            reason=outcome.reason,
-                            stage="processing",
-                        )
-                        dead.setdefault(target, []).append(
-                            (
-                                event.id,
-                                _dead_letter_json(event.to_dict()),
-                                outcome.reason,
-                                outcome.code,
-                            )
-                        )
+                    self._encode(target, event, puts, dead)
             if not seen:
                 unrouted += 1
+        self._count_unrouted(unrouted)
+        return puts, dead, None
+
+    def _route_unfiltered(
+        self, events: list[tuple[str, Any, Any]], targets: tuple[SinkTarget, ...]
+    ) -> tuple[
+        dict[SinkTarget, list[tuple[str, bytes]]],
+        dict[SinkTarget, list[tuple[str, bytes, str, str]]],
+        list[bytes] | None,
+    ]:
+        """:meth:`_route` when every event goes to the same sinks: one pass per sink."""
+        puts: dict[SinkTarget, list[tuple[str, bytes]]] = {}
+        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]] = {}
+        dumped = None
+        for target in targets:
+            if target.name in self._as_is:
+                if dumped is None:
+                    dumped = [orjson.dumps(raw) for _, raw, _ in events]
+                puts[target] = list(zip([e[0] for e in events], dumped, strict=True))
+            else:
+                for _, _, event in events:
+                    self._encode(target, event, puts, dead)
+        if not targets:
+            self._count_unrouted(len(events))
+        return puts, dead, dumped
+
+    def _encode(
+        self,
+        target: SinkTarget,
+        event: Any,
+        puts: dict[SinkTarget, list[tuple[str, bytes]]],
+        dead: dict[SinkTarget, list[tuple[str, bytes, str, str]]],
+    ) -> None:
+        """Translate one canonical event for ``target``: into ``puts``, or ``dead`` if it cannot."""
+        outcome = target.encode(event)
+        if isinstance(outcome, Encoded):
+            puts.setdefault(target, []).append((event.id, outcome.payload))
+            return
+        log.warning(
+            "ingest.untranslatable",
+            source=self.name,
+            sink=target.name,
+            event_id=event.id,
+            reason=outcome.reason,
+            stage="processing",
+        )
+        dead.setdefault(target, []).append(
+            (event.id, _dead_letter_json(event.to_dict()), outcome.reason, outcome.code)
+        )
+
+    def _count_unrouted(self, unrouted: int) -> None:
         if unrouted:
             # No route's filter matched: dropped on purpose by configuration, and counted.
             self.metrics.events_unrouted.labels(self.name).inc(unrouted)
@@ -363,7 +416,6 @@ class SourceRuntime:
                 reason="unrouted",
                 intentional=True,
             )
-        return puts, dead
 
 
 def _dead_letter_json(event: dict[str, Any]) -> bytes:

@@ -9,8 +9,6 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from router import (
     BadRequest,
     Envelope,
@@ -191,9 +189,9 @@ class ConscentSource(Source):
             [
                 {
                     "headers": _quarantined(index, failed[index]) if index in failed else {},
-                    "value": orjson.dumps(event).decode(),
+                    "value": result.event_json(index).decode(),
                 }
-                for index, event in enumerate(result.envelope.events)
+                for index in range(len(result.envelope.events))
             ],
         )
 

@@ -301,6 +301,14 @@ def test_accepted_counts_the_events_that_got_an_id():
     assert IngestResult(Envelope([{}, {}, {}]), ["a", None, "c"]).accepted == 2
 
 
+def test_event_json_is_what_the_core_encoded_or_a_fresh_encoding():
+    events = [{"b": 1, "a": [1.5, "é"]}, {}]
+    fresh = IngestResult(Envelope(events), ["x", "y"])
+    assert [fresh.event_json(i) for i in range(2)] == [b'{"b":1,"a":[1.5,"\xc3\xa9"]}', b"{}"]
+    made = IngestResult(Envelope(events), ["x", "y"], dumped=[b"first", b"second"])
+    assert made.event_json(1) == b"second"  # the core's bytes, not encoded again
+
+
 def test_ingest_request_repr_shows_no_header_value_query_value_or_body():
     ingest = IngestRequest(
         "POST",
