@@ -36,7 +36,7 @@ import trio
 
 from router.errors import PluginError, SinkRejected, SinkUnavailable, StorageError
 from router.inflight import ByteBudget
-from router.queue import Entry, SinkQueue
+from router.queue import Entry, SinkQueue, payload_bytes
 from router.ratelimit import OutboundLimiter
 from router.retry import Backoff
 from router.tap import IDLE, TapHub
@@ -202,7 +202,7 @@ class SinkRunner:
                         self.queue.release(batch[limit:])
                         batch = batch[:limit]
                     # The real size: less frees room for others, an oversized event more.
-                    held = self.inflight.resize(held, sum(len(e.payload) for e in batch))
+                    held = self.inflight.resize(held, payload_bytes(batch))
                     self.metrics.sink_batch_size.labels(self.name).observe(len(batch))
                     settled: set[int] = set()
                     try:

@@ -12,6 +12,7 @@ import functools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -30,6 +31,7 @@ log = structlog.get_logger()
 
 #: Retry-After sent with 503 when a sink's spool is full.
 FULL_RETRY_AFTER = 5
+_PAYLOAD = itemgetter(1)
 
 
 class StoringSource(Protocol):
@@ -100,7 +102,7 @@ def _drop_or_refuse_full(
     """
     dropped: dict[SinkTarget, int] = {}
     for target, entries in list(puts.items()):
-        size = sum(len(p) for _, p in entries)
+        size = sum(map(len, map(_PAYLOAD, entries)))  # (event id, payload) pairs
         if target.queue.full(len(entries), size):
             if target.when_full == "block":
                 source.metrics.events_rejected.labels(source.name, "overloaded").inc(events)

@@ -11,7 +11,7 @@ Everything it writes goes through its :class:`~router.spool.Spool`'s group commi
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from operator import attrgetter
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from router.config.settings import SpoolConfig
-from router.queue import BufferedQueue, Entry, Failure
+from router.queue import BufferedQueue, Entry, Failure, payload_bytes
 from router.spooldb import Write
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ HOT_BYTES = SpoolConfig().memory_bytes
 PAGE_EVENTS = 5_000
 
 _ENQUEUED_AT = attrgetter("enqueued_at")
+_SEQ = attrgetter("seq")
 
 
 class SqliteQueue(BufferedQueue):
@@ -171,7 +172,7 @@ class SqliteQueue(BufferedQueue):
         """New entries are stored: count them and hand them to the runner if it keeps up."""
         if not entries:
             return
-        size = sum(len(e.payload) for e in entries)
+        size = payload_bytes(entries)
         self.pending_events += len(entries)
         self.pending_bytes += size
         if not self.durable:
@@ -200,13 +201,17 @@ class SqliteQueue(BufferedQueue):
                 self._buffer.extend(entries)
                 self._hot_bytes += size
                 left, chunk_at = self._chunk_left, self._chunk_at
-                for entry in entries:  # one commit may span several chunks
-                    seq = entry.seq
+                # One commit may span several chunks; a chunk's time is its first event's.
+                backwards = entries[::-1]
+                first_at = dict(
+                    zip(map(_SEQ, backwards), map(_ENQUEUED_AT, backwards), strict=True)
+                )
+                for seq, count in Counter(map(_SEQ, entries)).items():
                     if seq in left:
-                        left[seq] += 1
+                        left[seq] += count
                     else:
-                        left[seq] = 1
-                        chunk_at[seq] = entry.enqueued_at
+                        left[seq] = count
+                        chunk_at[seq] = first_at[seq]
                 self.loaded_upto = self.committed_upto
             else:
                 if not self.spilled:
@@ -231,7 +236,7 @@ class SqliteQueue(BufferedQueue):
         """Memory-only entries not yet taken, removed from the queue (shutdown)."""
         out = [e for e in self._buffer if e.seq < 0]
         self._buffer = deque(e for e in self._buffer if e.seq > 0)
-        self._hot_bytes = sum(len(e.payload) for e in self._buffer)
+        self._hot_bytes = payload_bytes(self._buffer)
         return out
 
     # -- reading -----------------------------------------------------------------
@@ -243,7 +248,7 @@ class SqliteQueue(BufferedQueue):
         )
         for seq, count, entries in chunks:
             self._buffer.extend(entries)
-            self._hot_bytes += sum(len(e.payload) for e in entries)
+            self._hot_bytes += payload_bytes(entries)
             self._chunk_left[seq] = count
             self._chunk_at[seq] = entries[0].enqueued_at
         if chunks:
@@ -298,27 +303,25 @@ class SqliteQueue(BufferedQueue):
         self.in_flight -= len(entries)
         self._count_taken(entries, -1)
         self.pending_events -= len(entries)
-        self.pending_bytes -= sum(len(e.payload) for e in entries)
+        self.pending_bytes -= payload_bytes(entries)
         finished = []
         left = self._chunk_left
-        for entry in entries:
-            seq = entry.seq
+        # Per chunk, not per event: a batch holds a few chunks' runs of events.
+        for seq, count in Counter(map(_SEQ, entries)).items():
             if seq > 0:
-                left[seq] -= 1
+                left[seq] -= count
                 if not left[seq]:
                     del left[seq]
                     del self._chunk_at[seq]
                     finished.append(seq)
         return finished
 
-    def _settled_rows(
-        self, entries: Sequence[Entry], finished: list[int]
-    ) -> list[tuple[int, str, int]]:
-        """The settled-event rows of entries whose chunk row stays (others are pending)."""
-        done = set(finished)
-        return [
-            (e.seq, e.event_id, len(e.payload)) for e in entries if e.seq > 0 and e.seq not in done
-        ]
+    def _settled_rows(self, entries: Sequence[Entry]) -> list[tuple[int, str, int]]:
+        """The settled-event rows of settled entries whose chunk row stays (is still pending)."""
+        partial = self._chunk_left.keys() & set(map(_SEQ, entries))
+        if not partial:
+            return []
+        return [(e.seq, e.event_id, len(e.payload)) for e in entries if e.seq in partial]
 
     async def ack(self, entries: Sequence[Entry]) -> None:
         """The entries were delivered: delete each chunk whose events are all done.
@@ -328,7 +331,7 @@ class SqliteQueue(BufferedQueue):
         are waited for.
         """
         finished = self._settle(entries)
-        settled = self._settled_rows(entries, finished)
+        settled = self._settled_rows(entries)
         if settled:
             self.spool.defer_settled(self.sink_id, settled)
         if finished:
@@ -341,7 +344,7 @@ class SqliteQueue(BufferedQueue):
         its events are still pending).
         """
         finished = self._settle(entries)
-        settled = self._settled_rows(entries, finished)
+        settled = self._settled_rows(entries)
         f = failure
         dead = [
             (
@@ -388,6 +391,6 @@ class SqliteQueue(BufferedQueue):
         if self.durable and self.closed:
             return
         self._buffer.extendleft(reversed(entries))
-        self._hot_bytes += sum(len(e.payload) for e in entries)
+        self._hot_bytes += payload_bytes(entries)
         # A worker may be waiting for a first event (a parked runner gave these back).
         self._wake()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import inspect
 import types
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router import errors, queue, redisqueue, spool
 from router.config import RedisConfig
@@ -148,3 +151,37 @@ def test_redis_dead_letters_are_those_of_the_sink_each_call_names():
         assert (dlq.count("a"), dlq.count("b")) == (1, 2)
     finally:
         trio.run(delete_prefix, prefix)
+
+
+def _take_one_by_one(holder, batch, size, max_events, max_bytes):
+    """What BufferedQueue._take does, written as the plain loop (the reference)."""
+    buffer = holder._buffer
+    while buffer and len(batch) < max_events:
+        n = len(buffer[0].payload)
+        if batch and size + n > max_bytes:
+            break
+        batch.append(buffer.popleft())
+        size += n
+    return size
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), max_size=30),
+    taken=st.lists(st.integers(0, 40), max_size=5),
+    max_events=st.integers(1, 35),
+    max_bytes=st.integers(0, 200),
+)
+def test_taking_a_batch_at_once_takes_what_the_event_by_event_loop_takes(
+    sizes, taken, max_events, max_bytes
+):
+    def entries(lengths, base):
+        return [queue.Entry(base + i, f"e{base + i}", b"x" * n, 0.0) for i, n in enumerate(lengths)]
+
+    results = []
+    for take in (queue.BufferedQueue._take, _take_one_by_one):
+        holder = types.SimpleNamespace(_buffer=collections.deque(entries(sizes, 100)))
+        batch = entries(taken, 0)
+        size = take(holder, batch, sum(taken), max_events, max_bytes)
+        results.append((size, batch, list(holder._buffer)))
+    assert results[0] == results[1]
