@@ -287,3 +287,22 @@ async def test_a_failed_group_fails_every_put_in_it(tmp_path):
                     nursery.start_soon(put, i)
     assert len(errors) == 10 and len({id(e) for e in errors}) == 10
     assert queue.pending_events == 0
+
+
+async def test_entries_are_read_whatever_the_order_of_their_fields(redis_prefix):
+    """Entries written by the queue are read by position; any other by field name."""
+    async with open_test_link(redis_prefix) as (link, start):
+        queue = RedisQueue(link, "f")
+        replayed: list[int] = []
+        queue.on_replayed = replayed.append
+        await start()
+        await queue.put([("ours", b"1")], 3.5)
+        await raw(lambda c: c.xadd(queue.stream, {"t": "4.5", "r": "1", "p": b"2", "e": "theirs"}))
+        await raw(lambda c: c.xadd(queue.stream, {"e": "bare", "p": b"3"}))
+        got = await take(queue, 3)
+        assert [(e.event_id, e.payload, e.enqueued_at) for e in got] == [
+            ("ours", b"1", 3.5),
+            ("theirs", b"2", 4.5),
+            ("bare", b"3", 0.0),
+        ]
+        assert replayed == [1]  # "theirs" carries the replay mark
