@@ -24,7 +24,10 @@ consumer group; each daemon reads as its own consumer.
   and trimming later, keeps XLEN equal to what is still to deliver, which is
   the shared ``pending_events`` that bounds ``full()``; a stream cannot be
   trimmed below its oldest unacknowledged entry anyway, so a periodic trim
-  would need the group's state to know how far it may go.
+  would need the group's state to know how far it may go. Acks are not
+  grouped as puts are: each acks a whole batch (up to the sink's
+  ``batch.max_events``), so a few a second per worker, and in the benchmark
+  no two were ever on their way at once (docs/performance.md).
 - **Heartbeat.** Entries a daemon holds (in flight, or read and waiting)
   have their idle time reset every ``claim_idle / 3`` (XCLAIM JUSTID to
   itself), so a batch retried for minutes against a failing upstream is not

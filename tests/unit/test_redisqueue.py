@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from contextlib import asynccontextmanager
 
+import coredis
 import pytest
 import trio
+import trio.testing
+from coredis.exceptions import ResponseError
+from coredis.tokens import PureToken
+from structlog.testing import capture_logs
 
 from router.redisqueue import GROUP, RedisDeadLetters, RedisQueue
 from router.spool import StorageError
-from router.testing.redis import open_test_link
-from tests.helpers.redisqueues import raw, take
+from router.testing.redis import REDIS_URL, RedisServer, open_test_link
+from tests.helpers.redisqueues import ReplyDroppingProxy, raw, take
 
 pytestmark = pytest.mark.redis
 
@@ -287,3 +294,197 @@ async def test_a_failed_group_fails_every_put_in_it(tmp_path):
                     nursery.start_soon(put, i)
     assert len(errors) == 10 and len({id(e) for e in errors}) == 10
     assert queue.pending_events == 0
+
+
+async def test_entries_are_read_whatever_the_order_of_their_fields(redis_prefix):
+    """Entries written by the queue are read by position; any other by field name."""
+    async with open_test_link(redis_prefix) as (link, start):
+        queue = RedisQueue(link, "f")
+        replayed: list[int] = []
+        queue.on_replayed = replayed.append
+        await start()
+        await queue.put([("ours", b"1")], 3.5)
+        await raw(lambda c: c.xadd(queue.stream, {"t": "4.5", "r": "1", "p": b"2", "e": "theirs"}))
+        await raw(lambda c: c.xadd(queue.stream, {"e": "bare", "p": b"3"}))
+        got = await take(queue, 3)
+        assert [(e.event_id, e.payload, e.enqueued_at) for e in got] == [
+            ("ours", b"1", 3.5),
+            ("theirs", b"2", 4.5),
+            ("bare", b"3", 0.0),
+        ]
+        assert replayed == [1]  # "theirs" carries the replay mark
+
+
+@asynccontextmanager
+async def private_queue(tmp_path, **options):
+    """A queue on a redis-server of its own (the tests kill its clients), and a raw client."""
+    server = RedisServer(tmp_path / "redis")
+    async with (
+        server.running(),
+        coredis.Redis.from_url(server.url) as admin,
+        open_test_link(
+            "p", url=server.url, refresh_interval=60, reconnect_initial_backoff=0.05,
+            reconnect_max_backoff=0.05, **options,
+        ) as (link, start),
+    ):  # fmt: skip
+        queue = RedisQueue(link, "s")
+        await start()
+        yield queue, admin
+
+
+async def take_batches(queue, workers: int, size: int) -> list[list]:
+    """Put ``workers * size`` entries, plus 5 left in the stream, and take one batch per worker."""
+    await queue.put([(f"w{i}", b"x" * i) for i in range(workers * size)], 0.0)
+    batches = [await queue.get_batch(size, 1 << 20, 0) for _ in range(workers)]
+    await queue.put([(f"left{i}", b"yy") for i in range(5)], 0.0)
+    assert [len(b) for b in batches] == [size] * workers
+    return batches
+
+
+async def assert_only_the_rest_is_left(queue, admin) -> None:
+    """Redis holds the 5 entries never taken, none pending; the queue's counts say so."""
+    left = await admin.xrange(queue.stream)
+    assert [e.field_values[b"e"] for e in left] == [f"left{i}".encode() for i in range(5)]
+    assert (await admin.xpending(queue.stream, GROUP)).pending == 0
+    assert int(await admin.get(queue.bytes_key)) == 10
+    assert (queue.pending_events, queue.pending_bytes) == (5, 10)
+    assert queue.in_flight == 0
+
+
+async def kill_clients(admin) -> None:
+    """Close every connection of the queue's link (only the test's own survives)."""
+    await admin.client_kill(type_=PureToken.NORMAL, skipme=True)
+
+
+async def test_concurrent_acks_whose_calls_are_cut_off_are_written_once_redis_answers(
+    tmp_path,
+):
+    """Writes paused, the link's connections killed twice under eight workers' acks on
+    their way: each ack returns only once Redis wrote it, and the counts are exact."""
+    async with private_queue(tmp_path) as (queue, admin):
+        batches = await take_batches(queue, 8, 10)
+        finished = []
+
+        async def ack(batch) -> None:
+            await queue.ack(batch)
+            finished.append(batch)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await admin.client_pause(60_000, PureToken.WRITE)
+                for batch in batches:
+                    nursery.start_soon(ack, batch)
+                for _ in range(2):
+                    await trio.testing.wait_all_tasks_blocked(0.2)  # a call waits in Redis
+                    assert not finished
+                    await kill_clients(admin)
+                await trio.testing.wait_all_tasks_blocked(0.2)
+                await admin.client_unpause()
+        assert len(finished) == 8
+        await assert_only_the_rest_is_left(queue, admin)  # the calls cut off never ran
+
+
+async def test_an_ack_whose_reply_is_lost_is_counted_once(tmp_path, redis_prefix):
+    """Acks from eight workers; a call runs and its reply is lost: its retry finds those
+    entries gone and does not count them again."""
+    proxy = ReplyDroppingProxy()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(proxy.serve)
+        async with open_test_link(
+            redis_prefix, url=proxy.url, refresh_interval=60, reconnect_initial_backoff=0.05,
+            reconnect_max_backoff=0.05,
+        ) as (link, start):  # fmt: skip
+            queue = RedisQueue(link, "s")
+            await start()
+            batches = await take_batches(queue, 8, 10)
+            proxy.armed = True
+            with trio.fail_after(10):
+                async with trio.open_nursery() as acks:
+                    for batch in batches:
+                        acks.start_soon(queue.ack, batch)
+            assert not proxy.armed  # a reply was lost
+            async with coredis.Redis.from_url(REDIS_URL) as admin:
+                left = await admin.xrange(queue.stream)
+                assert [e.field_values[b"e"] for e in left] == [
+                    f"left{i}".encode() for i in range(5)
+                ]
+                assert (await admin.xpending(queue.stream, GROUP)).pending == 0
+            # Not below the truth: what a lost reply deleted is still counted until a refresh.
+            assert queue.pending_events >= 15 and queue.in_flight == 0
+            await queue.upkeep()
+            assert (queue.pending_events, queue.pending_bytes) == (5, 10)
+        nursery.cancel_scope.cancel()
+
+
+async def test_acks_are_retried_while_redis_answers_their_call_with_an_error(tmp_path):
+    """Another client's script keeps Redis busy (it answers BUSY to anything else): the
+    acks' calls fail and are retried, and none returns before Redis wrote it."""
+    async with private_queue(tmp_path) as (queue, admin):
+        batches = await take_batches(queue, 8, 10)
+        await admin.config_set({"busy-reply-threshold": "10"})
+        finished = []
+
+        async def ack(batch) -> None:
+            await queue.ack(batch)
+            finished.append(batch)
+
+        async def busy() -> None:
+            async with coredis.Redis.from_url(queue.link.config.url) as other:
+                with contextlib.suppress(ResponseError):  # killed
+                    await other.eval("while true do end", [], [])
+
+        def failed_acks() -> int:
+            return sum(1 for e in logs if e["event"] == "redis.command_failed")
+
+        with capture_logs() as logs, trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(busy)
+                while True:  # until Redis is busy
+                    try:
+                        await admin.ping()
+                    except ResponseError:
+                        break
+                    await trio.sleep(0.01)
+                for batch in batches:
+                    nursery.start_soon(ack, batch)
+                while failed_acks() < 16:  # noqa: ASYNC110  each ack's call, then a retry
+                    await trio.sleep(0.01)
+                assert not finished
+                await admin.script_kill()
+        assert len(finished) == 8
+        assert {e.get("operation") for e in logs if e["event"] == "redis.command_failed"} == {"ack"}
+        await assert_only_the_rest_is_left(queue, admin)
+
+
+async def test_an_ack_cancelled_on_its_way_leaves_its_entries_acked_or_pending(tmp_path):
+    """One worker's ack is cancelled (its runner stops) while its call waits in Redis and
+    seven others wait too: theirs are written; its own are either written or still
+    pending (delivered again), and the counts match Redis after a refresh."""
+    async with private_queue(tmp_path) as (queue, admin):
+        first, *others = await take_batches(queue, 8, 10)
+        finished = []
+        cancelled = trio.CancelScope()
+
+        async def ack(batch, scope: trio.CancelScope | None = None) -> None:
+            with scope or trio.CancelScope():
+                await queue.ack(batch)
+                finished.append(batch)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await admin.client_pause(60_000, PureToken.WRITE)
+                nursery.start_soon(ack, first, cancelled)
+                await trio.testing.wait_all_tasks_blocked(0.2)  # its call waits in Redis
+                for batch in others:
+                    nursery.start_soon(ack, batch)
+                await trio.testing.wait_all_tasks_blocked(0.2)
+                cancelled.cancel()
+                await trio.testing.wait_all_tasks_blocked(0.2)
+                await admin.client_unpause()
+        assert sorted(map(id, finished)) == sorted(map(id, others))
+        rest = [f"left{i}".encode() for i in range(5)]
+        left = [e.field_values[b"e"] for e in await admin.xrange(queue.stream)]
+        assert left in (rest, [e.event_id.encode() for e in first] + rest)
+        assert (await admin.xpending(queue.stream, GROUP)).pending == len(left) - 5
+        await queue.upkeep()
+        assert queue.pending_events == len(left) and queue.in_flight == 0
