@@ -846,7 +846,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only the steps whose name contains one of these, and the steps their "
+        help="run only the steps whose name contains one of these (or is it, with a "
+        "trailing $), and the steps their "
         "ratios divide by",
     )
     args = parser.parse_args(argv)
@@ -854,7 +855,10 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
 
     def want(name: str) -> bool:
-        return not args.only or any(o in name for o in args.only)
+        # "name$" asks for that step alone, not the variants whose names extend it.
+        return not args.only or any(
+            name == o[:-1] if o.endswith("$") else o in name for o in args.only
+        )
 
     began = time.monotonic()
     # Other jobs on a shared machine move every figure: say how much CPU they took.

@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_workers(args.config, config, watch=args.watch)
     from router.daemon import serve
+    from router.gcpolicy import tune_for_serving
     from router.listener import listen
     from router.workers import adopted_dirs
 
@@ -83,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Bound here, before trio starts, so a busy port is one ListenError, not a nursery's group.
     sockets = listen(config.server.bind)
+    tune_for_serving()
     trio.run(
         lambda: serve(
             config,

@@ -144,6 +144,7 @@ def _serve_worker(
     import trio
 
     from router.daemon import serve
+    from router.gcpolicy import tune_for_serving
     from router.loader import config_reader
     from router.log import configure_logging, redact_std_streams
 
@@ -154,6 +155,7 @@ def _serve_worker(
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
     data_dir = worker_dir(server.data_dir, index)
+    tune_for_serving()
     trio.run(
         lambda: serve(
             config,
