@@ -67,9 +67,10 @@ WATCH_INTERVAL = 1.0
 #: While writes fail, how often the writer tries again (a probe write if idle).
 PROBE_INTERVAL = 1.0
 #: How long a delivered event of a chunk still pending waits before it is
-#: recorded as settled. Most chunks are finished (their row deleted) within it,
-#: and then nothing is written for their events one by one.
-SETTLED_FLUSH = 0.05
+#: recorded as settled. Under load nearly every chunk is finished (its row
+#: deleted) within it, and then nothing is written for its events one by one;
+#: a crash sends again at most this long's delivered events of partial chunks.
+SETTLED_FLUSH = 1.0
 
 
 class Spool:
