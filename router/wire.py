@@ -22,6 +22,7 @@ in ``Event.extras`` and survive the spool.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -191,6 +192,13 @@ def format_iso(ms: int, *, sep: str = "T", millis: bool = True, zone: str = "Z")
     :param zone: Written after the time: ``"Z"``, ``"+00:00"`` or ``""``.
     :raises ValueError: if the time is outside years 1 to 9999.
     """
+    if millis:
+        return _format_iso(ms, sep, True, zone)
+    return _format_iso(ms // 1000 * 1000, sep, False, zone)  # one cache entry per second
+
+
+@functools.lru_cache(maxsize=4096)  # a request's events mostly share their time
+def _format_iso(ms: int, sep: str, millis: bool, zone: str) -> str:
     try:
         moment = _EPOCH + timedelta(milliseconds=ms)
     except OverflowError as exc:

@@ -124,7 +124,7 @@ class ConscentCodec(Codec):
         event_type = raw["eventType"]
         known = FIELDS[event_type]
         # Fields this type does not define go back verbatim on encode.
-        fields = {key: value for key, value in raw.items() if key not in known}
+        fields = {} if raw.keys() <= known else {k: v for k, v in raw.items() if k not in known}
         identity = Identity(anonymous_id=raw["anonId"])
         user_id = raw.get("userId")
         if user_id:

@@ -138,6 +138,15 @@ def test_format_iso_layouts():
         format_iso(10**18)
 
 
+@given(st.integers(min_value=-62135596800000, max_value=253402300799999))
+def test_format_iso_to_the_second_is_the_floor_of_the_time(ms):
+    # Cached by second: every millisecond of a second writes what its first one does.
+    floored = parse_iso(format_iso(ms, millis=False))
+    assert floored <= ms < floored + 1000
+    assert floored % 1000 == 0
+    assert format_iso(ms, millis=False) == format_iso(floored, millis=False)
+
+
 @pytest.mark.parametrize(
     ("a", "b", "equal"),
     [
