@@ -68,6 +68,30 @@ async def test_rows_paged_in_before_the_writer_reports_them_come_out_once(opened
     assert queue.pending_events == 0 and queue.statistics()["in_memory"] == 0
 
 
+async def test_a_page_that_stops_inside_an_unreported_commit_reads_the_rest_later(
+    opened, monkeypatch
+):
+    monkeypatch.setattr(spoolqueue, "HOT_EVENTS", 0)  # every put spills
+    monkeypatch.setattr(spoolqueue, "PAGE_EVENTS", 2)
+    monkeypatch.setattr(spool_module, "CHUNK_EVENTS", 1)
+    spool = await opened()
+    queue = spool.queues["a"]
+    await queue.put([("e0", b"x")], 0.0)
+    held = []
+    report = queue.on_committed
+    monkeypatch.setattr(queue, "on_committed", held.append)
+    await queue.put([("l1", b"x"), ("l2", b"x"), ("l3", b"x")], 0.0)  # three rows, one commit
+    monkeypatch.setattr(queue, "on_committed", report)
+    first = await queue.get_batch(10, 1 << 20, 0)
+    assert [e.event_id for e in first] == ["e0", "l1"]  # the page stopped inside the commit
+    await queue.ack(first)
+    for entries in held:
+        report(entries)
+    rest = await take_all(queue, 2)
+    assert [e.event_id for e in rest] == ["l2", "l3"]
+    assert queue.pending_events == 0 and queue.statistics()["in_memory"] == 0
+
+
 async def test_memory_buffer_keeps_nothing_on_disk_until_closed(opened, tmp_path):
     path = tmp_path / "mem.db"
     spool = await opened(sinks=[("m", options(durable=False))], path=path)
