@@ -28,7 +28,8 @@ a batch and then holds the batch's real size until the batch is settled.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -63,10 +64,13 @@ class SinkRunner:
         limiter: Any | None = None,
         *,
         tap: TapHub = IDLE,
+        release: Callable[[Sink], Awaitable[None]] | None = None,
     ):
         self.config = config
         self.name = config.name
         self.sink = sink
+        #: Frees what the core gave a sink (its connection pool) once it is closed.
+        self.release = release
         self.queue = queue
         self.metrics = metrics
         self.tap = tap
@@ -84,8 +88,11 @@ class SinkRunner:
         self._interrupt = trio.Event()
         #: While parked (its sink removed by a reload): set again by unpark().
         self._parked: trio.Event | None = None
-        #: Sinks a reload replaced; closed when the runner stops.
+        #: Sinks a reload replaced with sends still in flight: each is closed
+        #: (and released) when its last send returns, or when the runner stops.
         self._retired: list[Sink] = []
+        #: Sends in flight per sink.
+        self._sending: Counter[Sink] = Counter()
         self._nursery: trio.Nursery | None = None
         self._workers = 0
 
@@ -143,17 +150,49 @@ class SinkRunner:
         """Deliver with ``config`` and ``sink`` from the next send on (a reload).
 
         Sends in flight finish on the sink they started with, which is closed
-        when the runner stops. The rate limiter is kept if the limit is the same.
+        and released when the last of them returns (at once if none is in
+        flight). The rate limiter is kept if the limit is the same.
         """
         if config.rate_limit != self.config.rate_limit:
             self.limiter = limiter if limiter is not None else _local_limiter(config)
-        if sink is not self.sink:
-            self._retired.append(self.sink)
+        old = self.sink
         self.config, self.sink = config, sink
+        if sink is not old:
+            self._retired.append(old)
+            if not self._sending[old]:
+                self._close_retired(old)
         self.backoff = Backoff(config.retry.initial_backoff, config.retry.max_backoff)
         self.concurrency.total_tokens = config.max_concurrency
         self.inflight.limit = config.max_inflight_bytes
         self._add_workers()
+
+    async def _send(self, batch: Sequence[Entry]) -> None:
+        sink = self.sink  # a reload may replace it meanwhile: this send stays on it
+        self._sending[sink] += 1
+        try:
+            await sink.send([entry.payload for entry in batch])
+        finally:
+            self._sending[sink] -= 1
+            if not self._sending[sink]:
+                del self._sending[sink]
+                if sink in self._retired:
+                    self._close_retired(sink)
+
+    def _close_retired(self, sink: Sink) -> None:
+        """Close and release a replaced sink now that nothing sends through it."""
+        if self._nursery is None:
+            return  # stopping: run() closes what is left
+        self._retired.remove(sink)
+        self._nursery.start_soon(self._close, sink)
+
+    async def _close(self, sink: Sink) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            try:
+                await sink.aclose()
+            finally:
+                if self.release is not None:
+                    await self.release(sink)
+        log.info("sink.retired", sink=self.name)
 
     def _add_workers(self) -> None:
         """Start workers up to ``max_concurrency`` (never fewer: the limiter caps extra ones)."""
@@ -235,7 +274,7 @@ class SinkRunner:
             attempts += 1
             started = trio.current_time()
             try:
-                await self.sink.send([entry.payload for entry in batch])
+                await self._send(batch)
             except SinkRejected as exc:
                 self._record_failure(exc)
                 return await self._rejected(

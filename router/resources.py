@@ -35,6 +35,7 @@ from router.tap import TapHub
 
 if TYPE_CHECKING:
     from router.redisconn import RedisLink
+    from router.sink import Sink
 
 __all__ = ["Resources"]
 
@@ -180,11 +181,16 @@ class Resources:
         return client
 
     async def close_client(self, client: ConnectionPool) -> None:
-        """Close one sink's pool (its runner was retired by a reload)."""
+        """Close one sink's pool before shutdown."""
         if client in self._clients:
             self._clients.remove(client)
             with trio.CancelScope(shield=True):
                 await client.aclose()
+
+    async def release_sink(self, sink: Sink) -> None:
+        """Close the pool given to ``sink``, which a reload replaced and which is closed."""
+        if isinstance(sink.transport, ConnectionPool):
+            await self.close_client(sink.transport)
 
     # -- running ---------------------------------------------------------------------
 

@@ -103,6 +103,10 @@ class Runtime:
                     with trio.CancelScope(shield=True):
                         for sink in opened:
                             await sink.aclose()
+                        # The new sinks that did not open too: none will be used.
+                        for other in topology.sinks.values():
+                            if other.sink is not other.runner.sink:
+                                await self.resources.release_sink(other.sink)
                     raise
                 opened.append(node.sink)
 

@@ -112,6 +112,11 @@ class Sink:
         self.headers = self.request_headers(options)
 
     @property
+    def transport(self) -> outbound.ConnectionPool | httpx.AsyncClient:
+        """What :meth:`post` sends through: the core's pool, or a client set since."""
+        return self._transport
+
+    @property
     def client(self) -> httpx.AsyncClient:
         """An httpx client for a plugin's own calls beyond :meth:`post`, with the
         sink's limits and timeout; made on first use and closed with the pool."""

@@ -119,6 +119,7 @@ def build_topology(
             queue,
             resources.metrics,
             tap=resources.tap,
+            release=resources.release_sink,
         )
         for queues in drains
         for name, queue in queues.items()
@@ -167,7 +168,15 @@ def _sink_node(
     else:
         sink = make_sink(cfg, registry, resources)
     if runner is None:
-        runner = SinkRunner(cfg, sink, queue, resources.metrics, limiter=limiter, tap=resources.tap)
+        runner = SinkRunner(
+            cfg,
+            sink,
+            queue,
+            resources.metrics,
+            limiter=limiter,
+            tap=resources.tap,
+            release=resources.release_sink,
+        )
         resources.metrics.watch_sink(cfg.name, runner.statistics)
     target = SinkTarget(cfg.name, sink, queue, registry.validators, when_full=cfg.spool.when_full)
     return SinkNode(cfg, sink, queue, runner, target, limiter)

@@ -12,7 +12,7 @@ from router.metrics import Metrics
 from router.resources import Resources
 from router.runtime import Runtime
 from router.testing.daemon import build_config
-from router.testing.upstream import FakeUpstream
+from router.testing.upstream import FakeUpstream, Hold, Reply
 from router.topology import build_topology
 from tests.helpers.sample_traffic import FAST_RETRY
 
@@ -118,6 +118,67 @@ async def test_a_removed_sink_is_parked_and_a_restored_one_delivers_again(tmp_pa
         await upstream.wait_for(1)
         assert [e["user"] for e in upstream.accepted[0].json()["events"]] == ["late1", "late2"]
         assert runtime.orphaned() == {}
+
+
+async def switch_url(runtime, resources, registry, sample, previous, url):
+    moved = copy.deepcopy(doc(url))
+    moved["sinks"]["a"]["url"] = f"{url}/two"
+    new = build_topology(
+        build_config(moved, plugins=sample)[0],
+        registry,
+        resources,
+        previous=previous,
+        runners=runtime.runners,
+    )
+    await runtime.switch(new)
+    return new
+
+
+async def test_a_replaced_sinks_connections_are_closed_once_nothing_sends_on_it(tmp_path, sample):
+    # Each reload that replaced a sink used to keep its pool, and the pool's
+    # keep-alive connections, open until shutdown.
+    async with (
+        FakeUpstream.running() as upstream,
+        running(tmp_path, upstream, sample) as (config, registry, resources, runtime, nursery),
+    ):
+        first = build_topology(config, registry, resources)
+        await runtime.start(first, nursery)
+        await put(first.sinks["a"].queue, "u1")
+        await upstream.wait_for(1)
+        old_pool = first.sinks["a"].sink.transport
+        assert old_pool.open_connections == 1
+        second = await switch_url(runtime, resources, registry, sample, first, upstream.url)
+        with trio.fail_after(10):
+            while not old_pool.is_closed:  # noqa: ASYNC110 - closed by a task of the runner
+                await trio.sleep(0.01)
+        assert old_pool.open_connections == 0
+        await put(second.sinks["a"].queue, "u2")
+        await upstream.wait_for(2)
+        assert paths(upstream) == ["/one/ingest", "/two/ingest"]
+        assert second.sinks["a"].sink.transport.open_connections == 1
+
+
+async def test_a_send_in_flight_keeps_its_replaced_sink_open_until_it_returns(tmp_path, sample):
+    release = trio.Event()
+    async with (
+        FakeUpstream.running(default=Hold(release)) as upstream,
+        running(tmp_path, upstream, sample) as (config, registry, resources, runtime, nursery),
+    ):
+        first = build_topology(config, registry, resources)
+        await runtime.start(first, nursery)
+        await put(first.sinks["a"].queue, "held")
+        await upstream.wait_for(1)  # the send is in flight, held by the upstream
+        old_pool = first.sinks["a"].sink.transport
+        await switch_url(runtime, resources, registry, sample, first, upstream.url)
+        await trio.sleep(0.2)  # a close that did not wait would have happened by now
+        assert not old_pool.is_closed
+        upstream.default = Reply()
+        release.set()
+        with trio.fail_after(10):
+            while not old_pool.is_closed:  # noqa: ASYNC110 - closed by a task of the runner
+                await trio.sleep(0.01)
+        assert [r.path for r in upstream.accepted] == ["/one/ingest"]  # sent once, on the old sink
+        assert resources.queues["a"].pending_events == 0
 
 
 @asynccontextmanager
