@@ -39,7 +39,7 @@ from router.config import (
 from router.errors import ConfigError, RouterError, StorageError, UsageError
 from router.event import deterministic
 from router.loader import apply_overrides, config_reader, load, registry_only
-from router.log import configure_logging, redact_std_streams
+from router.log import Redactor, configure_logging, redact_std_streams
 from router.queue import DeadLetterStore
 from router.storage import make_data_dir
 
@@ -217,17 +217,19 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from router.deadletters import DeadLetters, UnknownSink
 
     config = _dlq_config(args)
+    # An upstream's answer may quote what it was sent: no configured secret is printed.
+    redact = Redactor(config.secrets).redact if config is not None else str
     if config is not None and config.redis is not None:
         sink = config.sinks.get(args.sink)
         if sink is not None and sink.buffer == "redis":
             from router.redisqueue import SyncDeadLetters
 
             # Redis unreachable is a StorageError: one line and exit 2, as for the disk spool.
-            return _dlq(SyncDeadLetters(config), args)
+            return _dlq(SyncDeadLetters(config), args, redact)
     data_dir = Path(args.data_dir) if args.data_dir else config.server.data_dir
     try:
         with DeadLetters(data_dir) as dlq:
-            return _dlq(dlq, args)
+            return _dlq(dlq, args, redact)
     except (UnknownSink, FileNotFoundError) as exc:
         raise UsageError(str(exc.args[0] if exc.args else exc)) from exc
     except sqlite3.Error as exc:  # the spool failed mid-command (disk full, damaged page)
@@ -253,13 +255,17 @@ def _dlq_config(args: argparse.Namespace) -> RouterConfig | None:
     return config
 
 
-def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
+def _dlq(dlq: DeadLetterStore, args: argparse.Namespace, redact: Callable[[str], str]) -> int:
     ids = args.id or None
     if args.action == "list":
         total = dlq.count(args.sink)
         for letter in dlq.list(args.sink, offset=args.offset, limit=args.limit):
             status = letter.status if letter.status is not None else "-"
-            print(f"{letter.id}\t{letter.event_id}\t{letter.attempts}\t{status}\t{letter.reason}")
+            print(
+                redact(
+                    f"{letter.id}\t{letter.event_id}\t{letter.attempts}\t{status}\t{letter.reason}"
+                )
+            )
         print(f"{total} dead letters in {args.sink}", file=sys.stderr)
     elif args.action == "show":
         letters = [dlq.get(args.sink, i) for i in (ids or [])] or dlq.list(args.sink, limit=1)
@@ -267,7 +273,7 @@ def _dlq(dlq: DeadLetterStore, args: argparse.Namespace) -> int:
             if letter is None:
                 print("router: no such dead letter", file=sys.stderr)
                 return EXIT_INVALID_INPUT
-            print(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode())
+            print(redact(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode()))
     elif args.action == "replay":
 
         def progress(done: int, total: int) -> None:

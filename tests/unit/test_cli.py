@@ -8,6 +8,7 @@ import json
 import pytest
 
 from router.cli import main
+from tests.helpers.spools import options, running_spools
 
 ANON = "0b7e8a52-3c1d-4f7e-9a6b-2d4c8e1f5a90"
 PING = {
@@ -202,3 +203,33 @@ def test_a_bad_argument_is_one_line_pointing_at_help(argv, message, capsys):
         main(argv)
     assert caught.value.code == 2
     assert capsys.readouterr().err == f"router run: error: {message} (see router run --help)\n"
+
+
+async def test_dlq_list_and_show_print_no_configured_secret(tmp_path, capsys):
+    # An upstream that quotes the key it was sent puts it into the dead letter.
+    secret = "sk-live-9f8e7d6c5b4a"
+    async with running_spools(tmp_path) as start:
+        spool = await start(sinks=[("out", options())], path=tmp_path / "spool.db")
+        queue = spool.queues["out"]
+        await queue.put([("e1", b'{"eventType":"PING"}')], 0.0)
+        batch = await queue.get_batch(1, 1 << 20, 0)
+        await queue.dead_letter(
+            batch,
+            reason=f"rejected: invalid key {secret}",
+            attempts=1,
+            status=401,
+            response=f'{{"error": "key {secret} is not valid"}}',
+        )
+    config = tmp_path / "router.yaml"
+    config.write_text(
+        f"server: {{data_dir: {str(tmp_path)!r}}}\n"
+        "sources: {in: {plugin: conscent, auth: none}}\n"
+        f"sinks: {{out: {{plugin: conscent, url: 'http://127.0.0.1:9/', api_key: {secret}}}}}\n"
+        "routes: [{from: in, to: out}]\n"
+    )
+    assert main(["dlq", "show", "out", "-c", str(config)]) == 0
+    assert main(["dlq", "list", "out", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert secret not in out
+    assert out.count("[redacted]") == 3  # the reason and the response, and the list's reason
+    assert '"status": 401' in out and "e1" in out
