@@ -7,6 +7,7 @@ import time
 import uuid
 from decimal import Decimal
 
+from router import event as event_module
 from router.event import (
     Context,
     Device,
@@ -30,6 +31,21 @@ def test_event_ids_are_unique_uuid7_in_time_order():
     before = new_event_id()
     time.sleep(0.002)
     assert new_event_id()[:13] > before[:13]  # the millisecond prefix sorts by time
+
+
+def test_a_batch_of_ids_that_wraps_its_counter_stays_distinct_and_valid(monkeypatch):
+    # The counter is the last 48 bits: a random start near the top wraps within the batch.
+    monkeypatch.setattr(event_module._random, "getrandbits", lambda bits: (1 << 48) - 2)
+    ids = new_event_ids(5)
+    assert len(set(ids)) == 5
+    assert [i[24:] for i in ids] == [
+        "fffffffffffe",
+        "ffffffffffff",
+        "000000000000",
+        "000000000001",
+        "000000000002",
+    ]
+    assert all(uuid.UUID(i).version == 7 and len(i) == 36 for i in ids)
 
 
 def test_a_forked_child_draws_other_ids():
