@@ -181,8 +181,8 @@ class Spool:
                         await self._probe()
                         continue
                 elif self._settled_at is not None:
-                    # Deferred settled rows: written once due, or with a commit
-                    # that comes sooner if their chunks are not deleted by then.
+                    # Deferred settled rows: written once due; commits before
+                    # that drop those whose chunk they delete.
                     with trio.move_on_at(self._settled_at + SETTLED_FLUSH):
                         await self._work.wait()
                 else:
