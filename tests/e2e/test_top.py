@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import socket
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
 from tests.helpers.conscent_traffic import load
+from tests.helpers.ports import reserved_port
 from tests.helpers.tmux import terminal
 
 RETRY = {"initial_backoff": 0.05, "max_backoff": 0.5, "max_attempts": 1000}
@@ -107,27 +107,26 @@ async def test_top_shows_rates_and_the_failing_sink_in_80_columns_and_quits_on_q
 @pytest.mark.slow
 async def test_top_says_it_cannot_reach_the_daemon_keeps_trying_and_ctrl_c_ends_it(tmp_path):
     """A top started before its daemon reads it once it listens."""
-    with socket.socket() as sock:  # a free port, for the daemon's admin listener later
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    admin = f"http://127.0.0.1:{port}"
-    async with FakeUpstream.running() as upstream, terminal(80, 24) as term:
-        await term.start(top("--admin", admin, "--interval", "0.2"))
-        lines = await term.wait_for(lambda ls: "(retrying)" in " ".join(ls))
-        assert lines[1] == f"cannot reach {admin}: Connection refused (retrying)"
-        assert lines[0] == "router"  # nothing read yet: no tables
+    # Kept from other tests' servers until the daemon listens on it.
+    with reserved_port() as port:
+        admin = f"http://127.0.0.1:{port}"
+        async with FakeUpstream.running() as upstream, terminal(80, 24) as term:
+            await term.start(top("--admin", admin, "--interval", "0.2"))
+            lines = await term.wait_for(lambda ls: "(retrying)" in " ".join(ls))
+            assert lines[1] == f"cannot reach {admin}: Connection refused (retrying)"
+            assert lines[0] == "router"  # nothing read yet: no tables
 
-        args = ["run", "-c", config(tmp_path, upstream.url), "--bind", "127.0.0.1:0"]
-        args += ["--data-dir", str(tmp_path / "data"), "--admin-bind", f"127.0.0.1:{port}"]
-        async with trio.open_nursery() as nursery:
-            daemon = await DaemonProcess(args).start(nursery)
-            lines = await term.wait_for(lambda ls: cells(ls, "failing") is not None)
-            assert lines[1].startswith(f"{admin}  ") and lines[1].endswith("q quits")
-            await term.keys("C-c")
-            assert await term.exit_status() == 130
-            daemon.signal()
-            assert await daemon.wait() == 0
-        assert not any("Traceback" in line for line in await term.text())
+            args = ["run", "-c", config(tmp_path, upstream.url), "--bind", "127.0.0.1:0"]
+            args += ["--data-dir", str(tmp_path / "data"), "--admin-bind", f"127.0.0.1:{port}"]
+            async with trio.open_nursery() as nursery:
+                daemon = await DaemonProcess(args).start(nursery)
+                lines = await term.wait_for(lambda ls: cells(ls, "failing") is not None)
+                assert lines[1].startswith(f"{admin}  ") and lines[1].endswith("q quits")
+                await term.keys("C-c")
+                assert await term.exit_status() == 130
+                daemon.signal()
+                assert await daemon.wait() == 0
+            assert not any("Traceback" in line for line in await term.text())
 
 
 async def test_top_ends_with_one_line_when_the_daemon_needs_a_token(tmp_path, sample):

@@ -22,6 +22,7 @@ from router.testing.daemon import build_config, running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
 from tests.helpers.conscent_traffic import ping
+from tests.helpers.ports import reserved_port
 
 #: Configured as a sink's key: it must never leave the daemon through a tap.
 SECRET = "sink-key-9b41d7c0e2"
@@ -586,13 +587,8 @@ async def test_router_tap_prints_limit_events_and_exits(tmp_path):
 
 
 def test_router_tap_with_no_daemon_is_one_line_and_exit_1(capsys):
-    # A port nothing listens on: bind one, then close it.
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    assert main(["tap", "--admin", f"http://127.0.0.1:{port}"]) == 1
+    with reserved_port() as port:  # nothing listens there
+        assert main(["tap", "--admin", f"http://127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"127.0.0.1:{port}" in err and "Traceback" not in err
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream, Reply
 from router.top import AdminUnreachable, Poller, once
+from tests.helpers.ports import reserved_port
 
 TOKEN = "top-token-3b9e1d"
 
@@ -28,7 +28,7 @@ TOKEN = "top-token-3b9e1d"
         ("http://127.0.0.1:{port}/", "http://127.0.0.1:{port}"),
     ],
 )
-def test_an_admin_option_may_be_a_bind(given, read, capsys):
+def test_an_admin_option_may_be_a_bind(given, read, capsys, closed_port):
     port = closed_port().rsplit(":", 1)[1]
     given, read = given.format(port=port), read.format(port=port)
     assert main(["top", "--once", "--admin", given]) == 1  # nothing listens there
@@ -41,11 +41,11 @@ def test_an_admin_option_that_is_no_address_is_one_line(capsys):
     assert line.startswith("router: error: --admin localhost: not http://HOST:PORT or unix:PATH")
 
 
-def closed_port() -> str:
-    """The URL of a loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+@pytest.fixture
+def closed_port():
+    """The URL of a loopback port nothing listens on, for the test's duration."""
+    with reserved_port() as port:
+        yield lambda: f"http://127.0.0.1:{port}"
 
 
 async def read_once(poller: Poller) -> tuple[int, str, str]:
@@ -107,7 +107,7 @@ async def test_a_rate_limit_refusing_events_is_shown_with_its_rate(tmp_path, sam
     assert cells[7:10] == ["0.001", "req/s", "b2"]  # then the key, as far as it fits
 
 
-async def test_an_unreachable_daemon_is_one_line_and_exit_1():
+async def test_an_unreachable_daemon_is_one_line_and_exit_1(closed_port):
     url = closed_port()
     poller = Poller([url], None)
     with pytest.raises(AdminUnreachable, match=rf"^cannot reach {url}: Connection refused$"):
@@ -194,7 +194,7 @@ async def test_several_daemons_are_added_up(tmp_path, sample, sample_config):
     assert snapshot["sources"]["in"]["requests"] == 5.0
 
 
-def test_without_a_terminal_only_once_is_possible(capsys):
+def test_without_a_terminal_only_once_is_possible(capsys, closed_port):
     assert main(["top", "--admin", closed_port()]) == 2
     assert capsys.readouterr().err == (
         "router: error: router top draws on a terminal; use --once to print one frame\n"
