@@ -56,6 +56,7 @@ __all__ = [
     "SinkQueue",
     "StorageError",
     "StorageUnusable",
+    "payload_bytes",
 ]
 
 #: The keys every queue's :meth:`SinkQueue.statistics` has (a kind may add more).
