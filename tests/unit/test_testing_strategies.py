@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,18 +18,9 @@ from router.testing.strategies import (
     valid_for_spec,
 )
 from router.validation import ValidatorSpec, missing_any
+from tests.helpers.schemadocs import load_catalog
 
-
-def _load_catalog() -> Any:
-    path = Path(__file__).parents[1] / "data" / "schemas" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("_router_test_schemas", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-catalog = _load_catalog()
+catalog = load_catalog()
 
 #: Nested documents are slow to generate on a loaded 2-core CI box; that is
 #: not a problem with the strategies (filtering health checks stay on).
