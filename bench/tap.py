@@ -28,7 +28,7 @@ import orjson
 
 from bench import payloads
 from bench.procs import Child, metric, python
-from bench.run import daemon_config, load, upstream
+from bench.run import daemon_config, load, router_run_args, upstream
 
 MODES = ("no tap", "tap detached", "tap attached")
 EVENTS_PER_REQUEST = 100
@@ -94,22 +94,8 @@ def measure(mode: str, work: Path, body: Path, seconds: float, connections: int)
     up = upstream()
     data = Path(tempfile.mkdtemp(prefix="tap-", dir=work))
     config = daemon_config(data, "conscent", "conscent_relay", up.url)
-    daemon = Child(
-        python(
-            "-m",
-            "router",
-            "run",
-            "-c",
-            str(config),
-            "--bind",
-            "127.0.0.1:0",
-            "--admin-bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(data / "data"),
-        ),
-        admin_ready,
-    )
+    # daemon_config puts the admin listener on a free port too.
+    daemon = Child(router_run_args(config, data), admin_ready)
     url, admin = daemon.url.split()
     tap = None
     try:
