@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from router.quarantine import Quarantine
 from router.testing.process import DaemonProcess
 from tests.helpers.cli import one_line, run_router, write_config
 from tests.helpers.conscent_traffic import ping
+from tests.helpers.ports import taken_port
 
 ROOT = Path(__file__).parents[2]
 BUSY = "address already in use (another router or program is using it; pick another with --bind)"
@@ -78,10 +78,7 @@ def test_run_on_a_busy_port_is_one_line(tmp_path):
     config = write_config(
         tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n"
     )
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         code, _, err = run_router(
             "run", "-c", str(config), "--bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)
         )

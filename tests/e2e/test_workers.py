@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from router.testing.process import DaemonProcess
 from router.testing.upstream import FakeUpstream
 from tests.helpers.cli import run_router, user_error, write_config
 from tests.helpers.conscent_traffic import delivered, ping, relay_config
+from tests.helpers.ports import taken_port
 
 
 async def post_many(url: str, n: int, prefix: str) -> list[str]:
@@ -231,10 +231,7 @@ def test_a_taken_admin_port_stops_the_group_with_one_line(tmp_path):
     config = write_config(
         tmp_path / "router.yaml", "sinks:\n  f: {plugin: file, path: out.ndjson}\n"
     )
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         ran = run_router(*group_args(config, tmp_path / "d", "--admin-bind", f"127.0.0.1:{port}"))
     assert user_error(ran) == (
         f"router: error: cannot listen on 127.0.0.1:{port}: address already in use "

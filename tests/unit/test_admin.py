@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 import trio
@@ -11,6 +9,7 @@ import yaml
 
 from router.testing.daemon import running_daemon
 from router.testing.process import DaemonProcess
+from tests.helpers.ports import taken_port
 
 TOKEN = "admin-token-7f3a9c"
 API_KEY = "sink-key-51d0e2b8"
@@ -181,22 +180,16 @@ async def test_admin_off_and_a_unix_socket(tmp_path, sample):
 
 
 async def test_a_taken_admin_port_is_one_line(tmp_path):
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
     write(tmp_path / "r.yaml", builtin(tmp_path / "e.ndjson"))
     args = ["run", "-c", str(tmp_path / "r.yaml"), "--bind", "127.0.0.1:0"]
-    daemon = DaemonProcess(
-        [*args, "--admin-bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "d")]
-    )
-    try:
+    with taken_port() as port:
+        daemon = DaemonProcess(
+            [*args, "--admin-bind", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "d")]
+        )
         async with trio.open_nursery() as nursery:
             with pytest.raises(RuntimeError, match="exited before it was ready"):
                 await daemon.start(nursery)
             assert await daemon.wait() == 2
-    finally:
-        taken.close()
     assert daemon.raw[-1] == (
         f"router: error: cannot listen on 127.0.0.1:{port}: address already in use "
         "(another router or program is using it; pick another with admin.bind or --admin-bind)"

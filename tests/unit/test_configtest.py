@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.configtest import compare, load_cases, run_case
+from tests.helpers.ports import taken_port
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "config" / "examples"
@@ -89,24 +90,17 @@ async def test_a_case_reports_what_is_not_listed(tmp_path):
 
 
 async def test_a_case_opens_no_admin_listener_even_if_its_config_names_a_taken_port(tmp_path):
-    import socket
-
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
-    config = tmp_path / "router.yaml"
-    config.write_text(
-        (EXAMPLES / "endu-to-conscent.yaml").read_text() + f"admin: {{bind: 127.0.0.1:{port}}}\n"
-    )
-    (tmp_path / "case.yaml").write_text(
-        f"config: {config}\n"
-        "cases:\n  - name: one\n    source: endu\n    input:\n      body: {}\n"
-        "    expect:\n      response: {status: 400}\n"
-    )
-    (case,) = load_cases(tmp_path / "case.yaml")
-    try:
+    with taken_port() as port:
+        config = tmp_path / "router.yaml"
+        config.write_text(
+            (EXAMPLES / "endu-to-conscent.yaml").read_text()
+            + f"admin: {{bind: 127.0.0.1:{port}}}\n"
+        )
+        (tmp_path / "case.yaml").write_text(
+            f"config: {config}\n"
+            "cases:\n  - name: one\n    source: endu\n    input:\n      body: {}\n"
+            "    expect:\n      response: {status: 400}\n"
+        )
+        (case,) = load_cases(tmp_path / "case.yaml")
         outcome = await run_case(case)
-    finally:
-        taken.close()
     assert outcome.status == 400 and not outcome.problems
