@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -88,22 +88,19 @@ class SourceRuntime:
         self.max_json_depth = max_json_depth
         self.tap = tap
         self._body_credential = source.auth_style == "body"
-        targets = {t.name: t for route in self.routes for t in route.targets}
+        #: Every sink of this source's routes, by name, in route order.
+        targets: dict[str, SinkTarget] = {}
+        for route in self.routes:
+            for target in route.targets:
+                targets.setdefault(target.name, target)
+        unfiltered = all(route.unfiltered for route in self.routes)
         #: Sinks that take this source's events as received (same vendor, no translation).
         self._as_is = {name for name, t in targets.items() if t.takes_as_is(self.vendor)}
         #: Decoding is needed unless every sink takes the events as is and no route filters.
-        self._decode = bool(set(targets) - self._as_is) or not all(
-            route.unfiltered for route in self.routes
-        )
-        #: With no route filtering, every event goes to the same sinks: these,
-        #: in route order; None when some route filters.
-        first: dict[str, SinkTarget] = {}
-        for route in self.routes:
-            for target in route.targets:
-                first.setdefault(target.name, target)
-        self._every_event_to: tuple[SinkTarget, ...] | None = (
-            tuple(first.values()) if all(route.unfiltered for route in self.routes) else None
-        )
+        self._decode = bool(set(targets) - self._as_is) or not unfiltered
+        #: With no route filtering, every event goes to the same sinks: these;
+        #: None when some route filters.
+        self._every_event_to = tuple(targets.values()) if unfiltered else None
 
     # -- the pipeline ------------------------------------------------------------
 
@@ -264,14 +261,38 @@ class SourceRuntime:
             )
 
         received = now_ms()
-        fresh = iter(new_event_ids(n - len(failed)))
-        ids: list[str | None] = [None] * n
-        events: list[tuple[str, Any, Any]] = []  # (event id, raw, canonical event or None)
+        fresh = new_event_ids(n - len(failed))
         if not failed and not self._decode:
             # The usual request: every event valid, stored as received.
-            ids = list(fresh)
-            events = list(zip(ids, raws, repeat(None)))
-        for i, raw in enumerate(() if events else raws):
+            ids: list[str | None] = list(fresh)
+            events: list[tuple[str, Any, Any]] = list(zip(fresh, raws, repeat(None)))
+        else:
+            ids, events = self._events(raws, failed, iter(fresh), received, envelope.meta)
+
+        puts, dead, dumped = self._route(events)
+        await store(self, puts, dead, failed, raws, received)
+        if self.tap.active:
+            self.tap.ingested(self, envelope, events, failed, dead, received)
+        accepted = len(events)
+        self.metrics.events_accepted.labels(self.name).inc(accepted)
+        if failed:
+            self.metrics.events_rejected.labels(self.name, "quarantined").inc(len(failed))
+        # Index-aligned with the envelope only when no event failed.
+        return IngestResult(envelope, ids, failed, dumped if not failed else None)
+
+    def _events(
+        self,
+        raws: Sequence[Any],
+        failed: dict[int, list[FieldError]],
+        fresh: Iterator[str],
+        received: int,
+        meta: Mapping[str, Any],
+    ) -> tuple[list[str | None], list[tuple[str, Any, Any]]]:
+        """Each event's id (None if it failed) and ``(id, raw, canonical event or None)``
+        of those that did not; an event whose decoding raises joins ``failed``."""
+        ids: list[str | None] = [None] * len(raws)
+        events: list[tuple[str, Any, Any]] = []
+        for i, raw in enumerate(raws):
             if i in failed:
                 continue
             if not self._decode:
@@ -279,9 +300,7 @@ class SourceRuntime:
                 events.append((event_id, raw, None))
                 continue
             try:
-                event = self.codec.decode(
-                    raw, id=next(fresh), received_at=received, meta=envelope.meta
-                )
+                event = self.codec.decode(raw, id=next(fresh), received_at=received, meta=meta)
             except Exception as exc:  # a codec bug quarantines the event, not the request
                 log.error(
                     "ingest.decode_failed",
@@ -296,17 +315,7 @@ class SourceRuntime:
             event.source = self.name
             ids[i] = event.id
             events.append((event.id, raw, event))
-
-        puts, dead, dumped = self._route(events)
-        await store(self, puts, dead, failed, raws, received)
-        if self.tap.active:
-            self.tap.ingested(self, envelope, events, failed, dead, received)
-        accepted = len(events)
-        self.metrics.events_accepted.labels(self.name).inc(accepted)
-        if failed:
-            self.metrics.events_rejected.labels(self.name, "quarantined").inc(len(failed))
-        # Index-aligned with the envelope only when no event failed.
-        return IngestResult(envelope, ids, failed, dumped if not failed else None)
+        return ids, events
 
     def _message(self, failed: dict[int, list[FieldError]], events_field: str | None) -> str:
         parts = []
