@@ -298,30 +298,30 @@ class SqliteQueue(BufferedQueue):
 
     # -- finishing ----------------------------------------------------------------
 
-    def _settle(self, entries: Sequence[Entry]) -> list[int]:
-        """Count entries as done; return the chunks (row seqs) now done as a whole."""
+    def _settle(self, entries: Sequence[Entry]) -> tuple[list[int], list[tuple[int, str, int]]]:
+        """Count entries as done. Returns the chunks (row seqs) now done as a whole,
+        and the settled-event rows ``(seq, event_id, bytes)`` of the entries whose
+        chunk is still pending."""
         self.in_flight -= len(entries)
         self._count_taken(entries, -1)
         self.pending_events -= len(entries)
         self.pending_bytes -= payload_bytes(entries)
         finished = []
+        partial = set()
         left = self._chunk_left
         # Per chunk, not per event: a batch holds a few chunks' runs of events.
         for seq, count in Counter(map(_SEQ, entries)).items():
             if seq > 0:
                 left[seq] -= count
-                if not left[seq]:
+                if left[seq]:
+                    partial.add(seq)
+                else:
                     del left[seq]
                     del self._chunk_at[seq]
                     finished.append(seq)
-        return finished
-
-    def _settled_rows(self, entries: Sequence[Entry]) -> list[tuple[int, str, int]]:
-        """The settled-event rows of settled entries whose chunk row stays (is still pending)."""
-        partial = self._chunk_left.keys() & set(map(_SEQ, entries))
         if not partial:
-            return []
-        return [(e.seq, e.event_id, len(e.payload)) for e in entries if e.seq in partial]
+            return finished, []
+        return finished, [(e.seq, e.event_id, len(e.payload)) for e in entries if e.seq in partial]
 
     async def ack(self, entries: Sequence[Entry]) -> None:
         """The entries were delivered: delete each chunk whose events are all done.
@@ -330,8 +330,7 @@ class SqliteQueue(BufferedQueue):
         is done by then, so a restart does not send them again; the deletes
         are waited for.
         """
-        finished = self._settle(entries)
-        settled = self._settled_rows(entries)
+        finished, settled = self._settle(entries)
         if settled:
             self.spool.defer_settled(self.sink_id, settled)
         if finished:
@@ -343,8 +342,7 @@ class SqliteQueue(BufferedQueue):
         row is deleted, or the events are recorded as settled if others of
         its events are still pending).
         """
-        finished = self._settle(entries)
-        settled = self._settled_rows(entries)
+        finished, settled = self._settle(entries)
         f = failure
         dead = [
             (
