@@ -31,12 +31,13 @@ import trio
 from router import __version__
 from router.cliparser import build_parser
 from router.config import (
+    ONE_INGEST_PROCESS,
     RouterConfig,
     dump_config,
     load_config,
     read_config_file,
 )
-from router.errors import ConfigError, RouterError, StorageError, UsageError
+from router.errors import ConfigError, ConfigProblem, RouterError, StorageError, UsageError
 from router.event import deterministic
 from router.loader import apply_overrides, config_reader, load, registry_only
 from router.log import Redactor, configure_logging, redact_std_streams
@@ -70,7 +71,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     make_data_dir(config.server.data_dir)
-    if config.server.workers > 1:
+    if config.server.delivery == "process" and config.server.workers > 1:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    config.file,
+                    None,
+                    "server.delivery",
+                    ONE_INGEST_PROCESS,
+                )
+            ]
+        )
+    if config.server.workers > 1 or config.server.delivery == "process":
         from router.workers import run_workers
 
         return run_workers(args.config, config, watch=args.watch)

@@ -54,6 +54,7 @@ from router.reload import (
     unappliable,
 )
 from router.resources import Resources
+from router.roles import Role, delivery_config
 from router.runtime import Runtime
 from router.status import Rates
 from router.storage import lock_data_dir
@@ -87,8 +88,11 @@ class Daemon:
         read_config: ConfigReader | None = None,
         watch: bool = False,
         group: GroupSockets | None = None,
+        role: Role = "all",
     ):
         self.config = config
+        #: What this process does of the work (:mod:`router.roles`).
+        self.role = role
         self.registry = registry
         self.data_dir = Path(data_dir or config.server.data_dir)
         #: Spool directories of former workers: delivered from, never written to.
@@ -113,7 +117,9 @@ class Daemon:
         if worker is not None:
             self.metrics.worker_info(worker)
         self.reloads = ReloadHistory(self.metrics.registry)
-        self.resources = Resources(self.data_dir, self.metrics, redis=config.redis, worker=worker)
+        self.resources = Resources(
+            self.data_dir, self.metrics, redis=config.redis, worker=worker, role=role
+        )
         self.tap = self.resources.tap
         self.asgi: IngestDispatcher = create_asgi(config.server)
         self.runtime = Runtime(self.resources, self.asgi, self)
@@ -321,7 +327,10 @@ class Daemon:
                     http.start_soon(self._when, shutdown_trigger)
                 if self.watch:
                     http.start_soon(self._watch_config)
-                binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
+                if self.role == "delivery":  # serves no source: waits for the signal to stop
+                    binds = await http.start(self._serve_nothing, http.cancel_scope)
+                else:
+                    binds = await http.start(self._serve_http, app, sockets, http.cancel_scope)
                 if admin_sockets is not None or self.group is not None:
                     http.start_soon(self.rates.run)
                 if self.group is not None:  # what the other workers ask: answered here alone
@@ -333,6 +342,7 @@ class Daemon:
                 self.ready = True
                 log.info(
                     "daemon.ready",
+                    role=self.role,
                     binds=binds,
                     admin=self.admin_url,
                     sources=len(topology.sources),
@@ -370,6 +380,14 @@ class Daemon:
             task_status=task_status,
         )
         scope.cancel()  # the watchers in the http nursery
+
+    async def _serve_nothing(
+        self, scope: trio.CancelScope, *, task_status: trio.TaskStatus[list[str]]
+    ) -> None:
+        """The delivery process's stand-in for the ingest listener: no address, the same stop."""
+        task_status.started([])
+        await self._shutdown_started()
+        scope.cancel()
 
     async def _serve_admin(
         self,
@@ -498,12 +516,15 @@ async def serve(
     read_config: ConfigReader | None = None,
     watch: bool = False,
     group: GroupSockets | None = None,
+    role: Role = "all",
 ) -> None:
     """Run a daemon until shutdown; ``await nursery.start(serve, ...)`` returns its URLs.
 
     ``read_config`` is how a reload reads the config again (SIGHUP when
     ``handle_signals``; a change to the file when ``watch``). ``group``: this
     is a worker of a ``server.workers > 1`` group (:mod:`router.workers`).
+    ``role``: one of the two processes of ``server.delivery: process``
+    (:mod:`router.roles`), whose supervisor holds the data directory's lock.
 
     :raises DataDirLocked: if another daemon uses the data directory.
     :raises PluginError: if a sink fails to open or a startup hook raises.
@@ -516,6 +537,14 @@ async def serve(
             def read_config(registry: Registry) -> RouterConfig:
                 return _in_data_dir(reader(registry), Path(data_dir))
 
+    if role == "delivery":
+        config = delivery_config(config)
+        if read_config is not None:
+            whole = read_config
+
+            def read_config(registry: Registry) -> RouterConfig:
+                return delivery_config(whole(registry))
+
     daemon = Daemon(
         config,
         registry,
@@ -525,8 +554,11 @@ async def serve(
         read_config=read_config,
         watch=watch,
         group=group,
+        role=role,
     )
-    with lock_data_dir(daemon.data_dir), contextlib.ExitStack() as locks:
+    with contextlib.ExitStack() as locks:
+        if role == "all":  # else the supervisor of the pair holds it
+            locks.enter_context(lock_data_dir(daemon.data_dir))
         for path in drain:
             # The group's root data dir is already locked by the worker supervisor.
             if Path(path) != Path(config.server.data_dir):

@@ -29,6 +29,7 @@ from router.metrics import Metrics
 from router.outbound import ConnectionPool
 from router.quarantine import Quarantine
 from router.queue import SinkQueue
+from router.roles import Role, delivers
 from router.spool import PROBE_INTERVAL, Spool
 from router.storage import make_data_dir
 from router.tap import TapHub
@@ -57,11 +58,14 @@ class Resources:
         *,
         redis: RedisConfig | None = None,
         worker: int | None = None,
+        role: Role = "all",
     ):
         self.data_dir = data_dir
         self.metrics = metrics
         self.worker = worker
-        self.spool = Spool(data_dir / "spool.db")
+        #: Which part of the work this process does (:mod:`router.roles`).
+        self.role = role
+        self.spool = Spool(data_dir / "spool.db", role=role)
         self._quarantine: Quarantine | None = None
         #: Every sink's queue: a SqliteQueue of the spool, or a RedisQueue (``buffer: redis``).
         self.queues: dict[str, SinkQueue] = {}
@@ -118,11 +122,15 @@ class Resources:
             self.queues[name] = queue
             if cfg.buffer == "redis" and self._redis_running:
                 await queue.open()  # the link opened the others when it connected
+            # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
+            self.metrics.sink_stored_unacknowledged.labels(name)
+            if self.role == "delivery":
+                # The ingest process counts what it finds pending and every
+                # replay; every row new to this one is one of those.
+                continue
             if cfg.buffer != "redis" or self._redis_running:  # else counted once connected
                 self.metrics.sink_recovered.labels(name).inc(queue.recovered)
             queue.on_replayed = self.metrics.sink_replayed.labels(name).inc
-            # Every sink has the series (at 0 unless Redis stored a write whose reply was lost).
-            self.metrics.sink_stored_unacknowledged.labels(name)
         return list(new)
 
     async def open_drain(self, path: Path, sinks: Mapping[str, SinkConfig]) -> dict[str, SinkQueue]:
@@ -174,6 +182,15 @@ class Resources:
             on_stored_unacknowledged=self.metrics.sink_stored_unacknowledged.labels(cfg.name).inc,
         )
 
+    def delivers(self, cfg: SinkConfig) -> bool:
+        """Whether this process delivers the sink ``cfg`` (:func:`router.roles.delivers`)."""
+        return delivers(self.role, cfg)
+
+    def hands_out(self, name: str) -> bool:
+        """Whether this process delivers the queue ``name`` (False: another process does)."""
+        queue = self.spool.queues.get(name)
+        return queue is None or queue.hands_out
+
     def http_client(self, cfg: SinkConfig) -> ConnectionPool:
         """A connection pool for one sink, sized by ``max_concurrency``; closed by :meth:`close`."""
         client = ConnectionPool(max_connections=cfg.max_concurrency, timeout=cfg.timeout)
@@ -214,7 +231,7 @@ class Resources:
         await self._nursery.start(self._redis.run)
         self._redis_running = True
         for name, queue in self.queues.items():
-            if name not in self.spool.queues:  # counted now that it is connected
+            if name not in self.spool.queues and self.role != "delivery":  # counted once connected
                 self.metrics.sink_recovered.labels(name).inc(queue.recovered)
 
     async def flush(self) -> None:
@@ -277,7 +294,8 @@ class Resources:
             except StorageError:
                 spooled = {}
             quarantined = None
-            if self._quarantine is not None:
+            # One quarantine for both processes of a pair: the ingest process counts it.
+            if self._quarantine is not None and self.role != "delivery":
                 with contextlib.suppress(sqlite3.Error):
                     quarantined = await self._quarantine.count()
             now = trio.current_time()

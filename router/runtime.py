@@ -43,7 +43,8 @@ class Runtime:
     async def start(self, topology: Topology, nursery: trio.Nursery) -> None:
         """Start every runner of ``topology`` (and its drains) in ``nursery``, then serve it."""
         self._nursery = nursery
-        self.runners = dict(topology.runners)
+        self.runners = {name: node.runner for name, node in topology.sinks.items()}
+        # topology.runners: those of the sinks this process delivers (router.roles).
         for runner in (*topology.runners.values(), *topology.drains):
             await nursery.start(self._deliver, runner)
         self._serve(topology)
@@ -64,6 +65,8 @@ class Runtime:
         for name, node in topology.sinks.items():
             runner = node.runner
             self.runners[name] = runner
+            if not node.delivered:
+                continue
             if runner not in self._running:
                 await self._nursery.start(self._deliver, runner)
             elif runner.sink is not node.sink or runner.config != node.config:
@@ -85,7 +88,8 @@ class Runtime:
         return {
             name: queue.pending_events
             for name, queue in self.resources.queues.items()
-            if name not in used
+            # A queue another process delivers is that process's to report.
+            if name not in used and self.resources.hands_out(name)
         }
 
     def _serve(self, topology: Topology) -> None:
@@ -96,7 +100,8 @@ class Runtime:
         """Open each new Sink a running runner is to take over; close them all if one fails."""
         opened: list[Sink] = []
         for node in topology.sinks.values():
-            if node.runner in self._running and node.runner.sink is not node.sink:
+            runner = node.runner
+            if node.delivered and runner in self._running and runner.sink is not node.sink:
                 try:
                     await open_sink(node.config.plugin, node.sink)
                 except BaseException:

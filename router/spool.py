@@ -30,8 +30,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
@@ -56,6 +57,9 @@ __all__ = [
     "sink_ids",
 ]
 
+if TYPE_CHECKING:
+    from router.roles import Role
+
 log = structlog.get_logger()
 
 #: Most events / payload bytes in one chunk (row) of the queue table; an event
@@ -64,6 +68,12 @@ CHUNK_EVENTS = 1_000
 CHUNK_BYTES = 1 << 20
 #: How often the spool looks for rows other processes inserted (dlq replay).
 WATCH_INTERVAL = 1.0
+#: The same in the delivery process of ``server.delivery: process``, where
+#: every new row comes from the ingest process: the most it adds to latency.
+HANDOFF_INTERVAL = 0.01
+#: In the ingest process of ``server.delivery: process``: how often the
+#: pending counts of the queues the other process delivers are read again.
+RESYNC_INTERVAL = 0.25
 #: While writes fail, how often the writer tries again (a probe write if idle).
 PROBE_INTERVAL = 1.0
 #: How long a delivered event of a chunk still pending waits before it is
@@ -74,11 +84,17 @@ SETTLED_FLUSH = 1.0
 
 
 class Spool:
-    """The SQLite spool of one daemon (one worker process). Owns one writer task."""
+    """The SQLite spool of one daemon (one worker process). Owns one writer task.
 
-    def __init__(self, path: Path | str, *, sync: str = "FULL"):
+    ``role`` (:mod:`router.roles`): ``ingest`` writes the durable queues but
+    does not hand them out (another process delivers them); ``delivery``
+    hands out rows another process wrote, polling for them often.
+    """
+
+    def __init__(self, path: Path | str, *, sync: str = "FULL", role: Role = "all"):
         self.path = Path(path)
         self.sync = sync
+        self.role = role
         self.queues: dict[str, SqliteQueue] = {}
         #: The same queues by sink id, which commits and the watcher report by.
         self._by_id: dict[int, SqliteQueue] = {}
@@ -96,6 +112,8 @@ class Spool:
         self._failures: dict[int, BaseException] = {}
         self._skipped: dict[int, dict[int, set[str]]] = {}
         self._work = trio.Event()
+        #: Held by a commit until its queues have heard of it, and by a resync.
+        self._commit_lock = trio.Lock()
         self._batch_no = 0
         self._closed = False
         self._wlock = threading.Lock()
@@ -164,7 +182,15 @@ class Spool:
             with self._wlock:
                 self._scanned[sink_id] = max_seq
             queue = SqliteQueue(
-                self, name, sink_id, count, size, max_seq, oldest_at=oldest_at, **options
+                self,
+                name,
+                sink_id,
+                count,
+                size,
+                max_seq,
+                oldest_at=oldest_at,
+                hands_out=self.role != "ingest",
+                **options,
             )
             self.queues[name] = self._by_id[sink_id] = queue
 
@@ -172,6 +198,8 @@ class Spool:
         """The writer loop, plus the watcher; runs until :meth:`close` is awaited."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_loop)
+            if self.role == "ingest":
+                nursery.start_soon(self._resync_loop)
             task_status.started()
             while True:
                 if self.health.error is not None and not self._closed:
@@ -239,9 +267,12 @@ class Spool:
                 )
 
     def close_db(self) -> None:
-        for db in (self._db, self._rdb):
-            if db is not None:
-                db.close()
+        # Under both locks (in the watcher's order): a worker thread may still be
+        # reading, and closing a connection under it crashes the interpreter.
+        with self._rlock, self._wlock:
+            for db in (self._db, self._rdb):
+                if db is not None:
+                    db.close()
         with self._clock:
             if self._cdb is not None:
                 self._cdb.close()
@@ -333,6 +364,10 @@ class Spool:
             self._settled, self._settled_at = {}, None
 
     async def _commit_pending(self) -> None:
+        async with self._commit_lock:
+            await self._commit_pending_locked()
+
+    async def _commit_pending_locked(self) -> None:
         write, self._pending = self._pending, Write()
         waiters, self._waiters = self._waiters, []
         kept, self._kept = self._kept, Write()
@@ -389,16 +424,21 @@ class Spool:
     # -- reading ---------------------------------------------------------------
 
     async def read_page(
-        self, sink_id: int, after: Any, events: int, size: int
+        self, sink_id: int, after: Any, events: int, size: int, upto: int | None = None
     ) -> list[tuple[int, int, list[Entry]]]:
         """:func:`router.spooldb.read_page` in a worker thread, on the reading connection.
 
+        The delivery process reads only up to ``upto``, the rows its watcher
+        has counted, so what it hands out is always pending already.
+
         :raises StorageError: the database could not be read (damaged).
         """
+        if self.role != "delivery":
+            upto = None
 
         def read() -> list[tuple[int, int, list[Entry]]]:
             with self._rlock:
-                return spooldb.read_page(self._rdb, sink_id, after, events, size)
+                return spooldb.read_page(self._rdb, sink_id, after, events, size, upto)
 
         try:
             return await trio.to_thread.run_sync(read)
@@ -425,9 +465,11 @@ class Spool:
             raise StorageError(f"could not read the spool: {exc}") from exc
 
     async def _watch_loop(self) -> None:
-        """Notice rows inserted by other processes (``router dlq replay``)."""
+        """Notice rows inserted by other processes (``router dlq replay``; the
+        ingest process, seen from the delivery process)."""
+        interval = HANDOFF_INTERVAL if self.role == "delivery" else WATCH_INTERVAL
         while True:
-            await trio.sleep(WATCH_INTERVAL)
+            await trio.sleep(interval)
             try:
                 found = await trio.to_thread.run_sync(self._scan_foreign)
             except sqlite3.Error as exc:
@@ -435,6 +477,29 @@ class Spool:
                 continue
             for sink_id, (max_seq, count, size) in found.items():
                 self._by_id[sink_id].on_foreign_rows(max_seq, count, size)
+
+    async def _resync_loop(self) -> None:
+        """Read the pending counts of the queues another process delivers, now and then.
+
+        Between commits (under the commit lock), so no commit this spool made
+        is counted twice: once in the database and once more by its queue.
+        """
+        while True:
+            await trio.sleep(RESYNC_INTERVAL)
+            queues = [q for q in self.queues.values() if not q.hands_out]
+            if not queues:
+                continue
+
+            async with self._commit_lock:
+                try:
+                    counts = await trio.to_thread.run_sync(
+                        self._locked, partial(_read_counts, [q.sink_id for q in queues])
+                    )
+                except sqlite3.Error as exc:
+                    log.warning("spool.resync_failed", error=str(exc))
+                    continue
+                for queue, (count, size, oldest_at) in zip(queues, counts, strict=True):
+                    queue.resync(count, size, oldest_at)
 
     def _scan_foreign(self) -> dict[int, tuple[int, int, int]]:
         """Rows other processes inserted since the last scan: ``(max seq, events, bytes)``.
@@ -457,3 +522,11 @@ class Spool:
                 if new[1]:
                     found[sink_id] = new
         return found
+
+
+def _read_counts(sink_ids: Sequence[int], db: sqlite3.Connection) -> list[tuple[int, int, Any]]:
+    """Each sink's pending ``(events, bytes, oldest enqueue time or None)``."""
+    return [
+        (*spooldb.pending_counts(db, sink_id)[:2], spooldb.oldest_enqueued_at(db, sink_id))
+        for sink_id in sink_ids
+    ]

@@ -278,9 +278,20 @@ def dedup(db: sqlite3.Connection, sink_id: int, rows: list[Row], window: float) 
     return kept
 
 
-def read_page(db: sqlite3.Connection, sink_id: int, after: Any, events: int, size: int) -> Page:
-    """The chunks after ``after`` holding about ``events`` events or ``size`` payload
-    bytes, whichever comes first: ``(seq, count, entries)``.
+#: Above any seq (SQLite's integers are 64-bit).
+_LAST_SEQ = (1 << 63) - 1
+
+
+def read_page(
+    db: sqlite3.Connection,
+    sink_id: int,
+    after: Any,
+    events: int,
+    size: int,
+    upto: int | None = None,
+) -> Page:
+    """The chunks after ``after`` (and up to ``upto``) holding about ``events`` events
+    or ``size`` payload bytes, whichever comes first: ``(seq, count, entries)``.
 
     Whole chunks are read, at least one. Counts and sizes are read first,
     without the payloads (``length()`` of a blob does not read it), so
@@ -289,8 +300,9 @@ def read_page(db: sqlite3.Connection, sink_id: int, after: Any, events: int, siz
     table = queue_table(sink_id)
     last, total, total_bytes = after, 0, 0
     for seq, count, length in db.execute(
-        f"SELECT seq, count, length(payloads) FROM {table} WHERE seq > ? ORDER BY seq LIMIT 1000",
-        (after,),
+        f"SELECT seq, count, length(payloads) FROM {table} WHERE seq > ? AND seq <= ? "
+        "ORDER BY seq LIMIT 1000",
+        (after, _LAST_SEQ if upto is None else upto),
     ):
         last, total, total_bytes = seq, total + count, total_bytes + length
         if total >= events or total_bytes >= size:

@@ -6,6 +6,11 @@ in from the database (:meth:`Spool.read_page <router.spool.Spool.read_page>`)
 in ``seq`` order, one page of at most ``PAGE_EVENTS`` events and
 ``memory_bytes`` at a time, and only once the previous page is handed out.
 Everything it writes goes through its :class:`~router.spool.Spool`'s group commit.
+
+A queue that another process delivers (``hands_out=False``: the ingest
+process of ``server.delivery: process``) only counts: it keeps no event in
+memory, and :meth:`SqliteQueue.resync` sets its counts from the database,
+where the delivering process deletes what it delivered.
 """
 
 from __future__ import annotations
@@ -64,11 +69,14 @@ class SqliteQueue(BufferedQueue):
         memory_bytes: int = HOT_BYTES,
         dedup_window: float | None = None,
         oldest_at: float | None = None,
+        hands_out: bool = True,
     ):
         self.spool = spool
         self.name = name
         self.sink_id = sink_id
         self.durable = durable
+        #: False: another process delivers this queue; here it only counts (see resync).
+        self.hands_out = hands_out or not durable
         self.max_events = max_events
         self.max_bytes = max_bytes
         #: Most payload bytes of a durable queue in memory: the hot window, or one page.
@@ -179,6 +187,11 @@ class SqliteQueue(BufferedQueue):
             # Memory buffers never spill: ingest bounds them with full().
             self._buffer.extend(entries)
             self._hot_bytes += size
+        elif not self.hands_out:
+            self.committed_upto = max(self.committed_upto, entries[-1].seq)
+            if self._spilled_at is None:
+                self._spilled_at = entries[0].enqueued_at
+            self.spilled = True
         else:
             # All the entries of one commit are one chunk (one row, one seq).
             contiguous = entries[0].seq == self.committed_upto + 1
@@ -232,6 +245,14 @@ class SqliteQueue(BufferedQueue):
             self.on_replayed(count)
         self._wake()
 
+    def resync(self, count: int, size: int, oldest_at: float | None) -> None:
+        """The pending counts read from the database (a queue another process delivers)."""
+        self.pending_events = count
+        self.pending_bytes = size
+        self.spilled = count > 0
+        self._spilled_at = oldest_at if count > 0 else None
+        self._wake()
+
     def drain_memory(self) -> list[Entry]:
         """Memory-only entries not yet taken, removed from the queue (shutdown)."""
         out = [e for e in self._buffer if e.seq < 0]
@@ -244,7 +265,7 @@ class SqliteQueue(BufferedQueue):
     async def _load_page(self) -> None:
         # Called only when the hot window is empty, so memory holds one page at most.
         chunks = await self.spool.read_page(
-            self.sink_id, self.loaded_upto, PAGE_EVENTS, self.memory_bytes
+            self.sink_id, self.loaded_upto, PAGE_EVENTS, self.memory_bytes, self.committed_upto
         )
         for seq, count, entries in chunks:
             self._buffer.extend(entries)

@@ -183,6 +183,8 @@ def snapshot(
             }
         now = time.time()
         for name, node in topology.sinks.items():
+            if not node.delivered:  # the delivering process reports it (router.roles)
+                continue
             stats = node.runner.statistics()
             readiness = detail.get("sinks", {}).get(name, {})
             limit = node.config.rate_limit

@@ -56,6 +56,9 @@ class SinkNode:
     target: SinkTarget
     #: A shared (Redis) outbound limit, or None (the runner keeps a local one).
     limiter: SinkLimiter | None = None
+    #: Whether this process runs the runner: False for a ``buffer: disk`` sink in
+    #: the ingest process of ``server.delivery: process`` (:mod:`router.roles`).
+    delivered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,8 @@ class Topology:
 
     @property
     def runners(self) -> Mapping[str, SinkRunner]:
-        return {name: node.runner for name, node in self.sinks.items()}
+        """The runners this process runs (every sink's but those another process delivers)."""
+        return {name: node.runner for name, node in self.sinks.items() if node.delivered}
 
     @property
     def queues(self) -> Mapping[str, SinkQueue]:
@@ -167,6 +171,7 @@ def _sink_node(
         sink = runner.sink  # a removed sink brought back as it was
     else:
         sink = make_sink(cfg, registry, resources)
+    delivered = resources.delivers(cfg)
     if runner is None:
         runner = SinkRunner(
             cfg,
@@ -177,9 +182,10 @@ def _sink_node(
             tap=resources.tap,
             release=resources.release_sink,
         )
-        resources.metrics.watch_sink(cfg.name, runner.statistics)
+        if delivered:  # the queue's figures are the delivering process's to report
+            resources.metrics.watch_sink(cfg.name, runner.statistics)
     target = SinkTarget(cfg.name, sink, queue, registry.validators, when_full=cfg.spool.when_full)
-    return SinkNode(cfg, sink, queue, runner, target, limiter)
+    return SinkNode(cfg, sink, queue, runner, target, limiter, delivered)
 
 
 def _source_runtime(

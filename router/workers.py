@@ -1,5 +1,9 @@
 """``server.workers > 1``: several daemon processes sharing one listening socket.
 
+The same supervisor runs the pair of ``server.delivery: process``: worker 0
+ingests, worker 1 delivers the ``buffer: disk`` sinks from the spool they
+share (:mod:`router.roles`); both in ``data_dir``.
+
 The parent binds the socket, holds the data directory's lock and supervises;
 each worker is a complete daemon (ingest, spool, delivery) that owns
 ``<data_dir>/worker-<i>``. The kernel spreads connections across the
@@ -50,6 +54,7 @@ from router.config import RouterConfig
 from router.errors import ConfigError, RouterError
 from router.listener import listen
 from router.loader import Overrides, apply_overrides, load
+from router.roles import Role, roles_of
 from router.storage import lock_data_dir
 from router.workergroup import GroupSockets, private_socket_paths
 
@@ -114,6 +119,7 @@ def _worker_main(
     watch: bool = False,
     group: GroupSockets | None = None,
     ready: Any = None,
+    role: Role = "all",
 ) -> None:
     """The entry point of one worker process (spawned: it rebuilds everything).
 
@@ -123,7 +129,7 @@ def _worker_main(
     """
     _detach_from_terminal_signals()
     try:
-        _serve_worker(config_path, overrides, index, sockets, watch, group, ready)
+        _serve_worker(config_path, overrides, index, sockets, watch, group, ready, role)
     except ConfigError as exc:
         errors.put(str(exc))
         sys.exit(EXIT_STARTUP)
@@ -140,6 +146,7 @@ def _serve_worker(
     watch: bool,
     group: GroupSockets | None = None,
     ready: Any = None,
+    role: Role = "all",
 ) -> None:
     import trio
 
@@ -154,7 +161,13 @@ def _serve_worker(
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     structlog.contextvars.bind_contextvars(worker=index)
-    data_dir = worker_dir(server.data_dir, index)
+    if role == "all":
+        data_dir = worker_dir(server.data_dir, index)
+        drain = adopted_dirs(server.data_dir, index, server.workers)
+    else:  # the pair of server.delivery: process share the data dir; delivery drains
+        structlog.contextvars.bind_contextvars(role=role)
+        data_dir = server.data_dir
+        drain = adopted_dirs(server.data_dir, 0, 1) if role == "delivery" else []
     tune_for_serving()
     trio.run(
         lambda: serve(
@@ -166,10 +179,11 @@ def _serve_worker(
             data_dir=data_dir,
             sockets=sockets,
             worker=index,
-            drain=adopted_dirs(server.data_dir, index, server.workers),
+            drain=drain,
             read_config=config_reader(config_path, overrides),
             watch=watch,
             group=group,
+            role=role,
         )
     )
 
@@ -216,10 +230,15 @@ def _admin_url(bind: str, sockets: Any) -> str | None:
 def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) -> int:
     """Run ``config.server.workers`` worker processes until SIGTERM/SIGINT; the exit code.
 
-    SIGHUP is passed on to every worker: each reloads its config and logs the
-    result with its ``worker`` index. With ``watch``, each worker watches the file.
+    With ``server.delivery: process``, two: worker 0 ingests, worker 1
+    delivers the ``buffer: disk`` sinks (:mod:`router.roles`), both in
+    ``data_dir``. SIGHUP is passed on to every worker: each reloads its
+    config and logs the result with its ``worker`` index. With ``watch``,
+    each worker watches the file.
     """
     server = config.server
+    roles = roles_of(config)
+    count = server.workers if roles == ("all",) else len(roles)
     sockets = listen(server.bind)
     admin_sockets = None
     if config.admin.enabled:
@@ -248,10 +267,21 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         group = GroupSockets(index, paths, private[index], admin_sockets)
+        role = roles[index] if len(roles) > 1 else "all"
         process = context.Process(
             target=_worker_main,
-            name=f"router-worker-{index}",
-            args=(config_path, overrides, index, sockets, errors, watch, group, ready),
+            name=f"router-{role}" if role != "all" else f"router-worker-{index}",
+            args=(
+                config_path,
+                overrides,
+                index,
+                None if role == "delivery" else sockets,
+                errors,
+                watch,
+                group,
+                ready,
+                role,
+            ),
         )
         process.start()
         started[index] = time.monotonic()
@@ -260,7 +290,7 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
     failed = False
     with lock_data_dir(server.data_dir):
         # Bound here, so a restarted worker gets the same one and peers queue meanwhile.
-        private_paths, made = private_socket_paths(server.data_dir, server.workers)
+        private_paths, made = private_socket_paths(server.data_dir, count)
         paths = tuple(str(p) for p in private_paths)
         try:
             private = _listen_private(private_paths)
@@ -268,7 +298,7 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
             _remove_private(private_paths, made)
             raise
         started: dict[int, float] = {}
-        processes = {i: start(i) for i in range(server.workers)}
+        processes = {i: start(i) for i in range(count)}
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
         binds = [
@@ -277,7 +307,8 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         admin_url = _admin_url(config.admin.bind, admin_sockets)
         log.info(
             "workers.started",
-            workers=server.workers,
+            workers=count,
+            roles=list(roles) if len(roles) > 1 else None,
             binds=binds,
             admin=admin_url,
             pids=[p.pid for p in processes.values()],
@@ -289,10 +320,10 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
                     index = ready.get()
                     if index not in serving:
                         serving.add(index)
-                        if len(serving) == server.workers:
+                        if len(serving) == count:
                             log.info(
                                 "workers.ready",
-                                workers=server.workers,
+                                workers=count,
                                 binds=binds,
                                 admin=admin_url,
                             )

@@ -30,6 +30,7 @@ def server_config(given: Mapping[str, Any]) -> ServerConfig:
     return ServerConfig(
         bind=server["bind"],
         workers=server["workers"],
+        delivery=server["delivery"],
         max_body_bytes=parse_size(server["max_body_bytes"]),
         shutdown_timeout=parse_duration(server["shutdown_timeout"]),
         data_dir=Path(server["data_dir"]),

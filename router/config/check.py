@@ -33,6 +33,7 @@ from router.config.schema import (
     SINK_DEFAULTS,
     SOURCE_CORE_SCHEMA,
     ConfigValidator,
+    delivery_problem,
 )
 from router.config.secrets import config_secrets, declared_secrets
 from router.config.settings import (
@@ -155,6 +156,8 @@ class _Checker:
             "admin": {"type": "dict", "schema": ADMIN_SCHEMA},
         }
         self.validate(doc, top, ())
+        if problem := delivery_problem(as_dict(doc.get("server"))):
+            self.problem(("server", "delivery"), problem)
         plugins = as_dict(doc.get("plugins"))
         for name, plugin_schema in self.registry.config_schemas.items():
             self.declared_secrets |= declared_secrets(plugins.get(name), plugin_schema)

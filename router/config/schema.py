@@ -33,6 +33,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "NAME",
     "NAMES",
+    "ONE_INGEST_PROCESS",
     "ON_BACKEND_ERROR",
     "REDIS_SCHEMA",
     "ROUTE_SCHEMA",
@@ -44,6 +45,7 @@ __all__ = [
     "SOURCE_CORE_SCHEMA",
     "TIMEOUT",
     "ConfigValidator",
+    "delivery_problem",
 ]
 
 _DURATION_HINT = "must be a duration such as 2.5, 500ms, 30s, 5m or 1h"
@@ -109,9 +111,24 @@ NAMES = {"type": ["string", "list"], "schema": NAME}
 #: and codecs recurse, so deeper documents could only fail later, with a 500.
 MAX_JSON_DEPTH = 128
 
+#: Why ``server.delivery: process`` with ``server.workers > 1`` is refused.
+ONE_INGEST_PROCESS = (
+    "'process' runs one ingest process: set server.workers to 1 (or drop --workers), "
+    "or server.delivery to 'inline'"
+)
+
+
+def delivery_problem(server: dict[str, Any]) -> str | None:
+    """What is wrong with a ``server`` section's ``delivery`` beside its ``workers``."""
+    workers = server.get("workers")
+    many = isinstance(workers, int) and not isinstance(workers, bool) and workers > 1
+    return ONE_INGEST_PROCESS if server.get("delivery") == "process" and many else None
+
+
 SERVER_SCHEMA = {
     "bind": {"type": "string", "check_with": "bind"},
     "workers": {"type": "integer", "min": 1, "max": 64},
+    "delivery": {"type": "string", "allowed": ["inline", "process"]},
     "max_body_bytes": SIZE,
     "max_inflight_bytes": BUDGET,
     "shutdown_timeout": DURATION,

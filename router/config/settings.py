@@ -44,6 +44,9 @@ MiB = 1 << 20
 class ServerConfig:
     bind: str = "127.0.0.1:8080"
     workers: int = 1
+    #: ``inline``: one process ingests and delivers; ``process``: ``buffer: disk``
+    #: sinks are delivered by a second process sharing the spool (:mod:`router.roles`).
+    delivery: str = "inline"
     max_body_bytes: int = MiB
     shutdown_timeout: float = 10.0
     data_dir: Path = Path("./data")

@@ -28,19 +28,23 @@ async def take_all(queue, expected: int, batch: int = 7) -> list:
 
 @contextlib.asynccontextmanager
 async def running_spools(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Spool]]]:
-    """``start(sinks, path)`` opens a spool and runs its writer; every one is closed after."""
+    """``start(sinks, path, role)`` opens a spool and runs its writer; every one is closed after.
+
+    Two spools on one ``path`` with roles ``ingest`` and ``delivery`` are the
+    two processes of ``server.delivery: process`` (their tasks share one Trio
+    loop here, their databases nothing but the file)."""
     spools = []
 
-    async def open_spool(sinks=(("a", options()),), path=None):
-        spool = Spool(path or tmp_path / "spool.db")
+    async def open_spool(sinks=(("a", options()),), path=None, role="all"):
+        spool = Spool(path or tmp_path / "spool.db", role=role)
         await spool.open(list(sinks))
         spools.append(spool)
         return spool
 
     async with trio.open_nursery() as nursery:
 
-        async def start(sinks=(("a", options()),), path=None):
-            spool = await open_spool(sinks, path)
+        async def start(sinks=(("a", options()),), path=None, role="all"):
+            spool = await open_spool(sinks, path, role)
             await nursery.start(spool.run)
             return spool
 

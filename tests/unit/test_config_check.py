@@ -607,3 +607,20 @@ def test_router_check_no_environment(tmp_path, capsys, monkeypatch):
     path.write_text(path.read_text() + "  g: {plugin: file}\n")
     assert main(["check", "--no-environment", "-c", str(path)]) == 2
     assert capsys.readouterr().err.splitlines() == [f"{path}:7: sinks.g.path: required field"]
+
+
+def test_delivery_process_with_several_workers_is_one_problem_at_its_line():
+    text = """\
+    server:
+      workers: 2
+      delivery: process
+    sinks:
+      out: {plugin: file, path: out.ndjson}
+    """
+    assert problems(text) == [
+        f"router.yaml:3: server.delivery: {core.ONE_INGEST_PROCESS}",
+    ]
+    assert check(text.replace("workers: 2", "workers: 1")).server.delivery == "process"
+    assert problems(text.replace("process", "elsewhere")) == [
+        "router.yaml:3: server.delivery: unallowed value elsewhere",
+    ]

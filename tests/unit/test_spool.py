@@ -245,3 +245,66 @@ async def test_a_released_batch_wakes_a_worker_waiting_for_events(opened):
             while not got:  # noqa: ASYNC110
                 await trio.sleep(0.01)
     assert [e.event_id for e in got] == ["e1"]
+
+
+# -- server.delivery: process: an ingest spool and a delivery spool on one file ---------
+
+
+async def wait_until(condition, within: float = 10) -> None:
+    with trio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 (another spool changes it)
+            await trio.sleep(0.01)
+
+
+async def test_the_delivery_spool_hands_out_what_the_ingest_spool_stores(opened, monkeypatch):
+    monkeypatch.setattr(spool_module, "HANDOFF_INTERVAL", 0.01)
+    monkeypatch.setattr(spool_module, "RESYNC_INTERVAL", 0.02)
+    ingest = await opened(sinks=[("a", options(max_events=300))], role="ingest")
+    delivery = await opened(role="delivery")
+    writer, reader = ingest.queues["a"], delivery.queues["a"]
+    for i in range(30):
+        await writer.put([(f"e{i}-{j}", b'{"n":%d}' % j) for j in range(10)], 1000.0 + i)
+    # The ingest side keeps none of them in memory: it counts them, for its bounds.
+    assert writer.pending_events == 300 and writer.statistics()["in_memory_bytes"] == 0
+    assert writer.full(1) and writer.statistics()["oldest_age"] > 0
+    got = await take_all(reader, 300, batch=64)
+    assert [e.event_id for e in got] == [f"e{i}-{j}" for i in range(30) for j in range(10)]
+    assert (reader.pending_events, reader.pending_bytes) == (0, 0)
+    # The deletes reach the ingest side through the database: its bound opens again.
+    await wait_until(lambda: writer.pending_events == 0)
+    assert writer.pending_bytes == 0 and not writer.full(300)
+    assert writer.statistics()["oldest_age"] == 0
+
+
+async def test_the_ingest_count_is_exact_while_the_other_side_delivers(opened, monkeypatch):
+    monkeypatch.setattr(spool_module, "HANDOFF_INTERVAL", 0.005)
+    monkeypatch.setattr(spool_module, "RESYNC_INTERVAL", 0.003)
+    ingest = await opened(role="ingest")
+    delivery = await opened(role="delivery")
+    writer, reader = ingest.queues["a"], delivery.queues["a"]
+    stored = 0
+    samples = []
+
+    async def write(n: int) -> None:
+        nonlocal stored
+        for i in range(40):
+            await writer.put([(f"w{n}-{i}-{j}", b"{}") for j in range(5)], 0.0)
+            stored += 5
+            samples.append((writer.pending_events, stored))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(5):
+            nursery.start_soon(write, n)
+        got = await take_all(reader, 1000, batch=50)
+    assert len({e.event_id for e in got}) == 1000
+    assert all(0 <= pending <= 1000 for pending, _ in samples)
+    await wait_until(lambda: (writer.pending_events, writer.pending_bytes) == (0, 0))
+
+
+async def test_a_delivery_spool_opened_later_starts_with_what_is_pending(opened, tmp_path):
+    ingest = await opened(role="ingest")
+    await ingest.queues["a"].put([("old", b"1")], 5.0)
+    delivery = await opened(role="delivery")
+    reader = delivery.queues["a"]
+    assert reader.pending_events == 1
+    assert [e.event_id for e in await take_all(reader, 1)] == ["old"]
