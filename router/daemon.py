@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -343,6 +344,7 @@ class Daemon:
                 log.info(
                     "daemon.ready",
                     role=self.role,
+                    pid=os.getpid(),
                     binds=binds,
                     admin=self.admin_url,
                     sources=len(topology.sources),
