@@ -244,15 +244,7 @@ class SourceRuntime:
         raws = envelope.events
         n = len(raws)
         self.metrics.events_received.labels(self.name).inc(n)
-        failed: dict[int, list[FieldError]] = {}
-        check, event_type, vendor = self.validators.check, self.codec.event_type, self.vendor
-        for i, raw in enumerate(raws):
-            try:
-                errors = check(vendor, event_type(raw), raw)
-            except Exception as exc:  # codec.event_type is plugin code
-                errors = [FieldError((), f"{vendor} plugin failed: {exc!r}")]
-            if errors:
-                failed[i] = errors
+        failed = self.validators.check_all(self.vendor, self.codec.event_type, raws)
         if failed and self.config.on_invalid == "reject":
             self.metrics.events_rejected.labels(self.name, "invalid").inc(n)
             raise ValidationFailed(

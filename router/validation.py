@@ -15,7 +15,7 @@ alone; ``Validators.statistics()`` says which and why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,9 @@ class Validators:
         self.specs: dict[tuple[str, str], ValidatorSpec] = {}
         self._fallback: dict[tuple[str, str], frozenset[str]] = {}
         self._typed: set[tuple[str, str]] = set()
+        #: vendor -> event type -> the fused msgspec check of a typed spec with no
+        #: ``require_any``: True is the whole verdict (see :meth:`check_all`).
+        self._quick: dict[str, dict[str, Callable[[Any], bool]]] = {}
         self._disagreements = 0
         for spec in specs:
             key = (spec.vendor, spec.event_type)
@@ -117,6 +120,8 @@ class Validators:
                 ).accepts
                 if accepts is not None:
                     self._typed.add(key)
+                    if not spec.require_any:
+                        self._quick.setdefault(spec.vendor, {})[spec.event_type] = accepts
                 self._checks[key] = self._compiled_check(
                     spec, validator, compiled.is_valid, accepts
                 )
@@ -147,6 +152,32 @@ class Validators:
         if check is None:
             return [] if isinstance(doc, dict) else [FieldError((), "must be a JSON object")]
         return check(doc)
+
+    def check_all(
+        self, vendor: str, event_type: Callable[[Any], str | None], docs: Sequence[Any]
+    ) -> dict[int, list[FieldError]]:
+        """The errors of each invalid event of ``docs``, by index: :meth:`check` of
+        each, with its type from ``event_type`` (plugin code: what it raises is
+        the event's error).
+
+        One loop for a request's events: an event that its type's msgspec check
+        accepts costs one call here, not four.
+        """
+        quick = self._quick.get(vendor) or {}
+        failed: dict[int, list[FieldError]] = {}
+        for i, doc in enumerate(docs):
+            try:
+                kind = event_type(doc)
+            except Exception as exc:
+                failed[i] = [FieldError((), f"{vendor} plugin failed: {exc!r}")]
+                continue
+            accepts = quick.get(kind) if kind is not None else None
+            if accepts is not None and accepts(doc):
+                continue
+            errors = self.check(vendor, kind, doc)
+            if errors:
+                failed[i] = errors
+        return failed
 
     def _compiled_check(
         self,

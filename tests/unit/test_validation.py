@@ -73,3 +73,46 @@ def test_flatten_errors_walks_nested_fields_and_list_items_in_order():
         FieldError(("a",), "required field"),
         FieldError(("items", 0, "price"), "must be of float type"),
     ]
+
+
+# -- check_all: a request's events in one loop ------------------------------------------
+
+TYPED = ValidatorSpec("v", "view", {"type": {"type": "string"}, "n": {"type": "integer"}})
+NAMED = ValidatorSpec("v", "named", {"name": {"type": "string"}}, require_any=(("name",),))
+
+
+def type_of(doc):
+    if isinstance(doc, dict) and doc.get("type") == "boom":
+        raise KeyError("boom")
+    return doc.get("type") if isinstance(doc, dict) and isinstance(doc.get("type"), str) else None
+
+
+def test_check_all_is_check_of_each_event_with_a_plugin_failure_as_its_error():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    validators = Validators([CLICK, ANY, IDENTIFIED, TYPED, NAMED])
+    assert validators.statistics().typed  # the quick path is there to be compared
+    value = st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.integers()))
+    doc = st.one_of(
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["click", "view", "named", "other", "boom", 7])},
+            optional={"x": value, "n": value, "name": value, "user_id": value, "session": value},
+        ),
+        value,
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(["v", "w", "nobody"]), st.lists(doc, max_size=8))
+    def same(vendor, docs):
+        expected = {}
+        for i, d in enumerate(docs):
+            try:
+                errors = validators.check(vendor, type_of(d), d)
+            except KeyError as exc:
+                errors = [FieldError((), f"{vendor} plugin failed: {exc!r}")]
+            if errors:
+                expected[i] = errors
+        assert validators.check_all(vendor, type_of, docs) == expected
+
+    same()
