@@ -28,8 +28,8 @@ def make_sink(options=OPTIONS, handler=None) -> SegmentoSink:
 
 def test_class_declares_the_api():
     assert (SegmentoSink.kind, SegmentoSink.vendor) == ("segmento", "segmento")
-    assert SegmentoSink.max_batch_events == MAX_BATCH_EVENTS == 100
-    assert SegmentoSink.delivery_defaults["batch"]["max_events"] <= SegmentoSink.max_batch_events
+    assert SegmentoSink.max_batch_events == MAX_BATCH_EVENTS == 1000
+    assert SegmentoSink.delivery_defaults["batch"]["max_events"] == 500
 
 
 def test_build_request():
