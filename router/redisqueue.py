@@ -405,37 +405,46 @@ class RedisQueue(StreamConsumer, BufferedQueue):
             self._held.discard(entry.seq)
 
     async def ack(self, entries: Sequence[Entry]) -> None:
-        """The entries were delivered: XACK + XDEL, retried until Redis answers."""
-        self._settle(entries)
-        for start in range(0, len(entries), CHUNK):
-            chunk = entries[start : start + CHUNK]
-            args: list[Any] = [self.group]
-            for entry in chunk:
-                args += [entry.seq, len(entry.payload)]
-            with changing_counts(self):
-                deleted, size = await self._retrying(
-                    "ack",
-                    lambda c, args=args: self.link.eval(
-                        c, ACK, [self.stream, self.bytes_key], args
-                    ),
-                )
-                self.pending_events = max(0, self.pending_events - int(deleted))
-                self.pending_bytes = max(0, self.pending_bytes - int(size))
+        """The entries were delivered: XACK + XDEL, retried until Redis answers.
+
+        They stay held until then: while Redis is away they are still pending
+        in the stream, and this queue's own claim of idle entries must not
+        hand them out a second time.
+        """
+        try:
+            for start in range(0, len(entries), CHUNK):
+                chunk = entries[start : start + CHUNK]
+                args: list[Any] = [self.group]
+                for entry in chunk:
+                    args += [entry.seq, len(entry.payload)]
+                with changing_counts(self):
+                    deleted, size = await self._retrying(
+                        "ack",
+                        lambda c, args=args: self.link.eval(
+                            c, ACK, [self.stream, self.bytes_key], args
+                        ),
+                    )
+                    self.pending_events = max(0, self.pending_events - int(deleted))
+                    self.pending_bytes = max(0, self.pending_bytes - int(size))
+        finally:  # cancelled (shutdown): not written, so pending, to be sent again
+            self._settle(entries)
 
     async def _dead_letter(self, entries: Sequence[Entry], failure: Failure) -> int:
         """To the dead-letter stream, retried until stored. An entry no longer in the
         stream (another daemon claimed and finished it, or a retry after a lost reply)
-        is not dead-lettered again, nor counted.
+        is not dead-lettered again, nor counted. Held until stored, as in :meth:`ack`.
         """
-        self._settle(entries)
-        with changing_counts(self):
-            moved, freed = await self._dead(
-                [(e.seq, e.event_id, e.payload, e.enqueued_at) for e in entries],
-                failure,
-                retry=True,
-            )
-            self.pending_events = max(0, self.pending_events - moved)
-            self.pending_bytes = max(0, self.pending_bytes - freed)
+        try:
+            with changing_counts(self):
+                moved, freed = await self._dead(
+                    [(e.seq, e.event_id, e.payload, e.enqueued_at) for e in entries],
+                    failure,
+                    retry=True,
+                )
+                self.pending_events = max(0, self.pending_events - moved)
+                self.pending_bytes = max(0, self.pending_bytes - freed)
+        finally:
+            self._settle(entries)
         return moved
 
     def release(self, entries: Sequence[Entry]) -> None:

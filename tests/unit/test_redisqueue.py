@@ -488,3 +488,32 @@ async def test_an_ack_cancelled_on_its_way_leaves_its_entries_acked_or_pending(t
         assert (await admin.xpending(queue.stream, GROUP)).pending == len(left) - 5
         await queue.upkeep()
         assert queue.pending_events == len(left) and queue.in_flight == 0
+
+
+async def test_entries_whose_ack_is_still_being_retried_are_not_claimed_again(redis_prefix):
+    """Redis is away while a batch's ack is retried: past claim_idle, the queue's own
+    claim must not hand out those delivered entries a second time."""
+    async with open_test_link(redis_prefix, consumer="solo", claim_idle=0.2) as (link, start):
+        queue = RedisQueue(link, "s")
+        await start()
+        await queue.put([("a", b"{}"), ("b", b"{}")], 0.0)
+        batch = await queue.get_batch(10, 1 << 20, 0)
+        assert [e.event_id for e in batch] == ["a", "b"]
+        redis_back = trio.Event()
+        real = queue._retrying
+
+        async def ack_waits_for_redis(operation, fn):
+            if operation == "ack":
+                await redis_back.wait()
+            return await real(operation, fn)
+
+        queue._retrying = ack_waits_for_redis
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(queue.ack, batch)
+            await trio.sleep(0.5)  # idle for longer than claim_idle
+            with trio.move_on_after(1):
+                again = await queue.get_batch(10, 1 << 20, 0.05)
+                pytest.fail(f"handed out again: {[e.event_id for e in again]}")
+            redis_back.set()
+        assert await raw(lambda c: c.xlen(queue.stream)) == 0
+        assert queue.pending_events == 0 and queue.in_flight == 0
