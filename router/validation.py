@@ -146,6 +146,11 @@ class Validators:
         Uses the spec of ``event_type`` if there is one, else the vendor's
         ``"*"`` spec; a vendor with neither accepts any JSON object.
         """
+        quick = self._quick.get(vendor)
+        if quick is not None:
+            accepts = self._quick_check(quick, vendor, event_type)
+            if accepts is not None and accepts(doc):
+                return []  # the usual verdict, in one call (see check_all)
         check = self._checks.get((vendor, event_type)) if event_type is not None else None
         if check is None:
             check = self._checks.get((vendor, ANY_TYPE))
@@ -172,12 +177,25 @@ class Validators:
                 failed[i] = [FieldError((), f"{vendor} plugin failed: {exc!r}")]
                 continue
             accepts = quick.get(kind) if kind is not None else None
+            if accepts is None:  # a type without a quick check of its own, or none
+                accepts = self._quick_check(quick, vendor, kind)
             if accepts is not None and accepts(doc):
                 continue
             errors = self.check(vendor, kind, doc)
             if errors:
                 failed[i] = errors
         return failed
+
+    def _quick_check(
+        self, quick: Mapping[str, Callable[[Any], bool]], vendor: str, event_type: str | None
+    ) -> Callable[[Any], bool] | None:
+        """The quick check :meth:`check` would use for ``event_type``: its own, or the
+        ``"*"`` spec's when the type has no spec at all; None if that one has none."""
+        if event_type is not None:
+            accepts = quick.get(event_type)
+            if accepts is not None or (vendor, event_type) in self._checks:
+                return accepts
+        return quick.get(ANY_TYPE)
 
     def _compiled_check(
         self,
