@@ -69,12 +69,16 @@ def ready_line(line: str) -> str | None:
 
 
 def daemon_ready(line: str) -> str | None:
-    """The daemon's ``daemon.ready`` log event."""
+    """The ingest URL once the router is ready: a lone daemon's ``daemon.ready``, or
+    the supervisor's ``workers.ready`` (``--workers``, ``server.delivery: process``)."""
     try:
         entry = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(entry, dict) and entry.get("event") == "daemon.ready":
+    if not isinstance(entry, dict):
+        return None
+    event = entry.get("event")
+    if event == "workers.ready" or (event == "daemon.ready" and "worker" not in entry):
         return entry["binds"][0]
     return None
 
