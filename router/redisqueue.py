@@ -54,7 +54,7 @@ import copy
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -101,6 +101,9 @@ class _Put:
 
     entries: Sequence[tuple[str, bytes]]
     now: float
+    #: The events' ids, and their payloads joined by newlines: the script's arguments.
+    ids: list[str] = field(default_factory=list)
+    payloads: bytes = b""
     done: bool = False
     stored: int = 0
     error: BaseException | None = None
@@ -206,7 +209,11 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         """
         if not entries:
             return 0
-        mine = _Put(entries, now)
+        ids = [event_id for event_id, _ in entries]
+        payloads = b"\n".join(payload for _, payload in entries)
+        if payloads.count(b"\n") != len(ids) - 1:  # JSON as orjson writes it has none
+            raise ValueError("a queued payload must be JSON without raw newlines")
+        mine = _Put(entries, now, ids, payloads)
         self._waiting.append(mine)
         while not mine.done:
             if self._putting:
@@ -238,11 +245,9 @@ class RedisQueue(StreamConsumer, BufferedQueue):
             window = str(max(1, round(self.dedup_window * 1000)))
         args: list[Any] = [window]
         for put in group:
-            args += [len(put.entries), repr(put.now)]
-            for event_id, payload in put.entries:
-                args += [event_id, payload]
-                if self.dedup_window is not None:
-                    keys.append(self.link.key(self.name, "dedup", event_id))
+            args += [len(put.ids), repr(put.now), "\n".join(put.ids), put.payloads]
+            if self.dedup_window is not None:
+                keys += [self.link.key(self.name, "dedup", event_id) for event_id in put.ids]
         try:
             with changing_counts(self):
                 try:
@@ -414,9 +419,11 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         try:
             for start in range(0, len(entries), CHUNK):
                 chunk = entries[start : start + CHUNK]
-                args: list[Any] = [self.group]
-                for entry in chunk:
-                    args += [entry.seq, len(entry.payload)]
+                args = [
+                    self.group,
+                    " ".join(entry.seq for entry in chunk),
+                    " ".join(str(len(entry.payload)) for entry in chunk),
+                ]
                 with changing_counts(self):
                     deleted, size = await self._retrying(
                         "ack",

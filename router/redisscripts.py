@@ -20,24 +20,30 @@ def text(value: bytes | str) -> str:
 
 # Several puts in one call (concurrent requests' events: a group commit).
 # KEYS: stream, bytes, the group's token, then a dedup key per event (only with a window).
-# ARGV: window ms ('' for none), then per put: its event count, its enqueued_at,
-# and event_id, payload per event. Returns {bytes stored, events stored per put...};
-# the token keeps the group's total for an hour, for a put whose reply is lost.
+# ARGV: window ms ('' for none), then per put: its event count, its enqueued_at, its
+# event ids joined by newlines and its payloads joined by newlines (JSON has no raw
+# newline: one argument each, not one per event, which the client encoded one by
+# one). Returns {bytes stored, events stored per put...}; the token keeps the group's
+# total for an hour, for a put whose reply is lost.
 PUT = """
 local window = tonumber(ARGV[1])
 local reply, total, size = {0}, 0, 0
 local i, key = 2, 4
 while i <= #ARGV do
-  local n, now = tonumber(ARGV[i]), ARGV[i + 1]
-  i = i + 2
-  local stored = 0
+  local n, now, ids, payloads = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
+  local stored, at, from = 0, 1, 1
   for _ = 1, n do
+    local id_end = string.find(ids, '\\n', at, true) or (#ids + 1)
+    local p_end = string.find(payloads, '\\n', from, true) or (#payloads + 1)
+    local event_id, payload = string.sub(ids, at, id_end - 1), string.sub(payloads, from, p_end - 1)
+    at, from = id_end + 1, p_end + 1
     if not window or redis.call('SET', KEYS[key], '1', 'NX', 'PX', window) then
-      redis.call('XADD', KEYS[1], '*', 'e', ARGV[i], 'p', ARGV[i + 1], 't', now)
+      redis.call('XADD', KEYS[1], '*', 'e', event_id, 'p', payload, 't', now)
       stored = stored + 1
-      size = size + #ARGV[i + 1]
+      size = size + #payload
     end
-    i, key = i + 2, key + 1
+    key = key + 1
   end
   reply[#reply + 1] = stored
   total = total + stored
@@ -60,14 +66,21 @@ end
 return {first[1], ''}
 """
 
-# KEYS: stream, bytes. ARGV: group, then id, payload size per entry.
+# KEYS: stream, bytes. ARGV: group, the entry ids joined by spaces, their payload
+# sizes joined by spaces (two arguments, not two per entry).
 ACK = """
-local deleted, size = 0, 0
-for i = 2, #ARGV, 2 do
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+local ids, sizes = ARGV[2], ARGV[3]
+local deleted, size, at, from = 0, 0, 1, 1
+while at <= #ids do
+  local id_end = string.find(ids, ' ', at, true) or (#ids + 1)
+  local s_end = string.find(sizes, ' ', from, true) or (#sizes + 1)
+  local id = string.sub(ids, at, id_end - 1)
+  local n = tonumber(string.sub(sizes, from, s_end - 1))
+  at, from = id_end + 1, s_end + 1
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  if redis.call('XDEL', KEYS[1], id) == 1 then
     deleted = deleted + 1
-    size = size + tonumber(ARGV[i + 1])
+    size = size + n
   end
 end
 if size > 0 then redis.call('DECRBY', KEYS[2], size) end

@@ -517,3 +517,16 @@ async def test_entries_whose_ack_is_still_being_retried_are_not_claimed_again(re
             redis_back.set()
         assert await raw(lambda c: c.xlen(queue.stream)) == 0
         assert queue.pending_events == 0 and queue.in_flight == 0
+
+
+async def test_a_payload_with_a_raw_newline_is_refused_and_the_others_are_stored(redis_prefix):
+    """Each put's payloads go to Redis as one newline-joined argument: a payload that
+    holds a raw newline (no JSON writer makes one) is refused, alone."""
+    async with open_test_link(redis_prefix) as (link, start):
+        queue = RedisQueue(link, "s")
+        await start()
+        with pytest.raises(ValueError, match="raw newlines"):
+            await queue.put([("bad", b'{"a":\n1}')], 0.0)
+        assert await queue.put([("x", b'{"t":"a\\nb"}'), ("y", b"{}")], 0.0) == 2
+        got = await take(queue, 2)
+        assert [(e.event_id, e.payload) for e in got] == [("x", b'{"t":"a\\nb"}'), ("y", b"{}")]

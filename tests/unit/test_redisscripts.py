@@ -22,7 +22,7 @@ async def test_ack_deletes_and_counts_only_entries_still_there(redis_prefix):
         ids = [await client.xadd(stream, {"p": b"x" * n}) for n in (3, 5)]
         await client.set(size_key, "8")
         await client.xreadgroup("g", "c", {stream: ">"})
-        args = ["g", text(ids[0]), 3, text(ids[1]), 5]
+        args = ["g", f"{text(ids[0])} {text(ids[1])}", "3 5"]
         assert await client.eval(ACK, [stream, size_key], args) == [2, 8]
         assert await client.eval(ACK, [stream, size_key], args) == [0, 0]  # gone already
         assert await client.xlen(stream) == 0 and int(await client.get(size_key)) == 0
