@@ -101,8 +101,9 @@ class _Put:
 
     entries: Sequence[tuple[str, bytes]]
     now: float
-    #: The events' ids, and their payloads joined by newlines: the script's arguments.
+    #: The events' ids; they and the payloads joined by newlines: the script's arguments.
     ids: list[str] = field(default_factory=list)
+    joined_ids: str = ""
     payloads: bytes = b""
     done: bool = False
     stored: int = 0
@@ -213,7 +214,10 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         payloads = b"\n".join(payload for _, payload in entries)
         if payloads.count(b"\n") != len(ids) - 1:  # JSON as orjson writes it has none
             raise ValueError("a queued payload must be JSON without raw newlines")
-        mine = _Put(entries, now, ids, payloads)
+        joined = "\n".join(ids)
+        if joined.count("\n") != len(ids) - 1:
+            raise ValueError("an event id must not hold a newline")
+        mine = _Put(entries, now, ids, joined, payloads)
         self._waiting.append(mine)
         while not mine.done:
             if self._putting:
@@ -245,7 +249,7 @@ class RedisQueue(StreamConsumer, BufferedQueue):
             window = str(max(1, round(self.dedup_window * 1000)))
         args: list[Any] = [window]
         for put in group:
-            args += [len(put.ids), repr(put.now), "\n".join(put.ids), put.payloads]
+            args += [len(put.ids), repr(put.now), put.joined_ids, put.payloads]
             if self.dedup_window is not None:
                 keys += [self.link.key(self.name, "dedup", event_id) for event_id in put.ids]
         try:

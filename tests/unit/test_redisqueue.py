@@ -527,6 +527,8 @@ async def test_a_payload_with_a_raw_newline_is_refused_and_the_others_are_stored
         await start()
         with pytest.raises(ValueError, match="raw newlines"):
             await queue.put([("bad", b'{"a":\n1}')], 0.0)
+        with pytest.raises(ValueError, match="newline"):
+            await queue.put([("two\nlines", b"{}")], 0.0)
         assert await queue.put([("x", b'{"t":"a\\nb"}'), ("y", b"{}")], 0.0) == 2
         got = await take(queue, 2)
         assert [(e.event_id, e.payload) for e in got] == [("x", b'{"t":"a\\nb"}'), ("y", b"{}")]
