@@ -165,6 +165,8 @@ class Daemon:
                 new = self.read_config(self.registry)
             except RouterError as exc:
                 return self.reloads.record(trigger, "rejected", "-", problems=self._lines(exc))
+            if self.role == "delivery":
+                new = delivery_config(new, running=self.config)
             changes = compare(self.config, new)
             digest = config_hash(new)
             if changes.empty:
@@ -540,12 +542,7 @@ async def serve(
                 return _in_data_dir(reader(registry), Path(data_dir))
 
     if role == "delivery":
-        config = delivery_config(config)
-        if read_config is not None:
-            whole = read_config
-
-            def read_config(registry: Registry) -> RouterConfig:
-                return delivery_config(whole(registry))
+        config = delivery_config(config)  # a reload filters its config too (Daemon.reload)
 
     daemon = Daemon(
         config,

@@ -183,7 +183,14 @@ class Resources:
         )
 
     def delivers(self, cfg: SinkConfig) -> bool:
-        """Whether this process delivers the sink ``cfg`` (:func:`router.roles.delivers`)."""
+        """Whether this process delivers the sink ``cfg`` (:func:`router.roles.delivers`).
+
+        Once the sink has a queue here, the queue decides, not ``cfg``: a
+        reload that changes ``buffer`` keeps the queue (and who delivers it)
+        until a restart.
+        """
+        if cfg.name in self.queues:
+            return self.hands_out(cfg.name)
         return delivers(self.role, cfg)
 
     def hands_out(self, name: str) -> bool:

@@ -41,9 +41,20 @@ def delivers(role: Role, sink: SinkConfig) -> bool:
     return True
 
 
-def delivery_config(config: RouterConfig) -> RouterConfig:
-    """What the delivery process runs: the ``buffer: disk`` sinks; no source, no route."""
-    sinks = {name: sink for name, sink in config.sinks.items() if delivers("delivery", sink)}
+def delivery_config(config: RouterConfig, running: RouterConfig | None = None) -> RouterConfig:
+    """What the delivery process runs: the ``buffer: disk`` sinks; no source, no route.
+
+    ``running``: the delivery process's config, when ``config`` is a reload's.
+    A sink it runs stays, whatever ``buffer`` now says: a reload keeps every
+    queue as it is (a new ``buffer`` takes effect on restart), and the ingest
+    process keeps that queue's events on disk for this process until then.
+    """
+    kept = running.sinks if running is not None else {}
+    sinks = {
+        name: sink
+        for name, sink in config.sinks.items()
+        if name in kept or delivers("delivery", sink)
+    }
     return dataclasses.replace(config, sources={}, routes=(), sinks=sinks)
 
 

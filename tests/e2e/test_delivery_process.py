@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from router.config import schema
@@ -173,3 +174,37 @@ def test_the_pair_with_several_workers_is_one_line(tmp_path):
     path = pair_config(tmp_path, "http://127.0.0.1:9")
     ran = run_router(*pair_args(path, tmp_path / "d"), "--workers", "2")
     assert user_error(ran) == f"{path}: server.delivery: {schema.ONE_INGEST_PROCESS}"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "worker"), [("disk", "memory", 1), ("memory", "disk", 0)]
+)
+async def test_a_reload_that_changes_buffer_keeps_the_queue_and_who_delivers_it(
+    tmp_path, before, after, worker
+):
+    """``buffer`` needs a restart: until then the queue, and the process that
+    delivers it, stay as they are, and nothing posted after the reload waits."""
+    async with FakeUpstream.running() as upstream:
+        path = pair_config(tmp_path, upstream.url, buffer=before)
+        async with trio.open_nursery() as nursery:
+            daemon = await DaemonProcess(pair_args(path, tmp_path / "d")).start(nursery)
+            first = await post_many(daemon.url, 5, "b")
+            await upstream.wait_for(lambda u: set(first) <= delivered(u))
+            text = await trio.Path(path).read_text()
+            assert f'buffer: "{before}"' in text
+            text = text.replace(f'buffer: "{before}"', f'buffer: "{after}"')
+            await trio.Path(path).write_text(text.replace('"max_events": 20', '"max_events": 3'))
+            async with httpx.AsyncClient(base_url=daemon.admin_url) as admin:
+                r = await admin.post("/admin/reload")
+            assert r.status_code == 200, r.text
+            answers = r.json()["workers"]
+            assert [a["result"] for a in answers.values()] == ["applied", "applied"], answers
+            # The ingest process has the sink's queue either way, and keeps it.
+            assert "sinks.conscent.buffer" in answers["0"]["changes"]["restart_required"]
+            sent = await post_many(daemon.url, 12, "a")
+            with trio.fail_after(20):
+                await upstream.wait_for(lambda u: set(sent) <= delivered(u))
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait() == 0
+    assert {e["worker"] for e in daemon.events("sink.batch_sent")} == {worker}
+    assert max(len(r.json()["messageBody"]) for r in upstream.accepted[-4:]) <= 3

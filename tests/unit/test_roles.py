@@ -43,3 +43,13 @@ def test_the_delivery_process_runs_no_source_and_only_the_disk_sinks():
 def test_roles_follow_the_setting():
     assert roles_of(config()) == ("ingest", "delivery")
     assert roles_of(config(CONFIG.replace("process", "inline"))) == ("all",)
+
+
+def test_a_reloaded_config_keeps_the_sinks_the_delivery_process_runs_whatever_their_buffer():
+    running = delivery_config(config())
+    reloaded = config(CONFIG.replace("a.ndjson}", "a.ndjson, buffer: memory}"))
+    assert list(delivery_config(reloaded).sinks) == []
+    assert list(delivery_config(reloaded, running=running).sinks) == ["disk"]
+    # A sink new to it comes in only with buffer: disk.
+    moved = config(CONFIG.replace("b.ndjson, buffer: memory", "b.ndjson"))
+    assert list(delivery_config(moved, running=running).sinks) == ["disk", "memory"]
