@@ -54,7 +54,7 @@ import copy
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -99,12 +99,11 @@ def _own_copy(exc: BaseException) -> StorageError:
 class _Put:
     """One caller's events in a group of puts, and what Redis said about them."""
 
-    entries: Sequence[tuple[str, bytes]]
     now: float
     #: The events' ids; they and the payloads joined by newlines: the script's arguments.
-    ids: list[str] = field(default_factory=list)
-    joined_ids: str = ""
-    payloads: bytes = b""
+    ids: list[str]
+    joined_ids: str
+    payloads: bytes
     done: bool = False
     stored: int = 0
     error: BaseException | None = None
@@ -217,7 +216,7 @@ class RedisQueue(StreamConsumer, BufferedQueue):
         joined = "\n".join(ids)
         if joined.count("\n") != len(ids) - 1:
             raise ValueError("an event id must not hold a newline")
-        mine = _Put(entries, now, ids, joined, payloads)
+        mine = _Put(now, ids, joined, payloads)
         self._waiting.append(mine)
         while not mine.done:
             if self._putting:
