@@ -31,8 +31,8 @@ import trio
 from router import __version__
 from router.cliparser import build_parser
 from router.config import (
-    ONE_INGEST_PROCESS,
     RouterConfig,
+    delivery_problem,
     dump_config,
     load_config,
     read_config_file,
@@ -71,17 +71,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     redact_std_streams(config.secrets)
     configure_logging(config.logging.level, config.logging.format, secrets=config.secrets)
     make_data_dir(config.server.data_dir)
-    if config.server.delivery == "process" and config.server.workers > 1:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    config.file,
-                    None,
-                    "server.delivery",
-                    ONE_INGEST_PROCESS,
-                )
-            ]
-        )
+    # The file passed the same check; --workers may have broken it since.
+    server = {"delivery": config.server.delivery, "workers": config.server.workers}
+    if problem := delivery_problem(server):
+        raise ConfigError([ConfigProblem(config.file, None, "server.delivery", problem)])
     if config.server.workers > 1 or config.server.delivery == "process":
         from router.workers import run_workers
 

@@ -38,6 +38,7 @@ from router.config.schema import (
     SOURCE_CORE_SCHEMA,
     TIMEOUT,
     ConfigValidator,
+    delivery_problem,
 )
 from router.config.secrets import SECRET_KEY, config_secrets, redact_url
 from router.config.settings import (
@@ -103,6 +104,7 @@ __all__ = [
     "blocked_plugins",
     "config_document",
     "config_secrets",
+    "delivery_problem",
     "dump_config",
     "load_config",
     "parse_bind",

@@ -8,6 +8,7 @@ settings dataclasses rather than restated.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,9 @@ ONE_INGEST_PROCESS = (
 )
 
 
-def delivery_problem(server: dict[str, Any]) -> str | None:
-    """What is wrong with a ``server`` section's ``delivery`` beside its ``workers``."""
+def delivery_problem(server: Mapping[str, Any]) -> str | None:
+    """What is wrong with a ``server`` section's ``delivery`` beside its ``workers``
+    (as written, or as ``router run --workers`` makes it)."""
     workers = server.get("workers")
     many = isinstance(workers, int) and not isinstance(workers, bool) and workers > 1
     return ONE_INGEST_PROCESS if server.get("delivery") == "process" and many else None
