@@ -91,9 +91,10 @@ class Daemon:
         group: GroupSockets | None = None,
         role: Role = "all",
     ):
-        self.config = config
         #: What this process does of the work (:mod:`router.roles`).
         self.role = role
+        #: The delivery process runs no source (and so does each of its reloads).
+        self.config = delivery_config(config) if role == "delivery" else config
         self.registry = registry
         self.data_dir = Path(data_dir or config.server.data_dir)
         #: Spool directories of former workers: delivered from, never written to.
@@ -540,9 +541,6 @@ async def serve(
 
             def read_config(registry: Registry) -> RouterConfig:
                 return _in_data_dir(reader(registry), Path(data_dir))
-
-    if role == "delivery":
-        config = delivery_config(config)  # a reload filters its config too (Daemon.reload)
 
     daemon = Daemon(
         config,

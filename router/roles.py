@@ -59,7 +59,8 @@ def delivery_config(config: RouterConfig, running: RouterConfig | None = None) -
 
 
 def roles_of(config: RouterConfig) -> tuple[Role, ...]:
-    """The processes ``config`` runs as, one role each."""
+    """The processes ``config`` runs as, one role each (``server.workers`` of ``all``,
+    or the pair)."""
     if config.server.delivery == "process":
         return ("ingest", "delivery")
-    return ("all",)
+    return ("all",) * config.server.workers

@@ -238,7 +238,8 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
     """
     server = config.server
     roles = roles_of(config)
-    count = server.workers if roles == ("all",) else len(roles)
+    count = len(roles)
+    pair = "all" not in roles
     sockets = listen(server.bind)
     admin_sockets = None
     if config.admin.enabled:
@@ -267,10 +268,10 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         group = GroupSockets(index, paths, private[index], admin_sockets)
-        role = roles[index] if len(roles) > 1 else "all"
+        role = roles[index]
         process = context.Process(
             target=_worker_main,
-            name=f"router-{role}" if role != "all" else f"router-worker-{index}",
+            name=f"router-{role}" if pair else f"router-worker-{index}",
             args=(
                 config_path,
                 overrides,
@@ -308,7 +309,7 @@ def run_workers(config_path: str, config: RouterConfig, *, watch: bool = False) 
         log.info(
             "workers.started",
             workers=count,
-            roles=list(roles) if len(roles) > 1 else None,
+            roles=list(roles) if pair else None,
             binds=binds,
             admin=admin_url,
             pids=[p.pid for p in processes.values()],

@@ -43,6 +43,7 @@ def test_the_delivery_process_runs_no_source_and_only_the_disk_sinks():
 def test_roles_follow_the_setting():
     assert roles_of(config()) == ("ingest", "delivery")
     assert roles_of(config(CONFIG.replace("process", "inline"))) == ("all",)
+    assert roles_of(config(CONFIG.replace("delivery: process", "workers: 3"))) == ("all",) * 3
 
 
 def test_a_reloaded_config_keeps_the_sinks_the_delivery_process_runs_whatever_their_buffer():
