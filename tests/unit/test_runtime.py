@@ -66,13 +66,7 @@ async def test_a_changed_sink_is_delivered_by_the_same_runner_with_the_new_sink(
         queue = first.sinks["a"].queue
         await put(queue, "u1")
         await upstream.wait_for(1)
-        moved = copy.deepcopy(doc(upstream.url))
-        moved["sinks"]["a"]["url"] = f"{upstream.url}/two"
-        new_config = build_config(moved, plugins=sample)[0]
-        second = build_topology(
-            new_config, registry, resources, previous=first, runners=runtime.runners
-        )
-        await runtime.switch(second)
+        second = await switch_url(runtime, resources, registry, sample, first, upstream.url)
         runner = second.sinks["a"].runner
         assert runner is first.sinks["a"].runner and runner.sink is second.sinks["a"].sink
         await put(queue, "u2")
@@ -97,14 +91,7 @@ async def test_a_removed_sink_is_parked_and_a_restored_one_delivers_again(tmp_pa
         without = copy.deepcopy(with_a)
         without["sinks"] = {}
         without["routes"] = []
-        second = build_topology(
-            build_config(without, plugins=sample)[0],
-            registry,
-            resources,
-            previous=first,
-            runners=runtime.runners,
-        )
-        await runtime.switch(second)
+        second = await switch_to(runtime, resources, registry, sample, first, without)
         queue = resources.queues["a"]
         # A request in flight on the old topology may still store for it.
         await put(queue, "late1", "late2")
@@ -120,11 +107,10 @@ async def test_a_removed_sink_is_parked_and_a_restored_one_delivers_again(tmp_pa
         assert runtime.orphaned() == {}
 
 
-async def switch_url(runtime, resources, registry, sample, previous, url):
-    moved = copy.deepcopy(doc(url))
-    moved["sinks"]["a"]["url"] = f"{url}/two"
+async def switch_to(runtime, resources, registry, sample, previous, document):
+    """The topology of ``document`` built beside ``previous``, and switched to."""
     new = build_topology(
-        build_config(moved, plugins=sample)[0],
+        build_config(document, plugins=sample)[0],
         registry,
         resources,
         previous=previous,
@@ -132,6 +118,12 @@ async def switch_url(runtime, resources, registry, sample, previous, url):
     )
     await runtime.switch(new)
     return new
+
+
+async def switch_url(runtime, resources, registry, sample, previous, url):
+    moved = copy.deepcopy(doc(url))
+    moved["sinks"]["a"]["url"] = f"{url}/two"
+    return await switch_to(runtime, resources, registry, sample, previous, moved)
 
 
 async def test_a_replaced_sinks_connections_are_closed_once_nothing_sends_on_it(tmp_path, sample):
